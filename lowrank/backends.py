@@ -1,0 +1,311 @@
+"""Array backends, named by string and imported lazily.
+
+A backend is the small set of array operations the library needs from one
+framework: conversion, SVD, QR, norms, random-free constructors and a device
+synchronisation point. Three are provided:
+
+``"numpy"``
+    CPU arrays, float32 and float64.
+``"torch-cpu"``
+    ``torch.Tensor`` on the CPU, float32, float64, float16 and bfloat16.
+``"torch-cuda"``
+    ``torch.Tensor`` on the current CUDA device, same dtypes.
+
+torch is imported only when a torch backend is first asked for (the einops
+pattern): ``import lowrank`` and everything numpy-only never load it, and a
+machine without torch can still use the numpy backend. :func:`infer_backend`
+looks in ``sys.modules`` before testing ``isinstance(x, torch.Tensor)`` so that
+checking the type of an array never imports torch either.
+
+Randomness never comes from the backend: generators and the randomized SVD draw
+from a seeded :class:`numpy.random.Generator` and convert, so the same seed
+gives the same matrices on every backend (cross-backend agreement is testable).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import numpy as np
+
+from .errors import BackendUnavailableError, LowRankTypeError, LowRankValueError, format_choices
+
+BACKEND_NAMES = ("numpy", "torch-cpu", "torch-cuda")
+TORCH_DTYPES = ("float32", "float64", "float16", "bfloat16")
+NUMPY_DTYPES = ("float32", "float64")
+# The SVD and QR of LAPACK/cuSOLVER have no half-precision kernels: factorizations
+# of float16/bfloat16 matrices run in float32 and cast the factors back.
+FACTORIZATION_DTYPES = ("float32", "float64")
+ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+class Backend:
+    """Operations on the arrays of one framework and device.
+
+    Subclasses implement the methods below; instances are obtained with
+    :func:`get_backend` (cached, so identity comparison works).
+    """
+
+    name: str = ""
+    dtypes: tuple[str, ...] = ()
+
+    # -- types and conversion ---------------------------------------------------------
+    def owns(self, x) -> bool:
+        """True when ``x`` is an array of this backend (framework and device)."""
+        raise NotImplementedError
+
+    def dtype_name(self, x) -> str:
+        """The dtype of ``x`` as a plain string such as ``"float32"``."""
+        raise NotImplementedError
+
+    def asarray(self, x, dtype: str | None = None):
+        """Convert ``x`` (numpy array, scalar list or array of this backend) to this backend."""
+        raise NotImplementedError
+
+    def to_numpy(self, x) -> np.ndarray:
+        """Copy ``x`` to a numpy array (half precision becomes float32)."""
+        raise NotImplementedError
+
+    def check_dtype(self, dtype: str) -> str:
+        """Return ``dtype`` if this backend supports it, else raise naming the accepted ones."""
+        if dtype not in self.dtypes:
+            raise LowRankValueError(
+                f"dtype={dtype!r} is not supported by backend {self.name!r}; "
+                f"accepted: {format_choices(self.dtypes)}"
+            )
+        return dtype
+
+    # -- linear algebra -----------------------------------------------------------------
+    def svd(self, x):
+        """Thin SVD ``(U, s, Vt)`` with ``s`` descending; half precision runs in float32."""
+        raise NotImplementedError
+
+    def svdvals(self, x) -> np.ndarray:
+        """Singular values of ``x`` as a float64 numpy array, descending."""
+        raise NotImplementedError
+
+    def qr_q(self, x):
+        """The orthonormal factor Q of a thin QR decomposition."""
+        raise NotImplementedError
+
+    def zeros(self, shape, dtype: str):
+        """An array of zeros."""
+        raise NotImplementedError
+
+    def norm(self, x, ord: str) -> float:
+        """Frobenius (``"fro"``) or spectral (``"spectral"``) norm as a Python float."""
+        raise NotImplementedError
+
+    def all_finite(self, x) -> bool:
+        """True when ``x`` holds no NaN or Inf."""
+        raise NotImplementedError
+
+    # -- device -------------------------------------------------------------------------
+    def synchronize(self) -> None:
+        """Wait until queued work is done (a no-op on CPU backends)."""
+
+    def device_name(self) -> str:
+        """Human-readable name of the device the arrays live on."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<lowrank backend {self.name!r}>"
+
+
+class NumpyBackend(Backend):
+    """numpy arrays on the CPU (BLAS/LAPACK from numpy's own build)."""
+
+    name = "numpy"
+    dtypes = NUMPY_DTYPES
+
+    def owns(self, x) -> bool:
+        return isinstance(x, np.ndarray)
+
+    def dtype_name(self, x) -> str:
+        return x.dtype.name
+
+    def asarray(self, x, dtype=None):
+        if dtype is not None:
+            self.check_dtype(dtype)
+        if not isinstance(x, np.ndarray) and _is_torch_tensor(x):
+            x = x.detach().cpu()
+            if x.dtype.is_floating_point and x.element_size() == 2:
+                x = x.float()
+            x = x.numpy()
+        return np.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def svd(self, x):
+        return np.linalg.svd(x, full_matrices=False)
+
+    def svdvals(self, x):
+        return np.linalg.svd(np.asarray(x, dtype=np.float64), compute_uv=False)
+
+    def qr_q(self, x):
+        return np.linalg.qr(x, mode="reduced")[0]
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=self.check_dtype(dtype))
+
+    def norm(self, x, ord):
+        if ord == "fro":
+            return float(np.linalg.norm(x))
+        return float(np.linalg.norm(x, 2))
+
+    def all_finite(self, x):
+        return bool(np.isfinite(x).all())
+
+    def device_name(self):
+        import platform
+
+        return platform.processor() or platform.machine() or "cpu"
+
+
+class TorchBackend(Backend):
+    """torch tensors on one device (``"cpu"`` or ``"cuda"``); imports torch on creation."""
+
+    dtypes = TORCH_DTYPES
+
+    def __init__(self, device: str):
+        try:
+            import torch
+        except ImportError as exc:  # pragma: no cover - exercised only without torch
+            raise BackendUnavailableError(
+                f"backend 'torch-{device}' needs PyTorch, which is not installed "
+                "(pip install torch); the 'numpy' backend works without it"
+            ) from exc
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                "backend 'torch-cuda' needs a CUDA GPU, but torch.cuda.is_available() is False "
+                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); "
+                "use 'torch-cpu' or 'numpy' on this machine"
+            )
+        self.torch = torch
+        self.device = torch.device(device)
+        self.name = f"torch-{device}"
+        self._dtypes = {name: getattr(torch, name) for name in TORCH_DTYPES}
+
+    def torch_dtype(self, dtype: str):
+        return self._dtypes[self.check_dtype(dtype)]
+
+    def owns(self, x) -> bool:
+        return isinstance(x, self.torch.Tensor) and x.device.type == self.device.type
+
+    def dtype_name(self, x) -> str:
+        return str(x.dtype).removeprefix("torch.")
+
+    def asarray(self, x, dtype=None):
+        torch = self.torch
+        tdtype = self.torch_dtype(dtype) if dtype is not None else None
+        if isinstance(x, torch.Tensor):
+            return x.to(device=self.device, dtype=tdtype or x.dtype)
+        x = np.asarray(x)
+        if tdtype is None and x.dtype.name not in TORCH_DTYPES:
+            tdtype = torch.float64
+        tensor = torch.as_tensor(x, device=self.device)
+        return tensor if tdtype is None else tensor.to(tdtype)
+
+    def to_numpy(self, x):
+        x = x.detach().cpu()
+        if x.dtype in (self.torch.float16, self.torch.bfloat16):
+            x = x.float()
+        return x.numpy()
+
+    def _upcast(self, x):
+        if x.dtype in (self.torch.float16, self.torch.bfloat16):
+            return x.float()
+        return x
+
+    def svd(self, x):
+        U, s, Vt = self.torch.linalg.svd(self._upcast(x), full_matrices=False)
+        return U.to(x.dtype), s.to(x.dtype), Vt.to(x.dtype)
+
+    def svdvals(self, x):
+        return self.torch.linalg.svdvals(x.to(self.torch.float64)).cpu().numpy()
+
+    def qr_q(self, x):
+        return self.torch.linalg.qr(self._upcast(x), mode="reduced")[0].to(x.dtype)
+
+    def zeros(self, shape, dtype):
+        return self.torch.zeros(shape, dtype=self.torch_dtype(dtype), device=self.device)
+
+    def norm(self, x, ord):
+        x = self._upcast(x)
+        return float(self.torch.linalg.matrix_norm(x, ord="fro" if ord == "fro" else 2))
+
+    def all_finite(self, x):
+        return bool(self.torch.isfinite(x).all())
+
+    def synchronize(self):
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def device_name(self):
+        if self.device.type == "cuda":
+            return self.torch.cuda.get_device_name(self.device)
+        return NumpyBackend().device_name()
+
+
+def _is_torch_tensor(x) -> bool:
+    # Only ask torch about x if torch is already loaded: x cannot be a tensor otherwise,
+    # and importing torch (about a second) just to answer "no" is what we must avoid.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+@functools.lru_cache(maxsize=None)
+def get_backend(name: str) -> Backend:
+    """Return the backend called ``name`` (cached).
+
+    Parameters
+    ----------
+    name : {"numpy", "torch-cpu", "torch-cuda"}
+
+    Raises
+    ------
+    LowRankValueError
+        ``name`` is not one of the accepted names.
+    BackendUnavailableError
+        torch is not installed, or ``"torch-cuda"`` was asked for without a GPU.
+    """
+    if not isinstance(name, str) or name not in BACKEND_NAMES:
+        raise LowRankValueError(
+            f"backend={name!r} is not a known backend; accepted: {format_choices(BACKEND_NAMES)}"
+        )
+    if name == "numpy":
+        return NumpyBackend()
+    return TorchBackend(name.removeprefix("torch-"))
+
+
+def infer_backend(x) -> Backend:
+    """The backend that owns array ``x``: numpy arrays, torch CPU or CUDA tensors.
+
+    Never imports torch: a tensor can only exist if torch is already loaded.
+    """
+    if isinstance(x, np.ndarray):
+        return get_backend("numpy")
+    if _is_torch_tensor(x):
+        kind = x.device.type
+        if kind not in ("cpu", "cuda"):
+            raise LowRankValueError(
+                f"tensors on device {kind!r} are not supported; accepted devices: 'cpu', 'cuda'"
+            )
+        return get_backend(f"torch-{kind}")
+    raise LowRankTypeError(
+        f"expected a numpy.ndarray or torch.Tensor, got {type(x).__module__}.{type(x).__qualname__}"
+    )
+
+
+def available_backends() -> dict[str, str | None]:
+    """Map every backend name to ``None`` when usable here, else to the reason it is not."""
+    status: dict[str, str | None] = {}
+    for name in BACKEND_NAMES:
+        try:
+            get_backend(name)
+            status[name] = None
+        except BackendUnavailableError as exc:
+            status[name] = str(exc)
+    return status

@@ -1,0 +1,105 @@
+"""Approximation error, measured and optimal (Eckart–Young–Mirsky).
+
+For W with singular values σ₁ ≥ σ₂ ≥ …, no rank-r matrix is closer to W than the
+truncated SVD W_r, and
+
+* ‖W − W_r‖_F = √(Σ_{i>r} σ_i²)
+* ‖W − W_r‖₂ = σ_{r+1}
+
+Errors here are relative to ‖W‖ in the same norm unless ``relative=False``, and
+are computed in float64 whatever the factors' dtype, so that a float32 or
+bfloat16 factorization is measured, not the rounding of the measurement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import LowRankValueError
+from .operator import LowRankOperator
+from .validation import check_choice, check_matrix, check_rank
+
+NORMS = ("fro", "spectral")
+
+
+def eckart_young_error(singular_values, rank: int, norm: str = "fro", *, relative: bool = True) -> float:
+    """The smallest possible error of a rank-``rank`` approximation, from the singular values.
+
+    Parameters
+    ----------
+    singular_values : array-like, descending
+        All singular values of W (min(d, k) of them).
+    rank : int
+        0 <= rank <= len(singular_values); rank 0 gives ‖W‖ (relative error 1).
+    norm : {"fro", "spectral"}
+    relative : bool, default True
+        Divide by ‖W‖ in the same norm.
+
+    >>> eckart_young_error([3.0, 4.0 / 3, 0.0], 1, relative=False)
+    1.3333333333333333
+    """
+    check_choice(norm, "norm", NORMS)
+    s = np.sort(np.asarray(singular_values, dtype=np.float64))[::-1]
+    if not 0 <= rank <= s.size:
+        raise LowRankValueError(f"rank={rank!r} is out of range; accepted: integers in [0, {s.size}]")
+    if norm == "fro":
+        err, total = float(np.sqrt(np.sum(s[rank:] ** 2))), float(np.sqrt(np.sum(s**2)))
+    else:
+        err, total = (float(s[rank]) if rank < s.size else 0.0), float(s[0])
+    if not relative:
+        return err
+    return err / total if total > 0 else 0.0
+
+
+def optimal_error(W, rank: int, norm: str = "fro", *, relative: bool = True) -> float:
+    """Eckart–Young optimum for W at ``rank``, from an SVD of W (float64)."""
+    be = check_matrix(W)
+    r = check_rank(rank, tuple(W.shape))
+    return eckart_young_error(be.svdvals(W), r, norm, relative=relative)
+
+
+def relative_error(W, f: LowRankOperator, norm: str = "fro") -> float:
+    """‖W − B@A‖ / ‖W‖ in the Frobenius (``"fro"``) or spectral norm."""
+    be = check_matrix(W)
+    check_choice(norm, "norm", NORMS)
+    _check_operator(f, W, be)
+    W64 = be.asarray(W, "float64")
+    residual = W64 - be.asarray(f.B, "float64") @ be.asarray(f.A, "float64")
+    total = be.norm(W64, norm)
+    return be.norm(residual, norm) / total if total > 0 else be.norm(residual, norm)
+
+
+def error_ratio(W, f: LowRankOperator, norm: str = "fro") -> float:
+    """Measured error divided by the Eckart–Young optimum at f's rank (1.0 is optimal).
+
+    Returns ``inf`` when the optimum is 0 (W has rank <= r) and the error is not,
+    and 1.0 when both are 0.
+    """
+    measured = relative_error(W, f, norm)
+    best = optimal_error(W, f.rank, norm)
+    if best == 0.0:
+        return 1.0 if measured == 0.0 else float("inf")
+    return measured / best
+
+
+def output_error(W, f: LowRankOperator, x) -> float:
+    """‖W@x − f.apply(x)‖ / ‖W@x‖ on given inputs x of shape (k,) or (k, n)."""
+    be = check_matrix(W)
+    _check_operator(f, W, be)
+    exact = be.asarray(W, "float64") @ be.asarray(x, "float64")
+    approx = be.asarray(f.apply(x), "float64")
+    exact, approx = exact.reshape(exact.shape[0], -1), approx.reshape(approx.shape[0], -1)
+    total = be.norm(exact, "fro")
+    diff = be.norm(exact - approx, "fro")
+    return diff / total if total > 0 else diff
+
+
+def _check_operator(f, W, be) -> None:
+    if not isinstance(f, LowRankOperator):
+        raise LowRankValueError(f"f must be a LowRankOperator (from lowrank.factorize); got {type(f).__name__}")
+    if f.shape != tuple(W.shape):
+        raise LowRankValueError(f"f has shape {f.shape} but W has shape {tuple(W.shape)}")
+    if f.backend != be.name:
+        raise LowRankValueError(
+            f"f lives on backend {f.backend!r} but W on {be.name!r}; move f with f.to({be.name!r})"
+        )
