@@ -159,9 +159,7 @@ class NumpyBackend(Backend):
         return bool(np.isfinite(x).all())
 
     def device_name(self):
-        import platform
-
-        return platform.processor() or platform.machine() or "cpu"
+        return cpu_name()
 
 
 class TorchBackend(Backend):
@@ -246,7 +244,22 @@ class TorchBackend(Backend):
     def device_name(self):
         if self.device.type == "cuda":
             return self.torch.cuda.get_device_name(self.device)
-        return NumpyBackend().device_name()
+        return cpu_name()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo on Linux), else what platform reports."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def _is_torch_tensor(x) -> bool:

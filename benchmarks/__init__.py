@@ -1,0 +1,1 @@
+"""lowrank-bench's benchmark suite (pytest-benchmark). Run: pytest benchmarks/ --benchmark-only."""

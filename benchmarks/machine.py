@@ -1,0 +1,211 @@
+"""What a run needs to know about the machine: threads, caches, versions, calibration.
+
+Calibration measures, once per run, the two roofs every result is read against:
+memory bandwidth (STREAM-style copy and add over buffers far larger than the
+last-level cache) and each backend's matmul GFLOP/s per dtype.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+
+import numpy as np
+
+import lowrank
+from lowrank.backends import get_backend
+
+DEFAULT_LLC_BYTES = 32 * 2**20
+
+
+# -- threads -----------------------------------------------------------------------------------
+def requested_threads(env) -> int:
+    """Threads for BLAS and torch: ``LOWRANK_BENCH_THREADS``, else every core ``os.cpu_count()`` reports.
+
+    One number for both numpy's BLAS and torch makes their timings comparable.
+    """
+    value = env.get("LOWRANK_BENCH_THREADS")
+    if value is None or value == "":
+        return os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"LOWRANK_BENCH_THREADS={value!r}: expected a positive integer")
+    return int(value)
+
+
+class ThreadPin:
+    """Pin BLAS (threadpoolctl) and torch intra-op threads to ``n``; :meth:`release` restores them."""
+
+    def __init__(self, n: int, use_torch: bool):
+        from threadpoolctl import threadpool_limits
+
+        self.n = n
+        self._limits = threadpool_limits(limits=n, user_api="blas")
+        self._torch_before = None
+        if use_torch:
+            import torch
+
+            self._torch_before = torch.get_num_threads()
+            torch.set_num_threads(n)
+
+    def info(self) -> dict:
+        """Thread counts in effect now, as recorded with the run."""
+        from threadpoolctl import threadpool_info
+
+        blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        return {
+            "requested": self.n,
+            "blas": min((p["num_threads"] for p in blas), default=None),
+            "blas_libraries": [
+                {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture", "prefix")} for p in blas
+            ],
+            "torch": _torch_threads(),
+        }
+
+    def release(self) -> None:
+        self._limits.restore_original_limits()
+        if self._torch_before is not None:
+            import torch
+
+            torch.set_num_threads(self._torch_before)
+
+
+def _torch_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+# -- caches and identity ------------------------------------------------------------------------
+def last_level_cache_bytes(backend: str) -> int:
+    """Size of the last-level cache that ``backend``'s operands pass through (L3 on CPU, L2 on GPU)."""
+    if backend == "torch-cuda":
+        import torch
+
+        return int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 50 * 2**20))
+    sizes = []
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in os.listdir(base):
+            path = os.path.join(base, entry, "size")
+            if os.path.exists(path):
+                text = open(path).read().strip()
+                mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+                sizes.append(int(text.rstrip("KMG")) * mult)
+    except OSError:
+        pass
+    return max(sizes, default=DEFAULT_LLC_BYTES)
+
+
+def versions() -> dict:
+    """Library versions recorded with every run (torch only if this run loaded it)."""
+    import sys
+
+    import pytest_benchmark
+
+    out = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "lowrank": lowrank.__version__,
+        "pytest_benchmark": pytest_benchmark.__version__,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = torch.__version__
+        out["cuda"] = torch.version.cuda
+    return out
+
+
+def devices(backends) -> dict:
+    """Device name per backend in this run."""
+    return {name: get_backend(name).device_name() for name in backends}
+
+
+def fingerprint(machine_info: dict, device_names: dict) -> str:
+    """A short hash of the hardware (CPU model, cores, arch, GPUs), not of the host name.
+
+    Two CI runners of the same type share a fingerprint, so absolute times are
+    comparable between them; a laptop and a server do not.
+    """
+    cpu = machine_info.get("cpu", {}) or {}
+    parts = [
+        str(cpu.get("brand_raw", machine_info.get("processor", ""))),
+        str(cpu.get("count", os.cpu_count())),
+        str(machine_info.get("machine", platform.machine())),
+        ",".join(sorted(v for k, v in device_names.items() if k == "torch-cuda")),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+# -- calibration ----------------------------------------------------------------------------------
+def _best_seconds(fn, repeats: int, sync=lambda: None) -> float:
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def memory_bandwidth(backend: str, buffer_bytes: int, repeats: int = 5) -> dict:
+    """STREAM-style copy (2 arrays) and add (3 arrays) bandwidth in GB/s, best of ``repeats``.
+
+    Buffers of ``buffer_bytes`` each; pass several times the last-level cache so the
+    traffic goes to DRAM (HBM on a GPU). Bytes counted as STREAM does: copy moves 2×,
+    add 3× the buffer size (no write-allocate traffic).
+    """
+    be = get_backend(backend)
+    n = max(1, buffer_bytes // 8)
+    a = be.asarray(np.ones(n), "float64")
+    b = be.asarray(np.full(n, 2.0), "float64")
+    c = be.zeros((n,), "float64")
+    if backend == "numpy":
+        copy = lambda: np.copyto(c, a)  # noqa: E731
+        add = lambda: np.add(a, b, out=c)  # noqa: E731
+    else:
+        torch = be.torch
+        copy = lambda: c.copy_(a)  # noqa: E731
+        add = lambda: torch.add(a, b, out=c)  # noqa: E731
+    t_copy = _best_seconds(copy, repeats, be.synchronize)
+    t_add = _best_seconds(add, repeats, be.synchronize)
+    nbytes = n * 8
+    return {"copy_gbps": 2 * nbytes / t_copy / 1e9, "add_gbps": 3 * nbytes / t_add / 1e9, "buffer_bytes": nbytes}
+
+
+def peak_gflops(backend: str, dtype: str, size: int, repeats: int = 3) -> float:
+    """Best matmul rate in GFLOP/s for square ``size`` operands: the compute roof."""
+    be = get_backend(backend)
+    rng = np.random.default_rng(0)
+    x = be.asarray(rng.standard_normal((size, size)), dtype)
+    y = be.asarray(rng.standard_normal((size, size)), dtype)
+    seconds = _best_seconds(lambda: x @ y, repeats, be.synchronize)
+    return 2 * size**3 / seconds / 1e9
+
+
+def calibrate(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=print) -> dict:
+    """Bandwidth per memory (CPU DRAM, GPU HBM) and peak GFLOP/s per backend and dtype."""
+    memory, peaks, llc = {}, {}, {}
+    for backend, dtypes in backend_dtypes.items():
+        mem = "cuda" if backend == "torch-cuda" else "cpu"
+        llc[backend] = last_level_cache_bytes(backend)
+        if mem not in memory:
+            # 8x the last-level cache per buffer, at least 64 MiB: DRAM traffic, not cache hits.
+            memory[mem] = memory_bandwidth(backend, max(8 * llc[backend], 64 * 2**20))
+            log(f"[calibrate] {mem} memory: copy {memory[mem]['copy_gbps']:.1f} GB/s, add {memory[mem]['add_gbps']:.1f} GB/s")
+        size = 4 * matmul_size if backend == "torch-cuda" else matmul_size
+        peaks[backend] = {dt: peak_gflops(backend, dt, size) for dt in dtypes}
+        log(f"[calibrate] {backend} matmul {size}^2: " + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peaks[backend].items()))
+    return {"memory": memory, "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
+
+
+def roof_bandwidth(calibration: dict, backend: str) -> float | None:
+    """The bandwidth roof (bytes/s) for ``backend``: the better of copy and add."""
+    mem = calibration.get("memory", {}).get("cuda" if backend == "torch-cuda" else "cpu")
+    if not mem:
+        return None
+    return max(mem["copy_gbps"], mem["add_gbps"]) * 1e9

@@ -1,0 +1,203 @@
+"""Seeded, cached operands for the matvec grid, and the calls that are timed.
+
+Everything here is built outside the timed call. Operands come from one
+synthetic matrix per shape with singular values σ_i = 1/i, whose exact truncated
+SVD is known (so no SVD of an 8192² matrix is ever computed). The caches below
+must only be appended to: changing the seed or the spectrum changes every
+recorded error (the numpy asv habit).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import sys
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+
+from lowrank import generators
+from lowrank.backends import get_backend
+
+from .grid import Case
+
+SEED = 20261124
+MATRIX_KIND = "power-law-1"  # σ_i = 1/i
+# Cold-cache rotation: enough copies that the set is twice the last-level cache, capped
+# so that tiny operands do not allocate thousands of arrays.
+COLD_FOOTPRINT = 2.0
+MAX_COPIES = 512
+
+
+@functools.lru_cache(maxsize=1)
+def synthetic(d: int, k: int) -> generators.SyntheticMatrix:
+    return generators.SyntheticMatrix.build(d, k, generators.power_law_spectrum(min(d, k)), seed=SEED)
+
+
+@functools.lru_cache(maxsize=16)
+def factors64(d: int, k: int, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced factors B = U√Σ, A = √ΣVᵀ of the exact truncated SVD, float64."""
+    U, s, Vt = synthetic(d, k).svd_factors(rank)
+    root = np.sqrt(s)
+    return U * root, root[:, None] * Vt
+
+
+@functools.lru_cache(maxsize=2)
+def _dense(d: int, k: int, dtype: str, backend: str):
+    return synthetic(d, k).matrix(dtype, backend)
+
+
+@functools.lru_cache(maxsize=16)
+def _factors(d: int, k: int, rank: int, dtype: str, backend: str):
+    be = get_backend(backend)
+    B, A = factors64(d, k, rank)
+    return be.asarray(B, dtype), be.asarray(A, dtype)
+
+
+@functools.lru_cache(maxsize=8)
+def _x(k: int, batch: int, dtype: str, backend: str):
+    rng = np.random.default_rng(SEED + 1)
+    shape = (k,) if batch == 1 else (k, batch)
+    return get_backend(backend).asarray(rng.standard_normal(shape), dtype)
+
+
+def _as64(x) -> np.ndarray:
+    be = get_backend("numpy") if isinstance(x, np.ndarray) else get_backend(_backend_name(x))
+    return np.asarray(be.to_numpy(x), dtype=np.float64)
+
+
+def _backend_name(x) -> str:
+    return f"torch-{x.device.type}"
+
+
+@functools.lru_cache(maxsize=1024)
+def quality(d: int, k: int, dtype: str, rank: int | None, backend: str) -> dict:
+    """Relative Frobenius error of the stored operands (in their dtype) and its Eckart–Young optimum.
+
+    Dense: the error of storing W in ``dtype`` (0 for float64); factored: of B@A.
+    Computed in float64 from the rounded operands, once per (shape, dtype, rank).
+    """
+    sm = synthetic(d, k)
+    W = _as64(_dense(d, k, dtype, backend))
+    norm = np.linalg.norm(sm.W)
+    if rank is None:
+        return {"rel_error_fro": float(np.linalg.norm(sm.W - W) / norm), "optimal_error_fro": 0.0}
+    B, A = (_as64(f) for f in _factors(d, k, rank, dtype, backend))
+    return {
+        "rel_error_fro": float(np.linalg.norm(W - B @ A) / np.linalg.norm(W)),
+        "optimal_error_fro": sm.optimal_error(rank),
+    }
+
+
+def output_error(case: Case) -> float:
+    """‖W x − y‖ / ‖W x‖ for the case's y (dense or factored, in its dtype) against float64 W x."""
+    x = _x(case.k, case.batch, case.dtype, case.backend)
+    exact = synthetic(case.d, case.k).W @ _as64(x)
+    call = make_call(case, copies=1).call
+    y = _as64(call())
+    return float(np.linalg.norm(exact - y) / np.linalg.norm(exact))
+
+
+@dataclass
+class TimedCall:
+    """The function pytest-benchmark times and how many operand copies it rotates through."""
+
+    call: object
+    copies: int
+    bytes_per_copy: int
+
+
+def copies_for(case: Case, bytes_per_copy: int, llc_bytes: int) -> int:
+    """1 for a warm cache; for a cold one, enough copies to overflow the last-level cache."""
+    if case.cache == "warm":
+        return 1
+    return max(2, min(MAX_COPIES, math.ceil(COLD_FOOTPRINT * llc_bytes / max(bytes_per_copy, 1)) + 1))
+
+
+def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = None) -> TimedCall:
+    """Build the timed closure for ``case``.
+
+    Warm and cold calls share one code path (``next`` on a cycle over the copies), so
+    the two modes pay the same Python overhead and differ only in where the operands
+    live. CUDA calls synchronize before returning, inside the timed region.
+    """
+    be = get_backend(case.backend)
+    x = _x(case.k, case.batch, case.dtype, case.backend)
+    ops = (_dense(case.d, case.k, case.dtype, case.backend),) if case.rank is None else _factors(
+        case.d, case.k, case.rank, case.dtype, case.backend
+    )
+    per_copy = sum(_nbytes(a) for a in ops) + _nbytes(x)
+    if copies is None:
+        copies = copies_for(case, per_copy, llc_bytes or 0)
+    sets = [(*ops, x)] + [tuple(_copy(a) for a in (*ops, x)) for _ in range(copies - 1)]
+    cycle = itertools.cycle(sets)
+    sync = be.synchronize if case.backend == "torch-cuda" else None
+    if case.rank is None:
+        if sync is None:
+            def call():
+                W, v = next(cycle)
+                return W @ v
+        else:
+            def call():
+                W, v = next(cycle)
+                y = W @ v
+                sync()
+                return y
+    else:
+        if sync is None:
+            def call():
+                B, A, v = next(cycle)
+                return B @ (A @ v)
+        else:
+            def call():
+                B, A, v = next(cycle)
+                y = B @ (A @ v)
+                sync()
+                return y
+    return TimedCall(call, copies, per_copy)
+
+
+def _nbytes(a) -> int:
+    return int(a.nbytes) if isinstance(a, np.ndarray) else int(a.element_size() * a.nelement())
+
+
+def _copy(a):
+    return a.copy() if isinstance(a, np.ndarray) else a.clone()
+
+
+def peak_memory(case: Case, call) -> tuple[int | None, str]:
+    """Peak bytes allocated during one call, and how they were measured.
+
+    numpy: tracemalloc (numpy reports its buffers to it). torch CPU: the torch
+    profiler's allocation events, summed in time order (tracemalloc cannot see
+    torch's allocator). CUDA: ``torch.cuda.max_memory_allocated`` above the level
+    before the call.
+    """
+    if case.backend == "numpy":
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            call()
+            return int(tracemalloc.get_traced_memory()[1] - base), "tracemalloc"
+        finally:
+            tracemalloc.stop()
+    torch = sys.modules["torch"]
+    if case.backend == "torch-cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        call()
+        return int(torch.cuda.max_memory_allocated() - base), "torch.cuda.max_memory_allocated"
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        call()
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    level = peak = 0
+    for event in events:
+        level += event.self_cpu_memory_usage
+        peak = max(peak, level)
+    return int(peak), "torch.profiler self_cpu_memory_usage, running sum"
