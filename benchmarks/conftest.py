@@ -3,8 +3,8 @@
 ``pytest benchmarks/ --benchmark-only`` runs the profile named by
 ``LOWRANK_BENCH_PROFILE`` (default ``default``) and writes a pytest-benchmark JSON
 to ``results/runs/`` (``LOWRANK_BENCH_OUTPUT`` or ``--lowrank-output`` to change).
-The file is written under ``results/tmp/`` first and moved into place only when
-complete, under a name that never replaces an earlier run. A ``--benchmark-json``
+The file is written under a hidden ``.partial`` name first and linked into place
+only when complete, under a name that never replaces an earlier run. A ``--benchmark-json``
 given by the user is honoured instead; ``--benchmark-save`` works alongside.
 """
 
@@ -74,12 +74,13 @@ def pytest_configure(config):
     disabled = config.getoption("benchmark_disable", False) or config.getoption("benchmark_skip", False)
     if not disabled and getattr(config.option, "benchmark_json", None) is None:
         out_dir = Path(config.getoption("lowrank_output") or env.get("LOWRANK_BENCH_OUTPUT") or REPO / "results" / "runs")
-        tmp_dir = REPO / "results" / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         host = re.sub(r"[^A-Za-z0-9]+", "-", platform.node() or "host").strip("-")[:24]
         name = f"{stamp}_{prof.name}_{host}"
-        output["temp"] = tmp_dir / f"{name}.{os.getpid()}.partial.json"
+        # A hidden, non-.json name in the same folder: never read as a result, and
+        # on the same file system so the final os.link is atomic.
+        output["temp"] = out_dir / f".{name}.{os.getpid()}.partial"
         output["final"] = out_dir / f"{name}.json"
         config.option.benchmark_json = output["temp"]
     config.stash[OUTPUT] = output

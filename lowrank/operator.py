@@ -118,10 +118,11 @@ class LowRankOperator:
         -------
         array of shape (d,) or (d, n)
         """
-        # Fast path: a type and dtype test, then the two products. Anything unusual
-        # (wrong type, dtype, rank-3 input, a shape the backend rejects) goes to
-        # _check_input, which raises a precise error.
-        if type(x) is not self._array_type or x.dtype != self._native_dtype or x.ndim > 2:
+        # Fast path: identity tests only (builtin numpy and torch dtypes are singletons),
+        # then the two products. Anything unusual (another type, dtype, a rank-3 input,
+        # a shape the backend rejects) goes to _check_input, which raises a precise
+        # error or, for an equal but non-identical dtype, lets the call proceed.
+        if type(x) is not self._array_type or x.dtype is not self._native_dtype or x.ndim > 2:
             self._check_input(x)
         try:
             y = self.B @ (self.A @ x)

@@ -65,3 +65,20 @@ def parse_tag(tag) -> int | None:
         return int(tag.split("/", 1)[1])
     except ValueError:
         return None
+
+
+_PY_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "dict": (dict,), "null": (type(None),)}
+
+
+def field_problems(record: dict, fields: dict[str, str]) -> list[str]:
+    """Each way ``record`` departs from ``fields`` (missing field, wrong JSON type); empty when it fits."""
+    problems = []
+    for name, spec in fields.items():
+        if name not in record:
+            problems.append(f"missing field {name!r}")
+            continue
+        value = record[name]
+        allowed = tuple(t for part in spec.split("|") for t in _PY_TYPES[part])
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            problems.append(f"field {name!r} is {type(value).__name__} {value!r}, expected {spec}")
+    return problems

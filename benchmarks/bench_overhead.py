@@ -1,0 +1,44 @@
+"""Library overhead: ``f.apply(x)`` against a bare ``B @ (A @ x)`` on the same factors.
+
+The target is no measurable cost: apply within 1.05x of the bare call at
+d = k = 1024, r = 16, n = 1, for numpy and torch-cpu, timed in one process.
+"""
+
+import numpy as np
+import pytest
+
+import lowrank
+from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.backends import available_backends
+
+from .operands import SEED
+
+D = K = 1024
+RANK = 16
+STATUS = available_backends()
+
+
+def _operator(backend: str):
+    W = lowrank.generators.power_law(D, K, seed=SEED, dtype="float32", backend=backend)
+    return lowrank.factorize(W, RANK)
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param(b, marks=pytest.mark.skipif(STATUS[b] is not None, reason=STATUS[b] or "")) for b in ("numpy", "torch-cpu")],
+)
+@pytest.mark.parametrize("variant", ["bare", "apply"])
+def bench_apply_overhead(benchmark, backend, variant):
+    f = _operator(backend)
+    x = lowrank.get_backend(backend).asarray(np.random.default_rng(SEED).standard_normal(K), "float32")
+    B, A = f.B, f.A
+
+    def bare(v):
+        return B @ (A @ v)
+
+    benchmark.group = f"overhead-{backend}-d{D:04d}-r{RANK:04d}-n001"
+    benchmark.extra_info.update(
+        {"schema": SCHEMA_TAG, "suite": "overhead", "variant": variant, "backend": backend, "dtype": "float32",
+         "d": D, "k": K, "rank": RANK, "batch": 1}
+    )
+    benchmark(f.apply if variant == "apply" else bare, x)

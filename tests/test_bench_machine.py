@@ -1,0 +1,51 @@
+"""Machine facts: threads, caches, calibration figures within physical reason."""
+
+import os
+
+import pytest
+
+from benchmarks import machine
+
+
+def test_requested_threads():
+    assert machine.requested_threads({}) == (os.cpu_count() or 1)
+    assert machine.requested_threads({"LOWRANK_BENCH_THREADS": "1"}) == 1
+    with pytest.raises(ValueError, match="LOWRANK_BENCH_THREADS='two'"):
+        machine.requested_threads({"LOWRANK_BENCH_THREADS": "two"})
+
+
+def test_thread_pin_applies_and_restores():
+    from threadpoolctl import threadpool_info
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    pin = machine.ThreadPin(1, use_torch=False)
+    try:
+        assert pin.info()["blas"] == 1
+    finally:
+        pin.release()
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == before
+
+
+def test_last_level_cache_is_plausible():
+    llc = machine.last_level_cache_bytes("numpy")
+    assert 256 * 2**10 <= llc <= 2 * 2**30
+
+
+def test_calibration_returns_plausible_numbers():
+    cal = machine.calibrate({"numpy": ("float64",)}, matmul_size=256, log=lambda m: None)
+    mem = cal["memory"]["cpu"]
+    # Any machine of the last decades moves between 0.5 GB/s and 10 TB/s, and multiplies
+    # at between 0.1 and 100000 GFLOP/s; a unit slip (bytes vs GB, s vs ms) lands outside.
+    assert 0.5 < mem["copy_gbps"] < 1e4 and 0.5 < mem["add_gbps"] < 1e4
+    assert mem["buffer_bytes"] >= 64 * 2**20
+    assert 0.1 < cal["peak_gflops"]["numpy"]["float64"] < 1e5
+    assert machine.roof_bandwidth(cal, "numpy") == max(mem["copy_gbps"], mem["add_gbps"]) * 1e9
+
+
+def test_fingerprint_ignores_host_name_but_not_hardware():
+    info = {"cpu": {"brand_raw": "CPU X", "count": 2}, "machine": "x86_64", "node": "a"}
+    same = dict(info, node="b")
+    other = {"cpu": {"brand_raw": "CPU Y", "count": 2}, "machine": "x86_64"}
+    assert machine.fingerprint(info, {}) == machine.fingerprint(same, {})
+    assert machine.fingerprint(info, {}) != machine.fingerprint(other, {})
+    assert machine.fingerprint(info, {}) != machine.fingerprint(info, {"torch-cuda": "NVIDIA H100"})

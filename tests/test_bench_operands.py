@@ -1,0 +1,67 @@
+"""Operands and timed calls of the matvec benchmark."""
+
+import numpy as np
+import pytest
+
+import lowrank
+from benchmarks import operands
+from benchmarks.grid import Case
+
+
+def test_factors_are_the_exact_truncated_svd_of_the_synthetic_matrix():
+    B, A = operands.factors64(60, 40, 5)
+    sm = operands.synthetic(60, 40)
+    err = np.linalg.norm(sm.W - B @ A) / np.linalg.norm(sm.W)
+    assert err == pytest.approx(sm.optimal_error(5), rel=1e-10)
+    q = operands.quality(60, 40, "float64", 5, "numpy")
+    assert q["rel_error_fro"] == pytest.approx(q["optimal_error_fro"], rel=1e-10)
+    q32 = operands.quality(60, 40, "float32", None, "numpy")
+    assert 0 < q32["rel_error_fro"] < 1e-6  # storing W in float32 only rounds it
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch-cpu"])
+@pytest.mark.parametrize("rank", [None, 4])
+def test_timed_call_computes_the_product(backend, rank):
+    if lowrank.available_backends()[backend]:
+        pytest.skip(lowrank.available_backends()[backend])
+    case = Case(48, 32, "float64", backend, 3, "warm", rank)
+    timed = operands.make_call(case)
+    y = np.asarray(lowrank.infer_backend(timed.call()).to_numpy(timed.call()))
+    W = operands.synthetic(48, 32).W
+    x = np.random.default_rng(operands.SEED + 1).standard_normal((32, 3))
+    expected = W @ x if rank is None else np.dot(*operands.factors64(48, 32, 4)) @ x
+    np.testing.assert_allclose(y, expected, atol=1e-12)
+    assert operands.output_error(case) < (1e-12 if rank is None else 1.0)
+
+
+def test_cold_cache_rotates_through_distinct_buffers():
+    case = Case(64, 64, "float32", "numpy", 1, "cold", 8)
+    per_copy = (2 * 64 * 8 + 64) * 4
+    llc = 64 * per_copy  # pretend a small cache so the test stays small
+    n = operands.copies_for(case, per_copy, llc)
+    assert n * per_copy >= 2 * llc
+    timed = operands.make_call(case, llc_bytes=llc)
+    assert timed.copies == n
+    # The closure holds a cycle over the copies: walk one full turn and check the buffers.
+    cycle = next(c.cell_contents for c in timed.call.__closure__ if type(c.cell_contents).__name__ == "cycle")
+    seen = [next(cycle) for _ in range(n)]
+    pointers = {a.__array_interface__["data"][0] for s in seen for a in s}
+    assert len(pointers) == 3 * n, "every copy must own distinct B, A and x buffers"
+    assert next(cycle)[0] is seen[0][0], "after n calls the rotation starts again"
+    for s in seen:
+        np.testing.assert_array_equal(s[0], seen[0][0])
+
+
+def test_warm_cache_uses_one_copy():
+    case = Case(64, 64, "float32", "numpy", 1, "warm", 8)
+    assert operands.copies_for(case, 10, 10**9) == 1
+
+
+def test_peak_memory_sees_the_output():
+    case = Case(256, 256, "float64", "numpy", 64, "warm", None)
+    peak, how = operands.peak_memory(case, operands.make_call(case).call)
+    assert how == "tracemalloc" and peak >= 256 * 64 * 8
+    if lowrank.available_backends()["torch-cpu"] is None:
+        case = Case(256, 256, "float64", "torch-cpu", 64, "warm", 16)
+        peak, how = operands.peak_memory(case, operands.make_call(case).call)
+        assert "profiler" in how and peak >= 256 * 64 * 8
