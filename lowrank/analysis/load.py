@@ -1,0 +1,452 @@
+"""Read result files into one tidy pandas DataFrame, one row per (run, benchmark).
+
+Accepts what the suite and pytest-benchmark write: a ``--benchmark-json`` file,
+the ``.benchmarks/<machine>/NNNN_*.json`` storage of ``--benchmark-save`` /
+``--benchmark-autosave``, and ``results/runs/``; folders are searched
+recursively. Files are only ever read.
+
+Every problem with a file raises :class:`ResultFileError`, whose message names
+the file and what is wrong with it. With ``keep_going=True`` the bad files are
+collected in :attr:`LoadResult.errors` and the others are still read.
+
+>>> result = load(["results/runs"])                        # doctest: +SKIP
+>>> result.frame.query("suite == 'matvec'").median.describe()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lowrank.errors import LowRankError
+
+from .schema import MATVEC_FIELDS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, field_problems, parse_tag
+
+# Timing statistics copied from pytest-benchmark's ``stats`` (seconds per iteration).
+STAT_FIELDS = ("median", "iqr", "min", "max", "mean", "stddev", "q1", "q3", "rounds", "iterations", "ops")
+# Columns every row has, before the extra_info and params columns.
+RUN_COLUMNS = (
+    "run_id", "file", "fingerprint", "host", "profile", "commit", "dirty", "branch", "datetime", "lowrank_version",
+)
+BENCH_COLUMNS = ("name", "fullname", "group", "param_id")
+# Fields of a suite's schema that the suite fills only after timing: absent means "not measured".
+_AFTER_TIMING = ("gflops", "gbps", "roofline_fraction")
+# Sub-suites whose extra_info is checked field by field (schema.py); rows of other sub-suites are
+# kept as they are. Add a suite here once its writer fills every field of its schema.
+SUITE_FIELDS: dict[str, dict[str, str]] = {"matvec": MATVEC_FIELDS}
+# Files that a running benchmark suite is still writing (benchmarks/conftest.py writes *.partial.json).
+_PARTIAL_SUFFIX = ".partial.json"
+# Column names the loader sets itself; an extra_info field of the same name is stored as extra_<name>.
+_RESERVED = frozenset(RUN_COLUMNS + BENCH_COLUMNS + STAT_FIELDS + ("rel_iqr", "n_samples", "samples"))
+_PD_DTYPES = {"int": "int64", "int|null": "Int64", "float": "float64", "float|null": "float64"}
+
+
+class ResultFileError(LowRankError, ValueError):
+    """A result file (or folder) that cannot be read; the message names it and says what is wrong."""
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One result file: where it came from, the machine, the library versions and the calibration."""
+
+    run_id: str
+    path: str
+    datetime: str
+    fingerprint: str
+    host: str
+    cpu: str
+    profile: str
+    commit: str
+    dirty: bool
+    branch: str
+    schema: str
+    versions: dict = field(default_factory=dict)
+    threads: dict = field(default_factory=dict)
+    devices: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
+    n_benchmarks: int = 0  # this suite's benchmarks in the file (all sub-suites)
+    n_foreign: int = 0  # benchmarks without this suite's schema tag: skipped
+    suites: dict = field(default_factory=dict)  # sub-suite name -> benchmark count
+
+    @property
+    def label(self) -> str:
+        """A short human label: host, profile, commit and time."""
+        commit = (self.commit[:7] + ("+" if self.dirty else "")) if self.commit else "no-commit"
+        when = self.datetime[:16].replace("T", " ")
+        return f"{self.host} {self.profile} {commit} {when}".strip()
+
+    def bandwidth_gbps(self, backend: str) -> float | None:
+        """The calibrated bandwidth roof for ``backend`` (GB/s): the better of STREAM copy and add."""
+        mem = (self.calibration.get("memory") or {}).get("cuda" if backend == "torch-cuda" else "cpu")
+        if not mem:
+            return None
+        values = [v for v in (mem.get("copy_gbps"), mem.get("add_gbps")) if isinstance(v, (int, float))]
+        return max(values) if values else None
+
+    def peak_gflops(self, backend: str, dtype: str) -> float | None:
+        """The calibrated matmul GFLOP/s of ``backend`` in ``dtype``, or None when not calibrated."""
+        value = ((self.calibration.get("peak_gflops") or {}).get(backend) or {}).get(dtype)
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load` read: the tidy frame, one :class:`RunInfo` per file, and what it skipped."""
+
+    frame: pd.DataFrame
+    runs: list[RunInfo]
+    errors: list[ResultFileError] = field(default_factory=list)
+    skipped_foreign: int = 0  # benchmarks that are not this suite's, over all files
+
+    def run(self, run_id: str) -> RunInfo:
+        for info in self.runs:
+            if info.run_id == run_id:
+                return info
+        raise KeyError(run_id)
+
+    def runs_frame(self) -> pd.DataFrame:
+        """One row per run: identity, versions and calibrated roofs."""
+        rows = []
+        for r in self.runs:
+            mem = (r.calibration.get("memory") or {}).get("cpu") or {}
+            rows.append({
+                "run_id": r.run_id, "label": r.label, "file": r.path, "datetime": r.datetime,
+                "fingerprint": r.fingerprint, "host": r.host, "cpu": r.cpu, "profile": r.profile,
+                "commit": r.commit, "dirty": r.dirty, "schema": r.schema,
+                **{f"version_{k}": v for k, v in sorted(r.versions.items())},
+                "threads": (r.threads or {}).get("requested"),
+                "copy_gbps": mem.get("copy_gbps"), "add_gbps": mem.get("add_gbps"),
+                "n_benchmarks": r.n_benchmarks, "n_foreign": r.n_foreign,
+            })
+        return pd.DataFrame(rows)
+
+
+# -- finding files -------------------------------------------------------------------------------
+def find_result_files(paths, errors: list | None = None) -> list[Path]:
+    """The JSON files named by ``paths`` (files, or folders searched recursively), without duplicates.
+
+    Files a running suite is still writing (``*.partial.json``) are left out. A
+    missing path or a folder without JSON raises :class:`ResultFileError`, or is
+    appended to ``errors`` when a list is given.
+    """
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            if not path.exists():
+                raise ResultFileError(path, "no such file or folder")
+            if path.is_dir():
+                files = sorted(p for p in path.rglob("*.json") if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX))
+                if not files:
+                    raise ResultFileError(path, "folder contains no .json result files (searched recursively)")
+            else:
+                files = [path]
+        except ResultFileError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
+        for f in files:
+            found.setdefault(f.resolve(), None)
+    return list(found)
+
+
+def newest_result_file(folder) -> Path:
+    """The most recent ``*.json`` in ``folder`` (by modification time); raises :class:`ResultFileError`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultFileError(folder, "folder does not exist; run the benchmarks first (LOWRANK_BENCH_PROFILE=quick "
+                                      "pytest benchmarks/ --benchmark-only) or name result files")
+    files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX)]
+    if not files:
+        raise ResultFileError(folder, "folder contains no .json result files; run the benchmarks first "
+                                      "or name result files")
+    return max(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+# -- reading one file ----------------------------------------------------------------------------
+def read_json(path: Path) -> dict:
+    """Parse ``path`` as a pytest-benchmark result document, with a clear error for each way it can fail."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ResultFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if not raw.strip():
+        raise ResultFileError(path, "file is empty (was the benchmark run interrupted before it wrote results?)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ResultFileError(path, "is not a UTF-8 text file, so not a pytest-benchmark JSON result") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = "the file is truncated (was the run interrupted?)" if _unclosed(text) else "the file is corrupt"
+        raise ResultFileError(path, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); {hint}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise ResultFileError(path, "not a pytest-benchmark result file (expected a JSON object with a "
+                                    "'benchmarks' list, as written by --benchmark-json or --benchmark-save)")
+    return doc
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _unclosed(text: str) -> bool:
+    """True when the JSON text ends inside a string or with brackets still open: cut off, not garbled."""
+    bare = _JSON_STRING.sub("", text)
+    if '"' in bare:
+        return True
+    return bare.count("{") + bare.count("[") > bare.count("}") + bare.count("]")
+
+
+def _check_version(path: Path, tag, where: str) -> None:
+    version = parse_tag(tag)
+    if version is None or version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            path, f"{where} uses result schema {tag!r}, newer than this lowrank-bench reads ({SCHEMA_TAG!r}); "
+                  "upgrade lowrank-bench to read it")
+    raise ResultFileError(path, f"{where} uses result schema {tag!r}, older than this lowrank-bench reads "
+                                f"({SCHEMA_TAG!r}) and no longer supported; re-run the benchmarks")
+
+
+def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
+    machine = doc.get("machine_info") or {}
+    if not isinstance(machine, dict):
+        raise ResultFileError(path, "'machine_info' is not a JSON object")
+    block = machine.get("lowrank_bench") or {}
+    if not isinstance(block, dict):
+        raise ResultFileError(path, "machine_info['lowrank_bench'] is not a JSON object")
+    if block:
+        _check_version(path, block.get("schema"), "the run (machine_info['lowrank_bench'])")
+    commit = doc.get("commit_info") or {}
+    cpu = machine.get("cpu") or {}
+    return RunInfo(
+        run_id=run_id,
+        path=str(path),
+        datetime=str(doc.get("datetime") or ""),
+        fingerprint=str(block.get("fingerprint") or ""),
+        host=str(machine.get("node") or ""),
+        cpu=str(cpu.get("brand_raw") or machine.get("processor") or "") if isinstance(cpu, dict) else "",
+        profile=str(block.get("profile") or ""),
+        commit=str(commit.get("id") or "") if isinstance(commit, dict) else "",
+        dirty=bool(commit.get("dirty")) if isinstance(commit, dict) else False,
+        branch=str(commit.get("branch") or "") if isinstance(commit, dict) else "",
+        schema=str(block.get("schema") or ""),
+        versions=dict(block.get("versions") or {}),
+        threads=dict(block.get("threads") or {}),
+        devices=dict(block.get("devices") or {}),
+        calibration=dict(block.get("calibration") or {}),
+    )
+
+
+def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, Counter]:
+    rows, foreign, suites = [], 0, Counter()
+    common = {
+        "run_id": info.run_id, "file": info.path, "fingerprint": info.fingerprint, "host": info.host,
+        "profile": info.profile, "commit": info.commit, "dirty": info.dirty, "branch": info.branch,
+        "datetime": info.datetime, "lowrank_version": info.versions.get("lowrank"),
+    }
+    for i, bench in enumerate(doc["benchmarks"]):
+        if not isinstance(bench, dict):
+            raise ResultFileError(path, f"benchmark #{i} is not a JSON object")
+        name = bench.get("name") or bench.get("fullname") or f"#{i}"
+        extra = bench.get("extra_info") or {}
+        if not isinstance(extra, dict) or parse_tag(extra.get("schema")) is None:
+            foreign += 1
+            continue
+        _check_version(path, extra["schema"], f"benchmark {name!r}")
+        suite = extra.get("suite")
+        if not isinstance(suite, str) or not suite:
+            raise ResultFileError(path, f"benchmark {name!r} has the {SCHEMA_NAME} tag but no 'suite' field")
+        if suite in SUITE_FIELDS:
+            filled = {**{f: None for f in _AFTER_TIMING if f not in extra}, **extra}
+            problems = field_problems(filled, SUITE_FIELDS[suite])
+            if problems:
+                raise ResultFileError(path, f"benchmark {name!r} does not match schema {SCHEMA_TAG}: "
+                                            + "; ".join(problems))
+            extra = filled
+        stats = bench.get("stats")
+        if not isinstance(stats, dict) or not isinstance(stats.get("median"), (int, float)) or stats["median"] <= 0:
+            raise ResultFileError(path, f"benchmark {name!r} has no timing statistics "
+                                        "('stats.median' missing or not positive)")
+        params = bench.get("params") or {}
+        data = stats.get("data")
+        samples = np.asarray(data, dtype=float) if isinstance(data, list) and data else None
+        row = {
+            **common,
+            "name": name,
+            "fullname": bench.get("fullname") or name,
+            "group": bench.get("group"),
+            "param_id": bench.get("param"),
+            **({f"param_{k}": v for k, v in params.items()} if isinstance(params, dict) else {}),
+            **{(f"extra_{k}" if k in _RESERVED else k): v for k, v in extra.items()},
+            **{s: stats.get(s) for s in STAT_FIELDS},
+            "rel_iqr": (stats.get("iqr") / stats["median"]) if isinstance(stats.get("iqr"), (int, float)) else np.nan,
+            "n_samples": 0 if samples is None else len(samples),
+            "samples": samples,
+        }
+        rows.append(row)
+        suites[suite] += 1
+    return rows, foreign, suites
+
+
+def read_run(path, run_id: str | None = None) -> tuple[RunInfo, list[dict]]:
+    """Read one result file: its :class:`RunInfo` and a row dict per benchmark of this suite."""
+    path = Path(path)
+    doc = read_json(path)
+    info = _run_info(path, doc, run_id or path.stem)
+    rows, foreign, suites = _bench_rows(path, doc, info)
+    info = _replace(info, n_benchmarks=len(rows), n_foreign=foreign, suites=dict(suites))
+    return info, rows
+
+
+def _replace(info: RunInfo, **changes) -> RunInfo:
+    from dataclasses import replace
+
+    return replace(info, **changes)
+
+
+def _unique_ids(files: list[Path]) -> dict[Path, str]:
+    """Run ids from file stems; a stem seen twice (.benchmarks/<machine>/0001_*.json) gets its folder name."""
+    stems = Counter(f.stem for f in files)
+    ids, used = {}, set()
+    for f in files:
+        base = f.stem if stems[f.stem] == 1 else f"{f.parent.name}/{f.stem}"
+        rid, n = base, 1
+        while rid in used:
+            n += 1
+            rid = f"{base}-{n}"
+        used.add(rid)
+        ids[f] = rid
+    return ids
+
+
+# -- the frame -----------------------------------------------------------------------------------
+def load(paths, keep_going: bool = False, log=None) -> LoadResult:
+    """Read every result file under ``paths`` into one tidy DataFrame.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Result files and folders (searched recursively for ``*.json``).
+    keep_going : bool
+        False: the first bad file raises :class:`ResultFileError`. True: bad files
+        are listed in ``errors`` and the others read; it still raises when no file
+        could be read at all.
+    log : callable or None
+        Called with one progress line per file.
+
+    Returns
+    -------
+    LoadResult
+        ``frame`` has one row per (run, benchmark of this suite): the run's id,
+        fingerprint, commit and datetime, ``param_*`` columns from pytest-benchmark's
+        params, every ``extra_info`` field, the timing stats (seconds), ``rel_iqr``
+        and the raw ``samples`` (an array, or None when the file has none). Rows are
+        in run order (oldest first), then file order.
+    """
+    paths = list(paths)
+    errors: list[ResultFileError] = []
+    files = find_result_files(paths, errors if keep_going else None)
+    ids = _unique_ids(files)
+    runs, rows, foreign = [], [], 0
+    for f in files:
+        try:
+            info, file_rows = read_run(f, ids[f])
+        except ResultFileError as exc:
+            if not keep_going:
+                raise
+            errors.append(exc)
+            if log:
+                log(f"[load] skipped {exc}")
+            continue
+        runs.append(info)
+        rows.extend(file_rows)
+        foreign += info.n_foreign
+        if log:
+            suites = ", ".join(f"{n} {s}" for s, n in sorted(info.suites.items())) or "none of this suite"
+            skipped = f"; {info.n_foreign} from other suites skipped" if info.n_foreign else ""
+            log(f"[load] {f}: {info.n_benchmarks} benchmarks ({suites}){skipped}")
+    if not runs:
+        where = ", ".join(str(p) for p in paths) or "(no paths)"
+        detail = "; ".join(str(e) for e in errors)
+        raise ResultFileError(where, "no readable result file" + (f" ({detail})" if detail else ""))
+    order = sorted(range(len(runs)), key=lambda i: (runs[i].datetime, runs[i].run_id))
+    runs = [runs[i] for i in order]
+    rank_of = {r.run_id: i for i, r in enumerate(runs)}
+    frame = _frame(rows)
+    if len(frame):
+        frame = frame.iloc[np.argsort(frame["run_id"].map(rank_of).to_numpy(), kind="stable")].reset_index(drop=True)
+    return LoadResult(frame=frame, runs=runs, errors=errors, skipped_foreign=foreign)
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    columns = list(RUN_COLUMNS) + list(BENCH_COLUMNS)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=columns + list(MATVEC_FIELDS) + list(STAT_FIELDS) + ["rel_iqr", "n_samples", "samples"])
+    for name, spec in MATVEC_FIELDS.items():
+        if name in frame and spec in _PD_DTYPES:
+            values = pd.to_numeric(frame[name], errors="coerce")
+            # Integers stay plain int64 when every row has them; rows of other suites or
+            # null ranks (dense) make them pandas' nullable Int64.
+            dtype = _PD_DTYPES[spec]
+            if dtype.startswith("int") or dtype == "Int64":
+                dtype = "int64" if values.notna().all() else "Int64"
+            frame[name] = values.astype(dtype)
+    for name in [c for c in frame.columns if c.startswith("param_") and frame[c].dtype.kind == "f"]:
+        values = frame[name]
+        if np.all(np.mod(values.dropna(), 1) == 0):
+            frame[name] = values.astype("Int64")  # ints that pandas widened to float around missing values
+    for name in STAT_FIELDS + ("rel_iqr",):
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name], errors="coerce")
+    frame["datetime"] = pd.to_datetime(frame["datetime"], errors="coerce", utc=True)
+    ordered = [c for c in columns if c in frame] + [c for c in frame.columns if c not in columns]
+    return frame[ordered]
+
+
+def matvec(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the matvec suite (dense and factored apply), the ones the speed tables are about."""
+    if "suite" not in frame:
+        return frame.iloc[0:0]
+    return frame[frame["suite"] == "matvec"]
+
+
+def to_csv(frame: pd.DataFrame, path) -> Path:
+    """Write ``frame`` as CSV without the raw samples (their count stays in ``n_samples``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.drop(columns=["samples"], errors="ignore").to_csv(path, index=False)
+    return path
+
+
+def describe_loaded(result: LoadResult) -> str:
+    """One line: how many runs and benchmarks were read, and what was skipped."""
+    suites = Counter(result.frame["suite"]) if len(result.frame) else Counter()
+    parts = [f"{len(result.runs)} run(s), {len(result.frame)} benchmarks"]
+    if suites:
+        parts.append("(" + ", ".join(f"{n} {s}" for s, n in sorted(suites.items())) + ")")
+    if result.skipped_foreign:
+        parts.append(f"{result.skipped_foreign} benchmarks of other suites skipped")
+    if result.errors:
+        parts.append(f"{len(result.errors)} file(s) could not be read")
+    return " ".join(parts)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
