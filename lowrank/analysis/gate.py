@@ -1,0 +1,344 @@
+"""The regression gate: a run against a stored baseline, exact metrics and timings.
+
+What is compared
+----------------
+* **Exact metrics** (parameters, bytes, FLOPs, errors) on every machine: they do not
+  depend on speed, so any change beyond round-off is a correctness regression.
+* **Speedup** (dense median / factored median, both measured in the same run) on every
+  machine: a ratio of two timings on one machine carries over between machines far
+  better than either timing.
+* **Absolute medians** only when the hardware fingerprints match (or when asked): a
+  laptop and a CI runner are not expected to agree.
+
+When a timing counts as changed
+-------------------------------
+Only when the change is both larger than a minimum effect (default 10%) *and*
+statistically significant on the raw samples: a one-sided Mann–Whitney U test for
+absolute times (asv's rule) and a bootstrap interval of the speedup ratio that
+excludes 1. Either alone raises false alarms: a significance test flags 2% drifts
+among thousands of samples, a threshold flags noise.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lowrank.errors import LowRankValueError
+
+from . import stats
+
+EXACT_INT_FIELDS = ("params", "param_bytes", "flops", "bytes_moved")
+EXACT_FLOAT_FIELDS = ("rel_error_fro", "optimal_error_fro")
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+ABSOLUTE_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Thresholds for the cases whose id matches ``pattern`` (fnmatch, e.g. ``*-d0256-*``)."""
+
+    pattern: str
+    speedup_min_effect: float | None = None
+    time_min_effect: float | None = None
+    alpha: float | None = None
+    ignore: bool = False
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds of the gate; defaults, then ``[tool.lowrank-bench.gate]``, then CLI flags."""
+
+    speedup_min_effect: float = 0.10
+    time_min_effect: float = 0.10
+    alpha: float = 0.01
+    absolute: str = "auto"
+    exact_rtol: float = 1e-6
+    exact_atol: float = 1e-12
+    # output error depends on the BLAS kernel's summation order: allow a few units of
+    # round-off of the dtype, relative to the output.
+    output_error_ulps: float = 64.0
+    n_boot: int = 1000
+    overrides: tuple[Override, ...] = field(default=())
+
+    def for_case(self, case_id: str) -> tuple["GateConfig", bool]:
+        """This configuration with the overrides matching ``case_id`` applied, and whether to ignore the case."""
+        cfg, ignore = self, False
+        for ov in self.overrides:
+            if fnmatch.fnmatchcase(case_id, ov.pattern):
+                ignore = ignore or ov.ignore
+                cfg = replace(
+                    cfg,
+                    speedup_min_effect=ov.speedup_min_effect if ov.speedup_min_effect is not None else cfg.speedup_min_effect,
+                    time_min_effect=ov.time_min_effect if ov.time_min_effect is not None else cfg.time_min_effect,
+                    alpha=ov.alpha if ov.alpha is not None else cfg.alpha,
+                )
+        return cfg, ignore
+
+
+CONFIG_KEYS = {"speedup_min_effect", "time_min_effect", "min_effect", "alpha", "absolute", "exact_rtol",
+               "exact_atol", "output_error_ulps", "n_boot", "override"}
+
+
+def load_config(pyproject: str | Path | None) -> GateConfig:
+    """Read ``[tool.lowrank-bench.gate]`` from a pyproject.toml (defaults when absent)."""
+    import tomllib
+
+    cfg = GateConfig()
+    if pyproject is None or not Path(pyproject).exists():
+        return cfg
+    with open(pyproject, "rb") as fh:
+        table = tomllib.load(fh).get("tool", {}).get("lowrank-bench", {}).get("gate", {})
+    unknown = set(table) - CONFIG_KEYS
+    if unknown:
+        raise LowRankValueError(
+            f"{pyproject}: unknown key(s) {sorted(unknown)} in [tool.lowrank-bench.gate]; accepted: {sorted(CONFIG_KEYS)}"
+        )
+    values = {k: v for k, v in table.items() if k not in ("override", "min_effect")}
+    if "min_effect" in table:
+        values.setdefault("speedup_min_effect", table["min_effect"])
+        values.setdefault("time_min_effect", table["min_effect"])
+    overrides = []
+    for entry in table.get("override", []):
+        if "pattern" not in entry:
+            raise LowRankValueError(f"{pyproject}: every [[tool.lowrank-bench.gate.override]] needs a 'pattern'")
+        me = entry.get("min_effect")
+        overrides.append(
+            Override(
+                pattern=entry["pattern"],
+                speedup_min_effect=entry.get("speedup_min_effect", me),
+                time_min_effect=entry.get("time_min_effect", me),
+                alpha=entry.get("alpha"),
+                ignore=bool(entry.get("ignore", False)),
+            )
+        )
+    return validate_config(replace(cfg, **values, overrides=tuple(overrides)))
+
+
+def validate_config(cfg: GateConfig) -> GateConfig:
+    """Check ranges; raise naming the bad setting and what is accepted."""
+    for name in ("speedup_min_effect", "time_min_effect"):
+        value = getattr(cfg, name)
+        if not isinstance(value, (int, float)) or not 0 <= value < 10:
+            raise LowRankValueError(f"{name}={value!r}: accepted a fraction >= 0, e.g. 0.10 for 10%")
+    if not isinstance(cfg.alpha, (int, float)) or not 0 < cfg.alpha < 1:
+        raise LowRankValueError(f"alpha={cfg.alpha!r}: accepted a significance level in (0, 1), e.g. 0.01")
+    if cfg.absolute not in ABSOLUTE_MODES:
+        raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
+    return cfg
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One compared figure of one case."""
+
+    case: str
+    metric: str  # "exact:<field>", "speedup", "time"
+    status: str  # "regression", "improvement", "unchanged"
+    baseline: float
+    current: float
+    ratio: float  # current / baseline (for speedup: relative change of the speedup)
+    low: float | None = None  # interval of the ratio, when computed
+    high: float | None = None
+    p_value: float | None = None
+    note: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "correctness" if self.metric.startswith("exact:") else "timing"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    findings: list[Finding]
+    cases: list[str]  # the ids compared
+    absolute_compared: bool
+    absolute_reason: str
+    only_baseline: list[str]
+    only_current: list[str]
+
+    @property
+    def common(self) -> int:
+        """How many cases the run and the baseline share."""
+        return len(self.cases)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "regression"]
+
+    @property
+    def improvements(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "improvement"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressions else 0
+
+
+def _samples(bench: dict):
+    data = bench.get("stats", {}).get("data")
+    return data if data else None
+
+
+def _exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig) -> list[Finding]:
+    out = []
+    bi, ci = base["extra_info"], cur["extra_info"]
+    for name in EXACT_INT_FIELDS:
+        b, c = bi.get(name), ci.get(name)
+        if b != c:
+            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b), note="must be identical"))
+    for name in EXACT_FLOAT_FIELDS:
+        b, c = bi.get(name), ci.get(name)
+        if b is None or c is None or not math.isclose(c, b, rel_tol=cfg.exact_rtol, abs_tol=cfg.exact_atol):
+            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b),
+                               note=f"beyond rtol {cfg.exact_rtol:g}"))
+    b, c = bi.get("output_error"), ci.get("output_error")
+    tol = cfg.output_error_ulps * EPS.get(ci.get("dtype"), EPS["float32"])
+    if b is None or c is None or abs(c - b) > tol:
+        out.append(Finding(case, "exact:output_error", "regression", b, c, _ratio(c, b),
+                           note=f"beyond {cfg.output_error_ulps:g} units of round-off ({tol:.1e})"))
+    return out
+
+
+def _ratio(c, b) -> float:
+    try:
+        return c / b if b else (1.0 if c == b else math.inf)
+    except TypeError:
+        return math.nan
+
+
+def _classify(ratio: float, low: float | None, high: float | None, significant_up: bool, significant_down: bool,
+              min_effect: float, bigger_is_worse: bool) -> str:
+    worse, better = (ratio >= 1 + min_effect, ratio <= 1 / (1 + min_effect))
+    sig_worse, sig_better = significant_up, significant_down
+    if not bigger_is_worse:
+        worse, better = better, worse
+        sig_worse, sig_better = significant_down, significant_up
+    if worse and sig_worse:
+        return "regression"
+    if better and sig_better:
+        return "improvement"
+    return "unchanged"
+
+
+def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding | None:
+    sets = [_samples(cur[dense_case]), _samples(base[case]), _samples(cur[case]), _samples(base[dense_case])]
+    sb = base[dense_case]["stats"]["median"] / base[case]["stats"]["median"]
+    sc = cur[dense_case]["stats"]["median"] / cur[case]["stats"]["median"]
+    if all(s is not None for s in sets):
+        # (dense_c / fact_c) / (dense_b / fact_b) = dense_c * fact_b / (fact_c * dense_b)
+        ratio, low, high = stats.ratio_interval(sets[:2], sets[2:], confidence=1 - cfg.alpha, n_boot=cfg.n_boot)
+        note = f"{100 * (1 - cfg.alpha):g}% bootstrap interval"
+    else:
+        ratio, low, high = sc / sb, None, None
+        note = "no raw samples: not tested for significance"
+    status = _classify(ratio, low, high, low is not None and low > 1, high is not None and high < 1,
+                       cfg.speedup_min_effect, bigger_is_worse=False)
+    return Finding(case, "speedup", status, sb, sc, ratio, low, high, None, note)
+
+
+def _time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
+    mb, mc = base[case]["stats"]["median"], cur[case]["stats"]["median"]
+    ratio = mc / mb
+    sb, sc = _samples(base[case]), _samples(cur[case])
+    if sb is not None and sc is not None:
+        p_up = stats.mann_whitney_greater(sc, sb)
+        p_down = stats.mann_whitney_greater(sb, sc)
+        status = _classify(ratio, None, None, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
+        return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
+    return Finding(case, "time", "unchanged", mb, mc, ratio, note="no raw samples: not tested for significance")
+
+
+def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -> GateResult:
+    """Gate ``current`` against ``baseline``; each is a parsed result JSON (dict).
+
+    Only this suite's matvec benchmarks are gated; they are matched by their id
+    (``param``), e.g. ``numpy-float32-d1024-k1024-r0016-n001-warm``.
+    """
+    cfg = validate_config(cfg or GateConfig())
+    cur, base = matvec_cases(current), matvec_cases(baseline)
+    common = sorted(set(cur) & set(base))
+    if not common:
+        raise LowRankValueError(
+            "the run and the baseline have no matvec cases in common "
+            f"(run: {len(cur)} cases, baseline: {len(base)}); record a baseline of the same profile"
+        )
+    fp_cur, fp_base = _fingerprint(current), _fingerprint(baseline)
+    if cfg.absolute == "always":
+        absolute, reason = True, "absolute times compared (absolute=always)"
+    elif cfg.absolute == "never":
+        absolute, reason = False, "absolute times not compared (absolute=never)"
+    elif fp_cur is not None and fp_cur == fp_base:
+        absolute, reason = True, f"same machine fingerprint ({fp_cur}): absolute times compared"
+    else:
+        absolute, reason = False, (
+            f"different machines (fingerprint {fp_base} -> {fp_cur}): absolute times NOT compared; "
+            "exact metrics and same-run speedups are"
+        )
+    findings: list[Finding] = []
+    for case in common:
+        case_cfg, ignore = cfg.for_case(case)
+        if ignore:
+            continue
+        findings.extend(_exact_findings(case, base[case], cur[case], case_cfg))
+        if base[case]["extra_info"].get("variant") == "factored":
+            dense_case = dense_partner(case)
+            if dense_case in cur and dense_case in base:
+                findings.append(_speedup_finding(case, dense_case, base, cur, case_cfg))
+        if absolute:
+            findings.append(_time_finding(case, base, cur, case_cfg))
+    return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
+                      sorted(set(cur) - set(base)))
+
+
+def matvec_cases(run: dict) -> dict[str, dict]:
+    """This suite's matvec benchmarks of a parsed run, by case id."""
+    from .schema import parse_tag
+
+    out = {}
+    for bench in run.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        if parse_tag(info.get("schema")) is not None and info.get("suite") == "matvec":
+            out[bench.get("param") or bench["name"]] = bench
+    return out
+
+
+def dense_partner(case: str) -> str:
+    """The id of the dense case that shares a factored case's operand set (ids as in benchmarks/grid.py)."""
+    return re.sub(r"-r\d{4,}-", "-dense-", case)
+
+
+def cases_to_rerun(result: GateResult) -> list[str]:
+    """Ids of the cases with a timing regression, with the dense partners their speedups need."""
+    ids = set()
+    for f in result.regressions:
+        if f.kind == "timing":
+            ids.add(f.case)
+            if f.metric == "speedup":
+                ids.add(dense_partner(f.case))
+    return sorted(ids)
+
+
+def _fingerprint(run: dict) -> str | None:
+    return ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("fingerprint")
+
+
+def confirm(first: GateResult, second: GateResult) -> GateResult:
+    """Keep a timing regression of ``first`` only if the re-run ``second`` shows it too.
+
+    A re-run is the cheapest defence against a transient disturbance (another
+    process, a frequency change) that hits one run: a real slowdown persists.
+    Correctness regressions need no confirmation; a case missing from the re-run
+    keeps its verdict.
+    """
+    again = {(f.case, f.metric) for f in second.regressions}
+    rerun_cases = set(second.cases)
+    findings = []
+    for f in first.findings:
+        if f.status == "regression" and f.kind == "timing" and f.case in rerun_cases and (f.case, f.metric) not in again:
+            f = replace(f, status="unchanged", note=f"{f.note}; not confirmed by the re-run")
+        findings.append(f)
+    return replace(first, findings=findings)

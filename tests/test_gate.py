@@ -1,0 +1,218 @@
+"""The regression gate on real runs: A/A passes, injected slowdowns and changed metrics fail it."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lowrank.analysis import baselines, gate, gate_report, stats
+from lowrank.errors import LowRankValueError
+
+REPO = Path(__file__).resolve().parent.parent
+# One thread: a shared 2-core runner then has no BLAS/OpenMP thread fighting another process for a
+# core, the main source of 10x outliers; the CI gate runs this way too (see .ci/run).
+AA_ENV = {
+    "LOWRANK_BENCH_PROFILE": "quick",
+    "LOWRANK_BENCH_SHAPES": "1024x256,1024x1024",
+    "LOWRANK_BENCH_BACKENDS": "numpy,torch-cpu",
+    "LOWRANK_BENCH_DTYPES": "float32",
+    "LOWRANK_BENCH_THREADS": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def aa_runs(tmp_path_factory):
+    """A baseline pooled from two real quick runs, and a third run of the same code."""
+    out = tmp_path_factory.mktemp("aa")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
+    env.update(AA_ENV, LOWRANK_BENCH_OUTPUT=str(out))
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_matvec.py", "--benchmark-only", "-q", "-p", "no:cacheprovider"]
+    for _ in range(3):
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 3
+    runs = [json.loads(f.read_text()) for f in files]
+    return baselines.pool_runs(runs[:2], files[:2]), runs[2]
+
+
+def shifted(run: dict, case: str, factor: float) -> dict:
+    """A copy of ``run`` whose recorded samples and stats of ``case`` are scaled by ``factor``."""
+    out = copy.deepcopy(run)
+    for bench in out["benchmarks"]:
+        if bench.get("param") == case:
+            st = bench["stats"]
+            st["data"] = [t * factor for t in st["data"]]
+            for key in ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr"):
+                st[key] *= factor
+            return out
+    raise KeyError(case)
+
+
+PROJECT_CONFIG = gate.load_config(REPO / "pyproject.toml")
+
+
+def test_a_a_runs_pass(aa_runs):
+    base, cur = aa_runs
+    result = gate.compare_runs(cur, base, PROJECT_CONFIG)
+    assert result.absolute_compared, result.absolute_reason
+    assert result.common == len(gate.matvec_cases(base)) > 20
+    assert result.regressions == [], gate_report.to_text(result)
+    assert result.exit_code == 0
+
+
+def test_a_slower_factored_path_fails_and_is_named(aa_runs):
+    base, cur = aa_runs
+    case = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    result = gate.compare_runs(shifted(cur, case, 1.5), base, PROJECT_CONFIG)
+    flagged = {(f.case, f.metric) for f in result.regressions}
+    assert (case, "speedup") in flagged and (case, "time") in flagged
+    assert result.exit_code == 1
+    text = gate_report.to_text(result)
+    assert text.startswith("FAIL") and case in text
+    assert case in gate_report.to_markdown(result)
+
+
+def test_a_faster_case_is_an_improvement_not_a_failure(aa_runs):
+    base, cur = aa_runs
+    case = "torch-cpu-float32-d1024-k1024-r0016-n032-warm"
+    result = gate.compare_runs(shifted(cur, case, 1 / 1.5), base)
+    assert (case, "speedup") in {(f.case, f.metric) for f in result.improvements}
+    assert all(f.case != case for f in result.regressions)
+
+
+@pytest.mark.parametrize("field, delta", [("rel_error_fro", 1e-3), ("param_bytes", 4), ("flops", 2)])
+def test_changed_exact_metrics_are_correctness_regressions(aa_runs, field, delta):
+    base, cur = aa_runs
+    cur = copy.deepcopy(cur)
+    bench = next(b for b in cur["benchmarks"] if b["extra_info"]["variant"] == "factored")
+    bench["extra_info"][field] += delta
+    result = gate.compare_runs(cur, base)
+    found = [f for f in result.regressions if f.metric == f"exact:{field}"]
+    assert len(found) == 1 and found[0].case == bench["param"] and found[0].kind == "correctness"
+
+
+def test_other_machine_gates_exact_metrics_and_ratios_but_not_times(aa_runs):
+    base, cur = aa_runs
+    other = copy.deepcopy(base)
+    other["machine_info"]["lowrank_bench"]["fingerprint"] = "another-box"
+    case = "numpy-float32-d1024-k0256-r0064-n032-warm"
+    result = gate.compare_runs(shifted(cur, case, 1.5), other)
+    assert not result.absolute_compared
+    assert "NOT compared" in result.absolute_reason and "NOT compared" in gate_report.to_text(result)
+    assert not any(f.metric == "time" for f in result.findings)
+    assert (case, "speedup") in {(f.case, f.metric) for f in result.regressions}
+
+
+def test_no_cases_in_common_is_an_input_error(aa_runs):
+    base, _ = aa_runs
+    foreign = {"benchmarks": [], "machine_info": {}}
+    with pytest.raises(LowRankValueError, match="no matvec cases in common"):
+        gate.compare_runs(foreign, base)
+
+
+def test_overrides_widen_thresholds_by_pattern(aa_runs, tmp_path):
+    base, cur = aa_runs
+    case = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[tool.lowrank-bench.gate]\nmin_effect = 0.1\n'
+        '[[tool.lowrank-bench.gate.override]]\npattern = "*-d1024-k1024-r0064-*"\nmin_effect = 0.8\n'
+    )
+    cfg = gate.load_config(pyproject)
+    assert cfg.for_case(case)[0].speedup_min_effect == 0.8 and cfg.for_case("x")[0].speedup_min_effect == 0.1
+    result = gate.compare_runs(shifted(cur, case, 1.5), base, cfg)
+    assert all(f.case != case for f in result.regressions)
+
+
+def test_bad_configuration_is_named(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.lowrank-bench.gate]\nthreshold = 3\n")
+    with pytest.raises(LowRankValueError, match="unknown key.*threshold"):
+        gate.load_config(pyproject)
+    pyproject.write_text("[tool.lowrank-bench.gate]\nalpha = 2\n")
+    with pytest.raises(LowRankValueError, match="alpha=2"):
+        gate.load_config(pyproject)
+
+
+def test_baselines_are_recorded_atomically_and_not_replaced_silently(aa_runs, tmp_path):
+    base, _ = aa_runs
+    path = baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path)
+    assert path == tmp_path / "ci-quick.json"
+    stored = json.loads(path.read_text())
+    assert stored["lowrank_bench_baseline"]["name"] == "ci-quick"
+    assert len(stored["benchmarks"]) == len(base["benchmarks"])
+    with pytest.raises(LowRankValueError, match="already exists.*--update"):
+        baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path)
+    baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path, update=True)
+    assert not list(tmp_path.glob(".*partial"))
+    with pytest.raises(LowRankValueError, match="baseline 'nope' not found.*known baselines: ci-quick"):
+        baselines.existing_baseline("nope", tmp_path)
+    with pytest.raises(LowRankValueError, match="not accepted"):
+        baselines.baseline_path("bad name!")
+
+
+def test_pooling_merges_samples_and_refuses_different_code(aa_runs):
+    base, cur = aa_runs
+    pooled = baselines.pool_runs([base, cur], ["a.json", "b.json"])
+    for p, a, b in zip(pooled["benchmarks"], base["benchmarks"], cur["benchmarks"]):
+        assert p["stats"]["rounds"] == len(a["stats"]["data"]) + len(b["stats"]["data"])
+        lo, hi = sorted([a["stats"]["median"], b["stats"]["median"]])
+        assert lo <= p["stats"]["median"] <= hi
+    other = copy.deepcopy(cur)
+    other["benchmarks"][0]["extra_info"]["flops"] += 1
+    with pytest.raises(LowRankValueError, match="b.json.*flops.*cannot be pooled"):
+        baselines.pool_runs([base, other], ["a.json", "b.json"])
+
+
+def test_statistics_behave():
+    rng = np.random.default_rng(0)
+    a = rng.lognormal(0, 0.05, 300)
+    b = a * 1.3
+    assert stats.mann_whitney_greater(b, a) < 1e-10
+    assert stats.mann_whitney_greater(a, b) > 0.99
+    est, low, high = stats.ratio_interval([b], [a])
+    assert low < est < high and low > 1.2 and high < 1.4
+    est, low, high = stats.ratio_interval([a], [rng.lognormal(0, 0.05, 300)])
+    assert low < 1 < high
+
+
+def test_confirmation_drops_transient_regressions_and_keeps_real_ones(aa_runs):
+    base, cur = aa_runs
+    slow = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    blip = "torch-cpu-float32-d1024-k0256-r0016-n032-warm"
+    first = gate.compare_runs(shifted(shifted(cur, slow, 1.5), blip, 1.5), base)
+    assert {slow, blip} <= {f.case for f in first.regressions}
+    assert gate.cases_to_rerun(first) == sorted(
+        {slow, blip, gate.dense_partner(slow), gate.dense_partner(blip)} | {f.case for f in first.regressions if f.kind == "timing"}
+    )
+    rerun = gate.compare_runs(shifted(cur, slow, 1.5), base)  # the blip did not come back
+    final = gate.confirm(first, rerun)
+    assert slow in {f.case for f in final.regressions}
+    assert blip not in {f.case for f in final.regressions}
+    assert any("not confirmed" in f.note for f in final.findings if f.case == blip)
+
+
+def test_cli_gate_exit_codes(aa_runs, tmp_path):
+    from lowrank.analysis import cli
+
+    base, cur = aa_runs
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "slow.json").write_text(json.dumps(shifted(cur, "numpy-float32-d1024-k1024-r0064-n032-warm", 1.5)))
+    (tmp_path / "corrupt.json").write_text('{"benchmarks": [')
+    assert cli.main(["baseline", str(tmp_path / "base.json"), "--name", "b", "--dir", str(tmp_path / "bl")]) == 0
+    md = tmp_path / "gate.md"
+    code = cli.main(["gate", str(tmp_path / "slow.json"), "--baseline", str(tmp_path / "bl" / "b.json"),
+                     "--markdown", str(md), "--failed-ids", str(tmp_path / "ids.txt")])
+    assert code == 1 and "numpy-float32-d1024-k1024-r0064-n032-warm" in md.read_text()
+    assert "numpy-float32-d1024-k1024-dense-n032-warm" in (tmp_path / "ids.txt").read_text()
+    assert cli.main(["gate", str(tmp_path / "corrupt.json"), "--baseline", str(tmp_path / "bl" / "b.json")]) == 2
+    assert cli.main(["gate", str(tmp_path / "slow.json"), "--baseline", "missing-name"]) == 2
+    assert cli.main(["export", str(tmp_path / "base.json"), "-o", str(tmp_path / "ex")]) == 0
+    speedups = json.loads((tmp_path / "ex" / "speedups.json").read_text())
+    assert speedups and {"name", "unit", "value"} <= set(speedups[0]) and speedups[0]["unit"] == "x"
