@@ -14,11 +14,12 @@ first use.
 1.0
 """
 
-from . import cost, generators
+from . import cost, generators, lora
 from .backends import BACKEND_NAMES, Backend, available_backends, get_backend, infer_backend
 from .cost import Cost, break_even_rank, dense_cost, factored_cost
 from .errors import BackendUnavailableError, LowRankError, LowRankTypeError, LowRankValueError
 from .factorize import METHODS, factorize, from_svd
+from .lora import LoRAAdapter, lora_scaling
 from .metrics import eckart_young_error, error_ratio, optimal_error, output_error, relative_error
 from .operator import LowRankOperator
 
@@ -30,6 +31,7 @@ __all__ = [
     "Backend",
     "BackendUnavailableError",
     "Cost",
+    "LoRAAdapter",
     "LowRankError",
     "LowRankOperator",
     "LowRankTypeError",
@@ -46,6 +48,8 @@ __all__ = [
     "generators",
     "get_backend",
     "infer_backend",
+    "lora",
+    "lora_scaling",
     "optimal_error",
     "output_error",
     "relative_error",

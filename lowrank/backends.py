@@ -89,6 +89,19 @@ class Backend:
         """The orthonormal factor Q of a thin QR decomposition."""
         raise NotImplementedError
 
+    def eigh(self, x):
+        """Eigenvalues (ascending) and eigenvectors ``(w, V)`` of a small symmetric matrix, on this backend."""
+        raise NotImplementedError
+
+    def cholesky(self, x):
+        """Lower-triangular L with L Lᵀ = x for a small symmetric matrix, or None when x is not
+        (numerically) positive definite."""
+        raise NotImplementedError
+
+    def inv(self, x):
+        """Inverse of a small square matrix."""
+        raise NotImplementedError
+
     def zeros(self, shape, dtype: str):
         """An array of zeros."""
         raise NotImplementedError
@@ -146,6 +159,18 @@ class NumpyBackend(Backend):
 
     def qr_q(self, x):
         return np.linalg.qr(x, mode="reduced")[0]
+
+    def eigh(self, x):
+        return np.linalg.eigh(x)
+
+    def cholesky(self, x):
+        try:
+            return np.linalg.cholesky(x)
+        except np.linalg.LinAlgError:
+            return None
+
+    def inv(self, x):
+        return np.linalg.inv(x)
 
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=self.check_dtype(dtype))
@@ -227,6 +252,17 @@ class TorchBackend(Backend):
     def qr_q(self, x):
         return self.torch.linalg.qr(self._upcast(x), mode="reduced")[0].to(x.dtype)
 
+    def eigh(self, x):
+        w, V = self.torch.linalg.eigh(self._upcast(x))
+        return w.to(x.dtype), V.to(x.dtype)
+
+    def cholesky(self, x):
+        L, info = self.torch.linalg.cholesky_ex(self._upcast(x))
+        return L.to(x.dtype) if int(info) == 0 else None
+
+    def inv(self, x):
+        return self.torch.linalg.inv(self._upcast(x)).to(x.dtype)
+
     def zeros(self, shape, dtype):
         return self.torch.zeros(shape, dtype=self.torch_dtype(dtype), device=self.device)
 
@@ -235,6 +271,12 @@ class TorchBackend(Backend):
         return float(self.torch.linalg.matrix_norm(x, ord="fro" if ord == "fro" else 2))
 
     def all_finite(self, x):
+        # One reduction, no temporaries: a sum is finite only if every term is (inf and
+        # NaN propagate), while isfinite(x).all() builds full-size masks and costs about
+        # ten times more (50 ms at 4096² float32 on 2 cores). A non-finite sum may be an
+        # overflow of finite values, so that case is settled by the exact test.
+        if bool(self.torch.isfinite(x.sum())):
+            return True
         return bool(self.torch.isfinite(x).all())
 
     def synchronize(self):

@@ -54,8 +54,9 @@ def factorize(
     oversampling : int >= 0, default 10
         ``"randomized"`` only: extra sample columns p; the sketch has r + p columns.
     power_iterations : int >= 0, default 2
-        ``"randomized"`` only: q passes of (W Wᵀ) applied to the sketch, each followed by
-        a QR re-orthonormalization; more passes sharpen slowly decaying spectra.
+        ``"randomized"`` only: q passes of (W Wᵀ) applied to the sketch, with a
+        re-orthonormalization after every product; more passes sharpen slowly decaying
+        spectra. Each pass costs two products with W; 0 (no passes) is allowed.
     init : {"kaiming", "gaussian"}, default "kaiming"
         ``"lora"`` only: A ~ U(-1/√k, 1/√k) as PEFT's Kaiming-uniform(a=√5), or
         A ~ N(0, (1/r)²) as PEFT's Gaussian option.
@@ -122,24 +123,108 @@ def from_svd(U, s, Vt, rank: int | None = None, *, split: str = "balanced", meth
 
 
 def randomized_svd(be: Backend, W, rank: int, oversampling: int, power_iterations: int, rng: np.random.Generator):
-    """Randomized range finder + small SVD; returns thin ``(U, s, Vt)`` with ``rank`` or more terms.
+    """Randomized range finder + small SVD; returns thin ``(U, s, Vt)`` with exactly ``rank`` terms.
 
     Halko, Martinsson & Tropp (2011), algorithms 4.4 and 5.1: Y = W Ω with Ω Gaussian
-    k×(r+p); q subspace iterations with a QR after every product (without it the
-    columns of Y collapse onto the top singular vector in floating point); then the SVD
-    of the small (r+p)×k matrix QᵀW. Callers truncate to ``rank``: comparing a rank
-    r+p result with the rank-r optimum would be unfair to the optimum.
+    k×(r+p); q subspace iterations with a re-orthonormalization after every product
+    (without it the columns of Y collapse onto the top singular vector in floating
+    point); then the SVD of the small (r+p)×k matrix QᵀW, truncated to ``rank`` (a
+    rank r+p result compared with the rank-r optimum would be unfair to the optimum).
+
+    The matrix is sketched in its tall orientation (a wide W is factorized as Wᵀ, as
+    ``torch.svd_lowrank`` and scikit-learn do), so the final SVD is of an
+    (r+p)×min(d, k) matrix.
+
+    For float32, the small linear algebra goes through the (r+p)×(r+p) Gram matrix of
+    each block, accumulated in float64 on the block's backend: each re-orthonormalization
+    is a Cholesky QR (Q = Y·R⁻¹ with RᵀR = YᵀY) instead of a Householder QR, and the
+    final SVD comes from the symmetric eigenproblem of (QᵀW)(QᵀW)ᵀ instead of an SVD of
+    the (r+p)×k block. Both are BLAS-3 products plus (r+p)³ work (on 2 CPU cores at
+    4096², r = 64, p = 10, q = 2: 125 ms instead of 175 ms with numpy, 150 instead of
+    155 ms with torch, whose QR is faster) and as accurate as the float32 data
+    while the block's condition number stays below :data:`GRAM_MAX_COND`. That is checked
+    every time (Cholesky failure or a large ratio of R's diagonal entries; the eigenvalues
+    for the final SVD), and a block above it — a spectrum that decays fast within the
+    sketch, a matrix of rank below r + p — takes the Householder QR / LAPACK SVD route,
+    as float64 always does.
+
+    Parameters
+    ----------
+    be : Backend
+        The backend of ``W``.
+    W : array of shape (d, k), float32 or float64 (half precision: see :func:`factorize`)
+    rank : int
+        Number of terms returned, 1 <= rank <= min(d, k).
+    oversampling, power_iterations : int >= 0
+        p and q above.
+    rng : numpy.random.Generator
+        Source of Ω (drawn in float64 and converted, so a seed gives the same Ω on every backend).
     """
     d, k = W.shape
-    width = min(rank + oversampling, d, k)
+    if d < k:
+        U, s, Vt = randomized_svd(be, W.T, rank, oversampling, power_iterations, rng)
+        return Vt.T, s, U.T
+    width = min(rank + oversampling, k)
     dtype = be.dtype_name(W)
     omega = be.asarray(rng.standard_normal((k, width)), dtype)
-    Q = be.qr_q(W @ omega)
+    Q = _orthonormal_basis(be, W @ omega, dtype)
     for _ in range(power_iterations):
-        Z = be.qr_q(W.T @ Q)
-        Q = be.qr_q(W @ Z)
-    Ub, s, Vt = be.svd(Q.T @ W)
-    return Q @ Ub, s, Vt
+        Z = _orthonormal_basis(be, W.T @ Q, dtype)
+        Q = _orthonormal_basis(be, W @ Z, dtype)
+    return _small_svd(be, Q, Q.T @ W, rank, dtype)
+
+
+# Largest condition number of an (r+p)-column block that the Gram route handles, per
+# working dtype. The float64 Gram matrix carries relative errors of about eps64·κ²,
+# below float32's own rounding (eps32) while κ < sqrt(eps32/eps64) ≈ 2.3e4; 1e4 leaves
+# a margin. float64 data has no such headroom, so it always takes the QR/SVD route.
+# (Y·R⁻¹ itself is formed in float32 and loses about eps32·κ of orthogonality, which the
+# intermediate bases of the power iteration tolerate: they only need to span the sketch.)
+GRAM_MAX_COND = {"float32": 1e4}
+
+
+def _gram64(be: Backend, Y):
+    """(Y in float64, YᵀY): the small Gram matrix accumulated in float64, on Y's backend."""
+    Y64 = be.asarray(Y, "float64")
+    return Y64, Y64.T @ Y64
+
+
+def _well_conditioned(be: Backend, eigenvalues, dtype: str) -> bool:
+    """True when a Gram matrix's eigenvalues certify κ <= GRAM_MAX_COND[dtype]."""
+    limit = GRAM_MAX_COND.get(dtype)
+    lam = be.to_numpy(eigenvalues)
+    lo, hi = float(lam.min()), float(lam.max())
+    return limit is not None and lo > 0 and hi <= limit**2 * lo
+
+
+def _orthonormal_basis(be: Backend, Y, dtype: str):
+    """An orthonormal basis of Y's columns: Y·R⁻¹ with RᵀR = YᵀY (Cholesky QR), else a Householder QR."""
+    if dtype in GRAM_MAX_COND:
+        _, G = _gram64(be, Y)
+        L = be.cholesky(G)
+        if L is not None:
+            diag = be.to_numpy(L.diagonal())
+            # max/min of R's diagonal bounds κ(Y) from below: a cheap guard against the
+            # blocks that are clearly too ill-conditioned (rank below the sketch width).
+            if diag.min() > 0 and diag.max() <= GRAM_MAX_COND[dtype] * diag.min():
+                return Y @ be.asarray(be.inv(L).T, dtype)
+    return be.qr_q(Y)
+
+
+def _small_svd(be: Backend, Q, Bm, rank: int, dtype: str):
+    """Top ``rank`` SVD terms of Q @ Bm, Q orthonormal (m×l) and Bm small (l×k)."""
+    if dtype in GRAM_MAX_COND:
+        # Bm = U Σ Vt  <=>  Bm Bmᵀ = U Σ² Uᵀ and Vt = Σ⁻¹ Uᵀ Bm (formed in float64).
+        BmT64, G = _gram64(be, Bm.T)
+        lam, V = be.eigh(G)
+        top = list(range(G.shape[0] - 1, G.shape[0] - 1 - rank, -1))  # descending; torch has no [::-1]
+        lam, V = lam[top], V[:, top]
+        if _well_conditioned(be, lam, dtype):
+            s = lam**0.5
+            Vt = (V / s).T @ BmT64.T
+            return Q @ be.asarray(V, dtype), be.asarray(s, dtype), be.asarray(Vt, dtype)
+    Ub, s, Vt = be.svd(Bm)
+    return Q @ Ub[:, :rank], s[:rank], Vt[:rank]
 
 
 def _split(be: Backend, U, s, Vt, split: str, method: str, out_dtype: str) -> LowRankOperator:

@@ -82,3 +82,71 @@ def field_problems(record: dict, fields: dict[str, str]) -> list[str]:
         if isinstance(value, bool) or not isinstance(value, allowed):
             problems.append(f"field {name!r} is {type(value).__name__} {value!r}, expected {spec}")
     return problems
+
+
+# extra_info fields of a factorization benchmark (benchmarks/bench_factorize.py).
+# Errors are relative Frobenius errors of the rank-r result (peers' rank-(r+p) output is
+# truncated to r first) against the float64 matrix; the optimum comes from the known σ.
+FACTORIZE_FIELDS: dict[str, str] = {
+    "schema": "str",
+    "suite": "str",  # "factorize"
+    "method": "str",  # "svd", "randomized", "torch_svd_lowrank", "sklearn_randomized_svd"
+    "backend": "str",
+    "device": "str",
+    "dtype": "str",
+    "d": "int",
+    "k": "int",
+    "rank": "int",
+    "spectrum": "str",  # "power-law", "exponential", "gaussian", "exact-rank"
+    "oversampling": "int|null",  # p (null for the exact SVD)
+    "power_iterations": "int|null",  # q (null for the exact SVD)
+    "sketch_width": "int|null",  # min(r + p, d, k)
+    "seed": "int|null",  # of the sketch (null for the exact SVD)
+    "matrix_seed": "int",
+    "call": "str",  # the call that was timed, spelled out
+    "rel_error_fro": "float",  # ‖W − B·A‖_F / ‖W‖_F
+    "optimal_error_fro": "float",  # Eckart–Young optimum at rank r (0 for exact-rank)
+    "error_ratio_fro": "float|null",  # rel_error_fro / optimal_error_fro (null when the optimum is 0)
+    "sigma_rel_error_max": "float",  # max_i |σ̂_i − σ_i| / σ_i over the top r
+    "matrix_rank": "int",  # rank of W (r for exact-rank, else min(d, k))
+    "passes": "int|null",  # products with W or Wᵀ: 2q + 2 (null for the exact SVD)
+    "flops_model": "int|null",  # passes · 2·d·k·(r + p)
+    "first_call_s": "float|null",  # untimed warm-up call, seconds (null when timing is off)
+    "blas_threads": "int|null",
+    "torch_threads": "int|null",
+    "gflops": "float|null",  # flops_model / median (after timing)
+}
+
+# extra_info fields of a LoRA benchmark (benchmarks/bench_lora.py). op "forward": variant
+# "merged" (W'x; rank null, the folded adapter's rank in merged_rank) or "unmerged"
+# (W₀x + s·B(Ax)); op "merge": variant "float32-accumulate" or "native", batch null.
+LORA_FIELDS: dict[str, str] = {
+    "schema": "str",
+    "suite": "str",  # "lora"
+    "op": "str",
+    "variant": "str",
+    "backend": "str",
+    "device": "str",
+    "dtype": "str",
+    "d": "int",
+    "k": "int",
+    "rank": "int|null",
+    "batch": "int|null",
+    "scaling": "float",  # s = α/r
+    "merged_rank": "int|null",
+    "flops": "int",
+    "param_bytes": "int",
+    "flop_overhead": "float|null",  # model: r(d+k)/(dk) for unmerged, 0 for merged
+    "output_error": "float|null",  # forward vs float64 (W₀ + s·B·A)x
+    "drift_max_abs": "float|null",  # merge: max |unmerge(merge(W₀)) − W₀|
+    "drift_bound_ratio": "float|null",  # max elementwise |drift| / (u·|W'|); rounding bounds it by 2
+    "w0_max_abs": "float|null",
+    "merged_max_abs": "float|null",
+    "unit_roundoff": "float|null",
+    "paired_overhead": "float|null",  # unmerged: median of interleaved unmerged/merged time ratios − 1
+    "paired_overhead_iqr": "float|null",
+    "paired_samples": "int|null",  # pairs behind paired_overhead (null when not measured)
+    "blas_threads": "int|null",
+    "torch_threads": "int|null",
+    "gflops": "float|null",  # flops / median (after timing)
+}

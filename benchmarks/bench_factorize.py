@@ -1,0 +1,73 @@
+"""Factorization cost and quality: exact SVD, our randomized SVD and its peers, over spectra and knobs.
+
+Each case times one factorization of a matrix of known spectrum (see
+``benchmarks/factorize_operands.py``) with ``benchmark.pedantic`` — calls take
+milliseconds to seconds, so an untimed first call sets how many rounds fit the
+profile's budget — and records, computed outside the timed call, its Frobenius
+error against the Eckart–Young optimum after truncation to rank r (schema:
+``lowrank.analysis.schema.FACTORIZE_FIELDS``).
+"""
+
+import os
+
+import pytest
+
+from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.backends import available_backends
+
+from . import factorize_operands as ops
+from .conftest import SELECTION
+from .grids_extra import FACTORIZE_PROFILES, FactorizeCase, factorize_cases
+
+PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
+
+
+def pytest_generate_tests(metafunc):
+    if "method" not in metafunc.fixturenames:
+        return
+    selection = metafunc.config.stash[SELECTION]
+    status = available_backends()
+    params = []
+    for case in factorize_cases(selection, explicit_dtypes=bool(os.environ.get("LOWRANK_BENCH_DTYPES", "").strip())):
+        reason = status[case.backend] or ops.peer_unavailable(case.method)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
+    metafunc.parametrize(PARAM_NAMES, params)
+
+
+def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations):
+    case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
+    prof = FACTORIZE_PROFILES[lowrank_run.selection.profile.name]
+    call = ops.make_call(case, ops.matrix_for(case))
+    rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds)
+    passes, flops = ops.model_cost(case)
+    benchmark.group = case.group
+    result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(
+        {
+            "schema": SCHEMA_TAG,
+            "suite": "factorize",
+            "method": method,
+            "backend": backend,
+            "device": lowrank_run.device(backend),
+            "dtype": dtype,
+            "d": d,
+            "k": k,
+            "rank": rank,
+            "spectrum": spectrum,
+            "oversampling": oversampling,
+            "power_iterations": power_iterations,
+            "sketch_width": ops.sketch_width(case),
+            "seed": None if method == "svd" else ops.SKETCH_SEED,
+            "matrix_seed": ops.MATRIX_SEED,
+            "call": ops.peer_options(case),
+            **ops.quality(case, result),
+            "passes": passes,
+            "flops_model": flops,
+            "first_call_s": first,
+            "blas_threads": lowrank_run.threads.get("blas"),
+            "torch_threads": lowrank_run.threads.get("torch"),
+        }
+    )
+    median = getattr(getattr(getattr(benchmark, "stats", None), "stats", None), "median", None)
+    benchmark.extra_info["gflops"] = flops / median / 1e9 if flops and median else None

@@ -1,0 +1,114 @@
+"""LoRA adapters at inference: unmerged W₀x + s·B(Ax) against merged W'x, and the cost and drift of merging.
+
+The merged forward is timed once per (shape, batch, backend, dtype) — its time does
+not depend on r — and the unmerged one at every rank, in one pytest-benchmark group,
+so the table reads as the unmerged overhead. Because those cases run seconds apart,
+each unmerged case also records a paired overhead: merged and unmerged timed back to
+back, interleaved, after the benchmark (``paired_overhead``). Merges record, computed
+outside the timed call, how far W₀ moves over a merge → unmerge round trip (schema:
+``lowrank.analysis.schema.LORA_FIELDS``).
+"""
+
+import os
+
+import pytest
+
+from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.backends import available_backends
+
+from . import lora_operands as ops
+from .conftest import SELECTION
+from .grids_extra import LoraCase, lora_forward_cases, lora_merge_cases
+
+FORWARD_PARAMS = ("d", "k", "backend", "dtype", "batch", "variant", "rank")
+MERGE_PARAMS = ("d", "k", "backend", "dtype", "variant", "rank")
+
+
+def pytest_generate_tests(metafunc):
+    name = metafunc.function.__name__
+    if name not in ("bench_lora_forward", "bench_lora_merge"):
+        return
+    selection = metafunc.config.stash[SELECTION]
+    explicit = bool(os.environ.get("LOWRANK_BENCH_DTYPES", "").strip())
+    forward = name == "bench_lora_forward"
+    cases = lora_forward_cases(selection, explicit) if forward else lora_merge_cases(selection)
+    names = FORWARD_PARAMS if forward else MERGE_PARAMS
+    status = available_backends()
+    params = []
+    for case in cases:
+        reason = status[case.backend]
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(*(getattr(case, n) for n in names), id=case.id, marks=marks))
+    metafunc.parametrize(names, params)
+
+
+def _common(case: LoraCase, lowrank_run) -> dict:
+    return {
+        "schema": SCHEMA_TAG,
+        "suite": "lora",
+        "op": case.op,
+        "variant": case.variant,
+        "backend": case.backend,
+        "device": lowrank_run.device(case.backend),
+        "dtype": case.dtype,
+        "d": case.d,
+        "k": case.k,
+        "rank": case.rank,
+        "batch": case.batch,
+        "scaling": ops.scaling(ops.reference_rank(case)),
+        "blas_threads": lowrank_run.threads.get("blas"),
+        "torch_threads": lowrank_run.threads.get("torch"),
+    }
+
+
+def _gflops(benchmark, flops: int) -> float | None:
+    median = getattr(getattr(getattr(benchmark, "stats", None), "stats", None), "median", None)
+    return flops / median / 1e9 if median else None
+
+
+def bench_lora_forward(benchmark, lowrank_run, d, k, backend, dtype, batch, variant, rank):
+    case = LoraCase("forward", d, k, backend, dtype, batch, variant, rank)
+    call = ops.make_forward_call(case)
+    cost = ops.forward_cost(case)
+    benchmark.group = case.group
+    benchmark.extra_info.update(
+        {
+            **_common(case, lowrank_run),
+            "merged_rank": ops.reference_rank(case) if variant == "merged" else None,
+            **cost,
+            "output_error": ops.forward_output_error(case, call()),
+            "drift_max_abs": None,
+            "drift_bound_ratio": None,
+            "w0_max_abs": None,
+            "merged_max_abs": None,
+            "unit_roundoff": None,
+        }
+    )
+    benchmark(call)
+    benchmark.extra_info["gflops"] = _gflops(benchmark, cost["flops"])
+    paired = {"paired_overhead": None, "paired_overhead_iqr": None, "paired_samples": None}
+    if variant == "unmerged" and not benchmark.disabled:
+        merged_call = ops.make_forward_call(LoraCase("forward", d, k, backend, dtype, batch, "merged", None))
+        paired = ops.paired_overhead(call, merged_call)
+    benchmark.extra_info.update(paired)
+
+
+def bench_lora_merge(benchmark, lowrank_run, d, k, backend, dtype, variant, rank):
+    case = LoraCase("merge", d, k, backend, dtype, None, variant, rank)
+    call = ops.make_merge_call(case)
+    cost = ops.merge_cost(case)
+    benchmark.group = case.group
+    benchmark.extra_info.update(
+        {
+            **_common(case, lowrank_run),
+            "merged_rank": rank,
+            **cost,
+            "output_error": None,
+            **ops.drift(case),
+            "paired_overhead": None,
+            "paired_overhead_iqr": None,
+            "paired_samples": None,
+        }
+    )
+    benchmark(call)
+    benchmark.extra_info["gflops"] = _gflops(benchmark, cost["flops"])

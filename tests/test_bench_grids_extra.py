@@ -1,0 +1,72 @@
+"""Grids of the factorization and LoRA suites: sizes per profile, ids, and what runs where."""
+
+import numpy as np
+
+from benchmarks import factorize_operands as fops
+from benchmarks import grid
+from benchmarks import grids_extra as g
+
+
+def test_every_profile_expands_with_unique_ids_and_quick_stays_tiny():
+    for name in grid.PROFILES:
+        sel = grid.select(name)
+        cases = g.factorize_cases(sel) + g.lora_forward_cases(sel) + g.lora_merge_cases(sel)
+        assert cases and len({c.id for c in cases}) == len(cases), name
+    quick = grid.select("quick", backends="numpy,torch-cpu")
+    fc = g.factorize_cases(quick)
+    assert len(fc) <= 24 and max(max(c.d, c.k) for c in fc) <= 512
+    assert len(g.lora_forward_cases(quick)) + len(g.lora_merge_cases(quick)) <= 16
+
+
+def test_the_issue_target_is_in_the_default_sweep():
+    cases = g.factorize_cases(grid.select("default", backends="numpy,torch-cpu"))
+    target = [c for c in cases if (c.d, c.k, c.rank, c.spectrum, c.dtype) == (4096, 4096, 64, "power-law", "float32")]
+    methods = {(c.method, c.backend) for c in target}
+    assert methods == {("svd", "numpy"), ("svd", "torch-cpu"), ("randomized", "numpy"), ("randomized", "torch-cpu"),
+                       ("sklearn_randomized_svd", "numpy"), ("torch_svd_lowrank", "torch-cpu")}
+    knobs = {(c.oversampling, c.power_iterations) for c in target if c.method == "randomized"}
+    assert {(10, 2), (10, 1), (40, 1), (10, 4)} <= knobs
+    # Ours and its peer share every knob, so their curves compare point by point.
+    assert knobs == {(c.oversampling, c.power_iterations) for c in target if c.method == "torch_svd_lowrank"}
+
+
+def test_ids_read_and_cases_sharing_a_matrix_are_adjacent():
+    case = g.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "randomized", 10, 2)
+    assert case.id == "numpy-float32-d4096-k4096-r0064-power-law-randomized-p010-q2"
+    assert g.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd").id.endswith("-power-law-svd")
+    lc = g.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "unmerged", 16)
+    assert lc.id == "forward-numpy-float32-d4096-k4096-r0016-n001-unmerged"
+    assert lc.group == g.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "merged", None).group
+    cases = g.factorize_cases(grid.select("default", backends="numpy"))
+    keys = [(c.d, c.k, c.spectrum, fops.rank_key(c.spectrum, c.rank)) for c in cases]
+    seen = []
+    for key in keys:  # each matrix is built once: its cases form one contiguous run
+        if not seen or seen[-1] != key:
+            assert key not in seen, key
+            seen.append(key)
+
+
+def test_half_precision_where_it_is_fast_and_dtype_overrides():
+    sel = grid.select("default")
+    lf = g.lora_forward_cases(sel)
+    assert {c.dtype for c in lf if c.backend == "torch-cuda"} == {"float32", "float16", "bfloat16"}
+    assert {c.dtype for c in lf if c.backend != "torch-cuda"} == {"float32"}
+    merges = g.lora_merge_cases(sel)
+    assert all(max(c.d, c.k) <= 1024 for c in merges if c.backend == "torch-cpu" and c.dtype != "float32")
+    assert {c.variant for c in merges if c.dtype == "bfloat16"} == {"native", "float32-accumulate"}
+    explicit = grid.select("quick", dtypes="float64,float16")
+    assert {c.dtype for c in g.factorize_cases(explicit, explicit_dtypes=True)} == {"float64"}  # no half SVD
+    assert {c.dtype for c in g.factorize_cases(explicit)} == {"float32"}
+
+
+def test_spectra_have_the_documented_shape():
+    mp = fops.marchenko_pastur_singular_values(400, 400)
+    assert mp[0] < 2.0 and mp[-1] > 0 and np.all(np.diff(mp) < 0)
+    # The quarter-circle law has mean 8/(3π) ≈ 0.849.
+    assert abs(mp.mean() - 8 / (3 * np.pi)) < 1e-3
+    tall = fops.marchenko_pastur_singular_values(1000, 250)  # y = 1/4: support [1/2, 3/2]
+    assert 0.5 <= tall.min() and tall.max() <= 1.5
+    ex = fops.spectrum_values("exponential", 300, 200, 20)
+    assert ex[20] / ex[0] == np.float64(1e-3) or abs(ex[20] / ex[0] - 1e-3) < 1e-15
+    er = fops.spectrum_values("exact-rank", 300, 200, 20)
+    assert np.count_nonzero(er) == 20 and er.size == 200
