@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lowrank import generators
-from lowrank.backends import get_backend
+from lowrank.backends import get_backend, infer_backend
 
 from .grid import Case
 
@@ -64,12 +64,7 @@ def _x(k: int, batch: int, dtype: str, backend: str):
 
 
 def _as64(x) -> np.ndarray:
-    be = get_backend("numpy") if isinstance(x, np.ndarray) else get_backend(_backend_name(x))
-    return np.asarray(be.to_numpy(x), dtype=np.float64)
-
-
-def _backend_name(x) -> str:
-    return f"torch-{x.device.type}"
+    return np.asarray(infer_backend(x).to_numpy(x), dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -41,7 +41,8 @@ _AFTER_TIMING = ("gflops", "gbps", "roofline_fraction")
 # Sub-suites whose extra_info is checked field by field (schema.py); rows of other sub-suites are
 # kept as they are. Add a suite here once its writer fills every field of its schema.
 SUITE_FIELDS: dict[str, dict[str, str]] = {"matvec": MATVEC_FIELDS}
-# Files that a running benchmark suite is still writing (benchmarks/conftest.py writes *.partial.json).
+# Files still being written. The suite's own (benchmarks/conftest.py) are hidden "*.partial" files that
+# the *.json search never sees; this also skips "*.partial.json" names other tools may use.
 _PARTIAL_SUFFIX = ".partial.json"
 # Column names the loader sets itself; an extra_info field of the same name is stored as extra_<name>.
 _RESERVED = frozenset(RUN_COLUMNS + BENCH_COLUMNS + STAT_FIELDS + ("rel_iqr", "n_samples", "samples"))
