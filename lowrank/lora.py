@@ -42,6 +42,7 @@ import numpy as np
 
 from .backends import Backend, get_backend
 from .errors import LowRankTypeError, LowRankValueError
+from .operator import FactorPair
 from .validation import check_choice, check_int, check_matrix, check_same_array_kind
 
 LORA_INITS = ("kaiming", "gaussian")
@@ -188,7 +189,7 @@ def roundtrip_drift(W0, B, A, scaling: float = 1.0, *, upcast: bool = True) -> d
 
 # -- the adapter object --------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class LoRAAdapter:
+class LoRAAdapter(FactorPair):
     """A LoRA update ΔW = scaling · B @ A for a d×k weight W₀.
 
     Attributes
@@ -257,31 +258,6 @@ class LoRAAdapter:
             A = rng.normal(0.0, 1.0 / r, size=(r, k))
         scaling = lora_scaling(r if alpha is None else alpha, r, rslora=rslora)
         return cls(be.zeros((d, r), dtype), be.asarray(A, dtype), scaling)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(d, k), the shape of the weight this adapter updates."""
-        return (int(self.B.shape[0]), int(self.A.shape[1]))
-
-    @property
-    def rank(self) -> int:
-        return int(self.A.shape[0])
-
-    @property
-    def backend(self) -> str:
-        """Name of the factors' backend (``"numpy"``, ``"torch-cpu"``, ``"torch-cuda"``)."""
-        return self._backend.name
-
-    @property
-    def dtype(self) -> str:
-        """The factors' dtype as a string, e.g. ``"float32"``."""
-        return self._backend.dtype_name(self.A)
-
-    @property
-    def num_params(self) -> int:
-        """r·(d + k) trainable values."""
-        d, k = self.shape
-        return self.rank * (d + k)
 
     def delta(self, *, upcast: bool = True):
         """ΔW = scaling · B @ A (d×k); see :func:`delta`."""

@@ -12,8 +12,50 @@ from .errors import LowRankTypeError, LowRankValueError
 from .validation import check_same_array_kind
 
 
+class FactorPair:
+    """What a pair of factors B (d×r), A (r×k) says about itself; shared by the operator and LoRA adapters.
+
+    Subclasses hold ``B``, ``A`` and the resolved ``_backend``.
+    """
+
+    B: Any
+    A: Any
+    _backend: Backend
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(d, k), the shape of the matrix B @ A."""
+        return (int(self.B.shape[0]), int(self.A.shape[1]))
+
+    @property
+    def rank(self) -> int:
+        """r, the inner dimension of B @ A."""
+        return int(self.A.shape[0])
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend the factors live on (``"numpy"``, ``"torch-cpu"``, ``"torch-cuda"``)."""
+        return self._backend.name
+
+    @property
+    def dtype(self) -> str:
+        """dtype of the factors as a string, e.g. ``"float32"``."""
+        return self._backend.dtype_name(self.A)
+
+    @property
+    def num_params(self) -> int:
+        """Number of stored values, r·(d + k)."""
+        d, k = self.shape
+        return self.rank * (d + k)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the two factors."""
+        return self.num_params * ITEMSIZE[self.dtype]
+
+
 @dataclass(frozen=True, eq=False)
-class LowRankOperator:
+class LowRankOperator(FactorPair):
     """A d×k linear map stored as two factors, B (d×r) and A (r×k).
 
     Build one with :func:`lowrank.factorize` (or :func:`lowrank.from_svd`); the
@@ -63,38 +105,6 @@ class LowRankOperator:
         object.__setattr__(self, "_backend", backend)
         object.__setattr__(self, "_array_type", type(self.A))
         object.__setattr__(self, "_native_dtype", self.A.dtype)
-
-    # -- description --------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(d, k), the shape of the matrix this operator stands for."""
-        return (int(self.B.shape[0]), int(self.A.shape[1]))
-
-    @property
-    def rank(self) -> int:
-        """r, the inner dimension of B @ A."""
-        return int(self.A.shape[0])
-
-    @property
-    def backend(self) -> str:
-        """Name of the backend the factors live on (``"numpy"``, ``"torch-cpu"``, ``"torch-cuda"``)."""
-        return self._backend.name
-
-    @property
-    def dtype(self) -> str:
-        """dtype of the factors as a string, e.g. ``"float32"``."""
-        return self._backend.dtype_name(self.A)
-
-    @property
-    def num_params(self) -> int:
-        """Number of stored values, r·(d + k)."""
-        d, k = self.shape
-        return self.rank * (d + k)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the two factors."""
-        return self.num_params * ITEMSIZE[self.dtype]
 
     def __repr__(self) -> str:
         d, k = self.shape
