@@ -8,7 +8,6 @@ error against the Eckart–Young optimum after truncation to rank r (schema:
 ``lowrank.analysis.schema.FACTORIZE_FIELDS``).
 """
 
-import os
 
 import pytest
 
@@ -28,7 +27,7 @@ def pytest_generate_tests(metafunc):
     selection = metafunc.config.stash[SELECTION]
     status = available_backends()
     params = []
-    for case in factorize_cases(selection, explicit_dtypes=bool(os.environ.get("LOWRANK_BENCH_DTYPES", "").strip())):
+    for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):
         reason = status[case.backend] or ops.peer_unavailable(case.method)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))

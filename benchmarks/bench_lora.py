@@ -9,7 +9,6 @@ outside the timed call, how far W₀ moves over a merge → unmerge round trip (
 ``lowrank.analysis.schema.LORA_FIELDS``).
 """
 
-import os
 
 import pytest
 
@@ -29,7 +28,7 @@ def pytest_generate_tests(metafunc):
     if name not in ("bench_lora_forward", "bench_lora_merge"):
         return
     selection = metafunc.config.stash[SELECTION]
-    explicit = bool(os.environ.get("LOWRANK_BENCH_DTYPES", "").strip())
+    explicit = selection.explicit_dtypes
     forward = name == "bench_lora_forward"
     cases = lora_forward_cases(selection, explicit) if forward else lora_merge_cases(selection)
     names = FORWARD_PARAMS if forward else MERGE_PARAMS

@@ -34,9 +34,10 @@ import lowrank
 from lowrank import generators
 from lowrank.backends import get_backend
 
+from .operands import SEED
 from .grids_extra import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
 
-MATRIX_SEED = 20261124  # the matvec suite's seed: its power-law operands are these matrices
+MATRIX_SEED = SEED  # the matvec suite's seed: its power-law operands are these matrices
 SKETCH_SEED = 7  # Ω of every randomized method (ours, torch.svd_lowrank, scikit-learn)
 RANK_DEPENDENT = ("exponential", "exact-rank")
 # scikit-learn's default "auto" skips normalization for n_iter <= 2, and its sketch then

@@ -185,6 +185,7 @@ class Selection:
     batches: tuple[int, ...]
     ranks: tuple[int, ...] | None = None  # explicit ranks; None: the profile's plus r*/2 and r*
     explicit_backends: bool = False
+    explicit_dtypes: bool = False  # LOWRANK_BENCH_DTYPES given: the other suites use it instead of their own
 
     def ranks_for(self, d: int, k: int) -> list[int]:
         if self.ranks is None:
@@ -252,6 +253,7 @@ def select(
         batches=_parse_ints(batches, "LOWRANK_BENCH_BATCHES") or prof.batches,
         ranks=_parse_ints(ranks, "LOWRANK_BENCH_RANKS"),
         explicit_backends=chosen_backends is not None,
+        explicit_dtypes=chosen_dtypes is not None,
     )
 
 

@@ -311,7 +311,6 @@ def _is_torch_tensor(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-@functools.lru_cache(maxsize=None)
 def get_backend(name: str) -> Backend:
     """Return the backend called ``name`` (cached).
 
@@ -330,6 +329,12 @@ def get_backend(name: str) -> Backend:
         raise LowRankValueError(
             f"backend={name!r} is not a known backend; accepted: {format_choices(BACKEND_NAMES)}"
         )
+    return _make_backend(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _make_backend(name: str) -> Backend:
+    # Cached after validation, so an unhashable or unknown name gets the error above.
     if name == "numpy":
         return NumpyBackend()
     return TorchBackend(name.removeprefix("torch-"))

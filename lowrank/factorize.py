@@ -24,7 +24,7 @@ def factorize(
     method: str = "svd",
     *,
     backend: str | None = None,
-    split: str = "balanced",
+    split: str | None = None,
     oversampling: int | None = None,
     power_iterations: int | None = None,
     init: str | None = None,
@@ -81,7 +81,7 @@ def factorize(
     check_choice(method, "method", METHODS)
 
     randomized_only = {"oversampling": oversampling, "power_iterations": power_iterations}
-    svd_only = {"split": split if split != "balanced" else None}
+    svd_only = {"split": split}
     lora_only = {"init": init}
     misplaced = {
         "svd": {**randomized_only, **lora_only},
@@ -95,7 +95,7 @@ def factorize(
     if method == "lora":
         init = check_choice(init or "kaiming", "init", LORA_INITS)
         return _lora_init(be, W, r, init, seed)
-    check_choice(split, "split", SPLITS)
+    split = check_choice(split or "balanced", "split", SPLITS)
     work_dtype = be.dtype_name(W)
     Wf = W if work_dtype in FACTORIZATION_DTYPES else be.asarray(W, "float32")
     if method == "svd":

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import LowRankValueError
 from .operator import LowRankOperator
-from .validation import check_choice, check_matrix, check_rank
+from .validation import check_choice, check_int, check_matrix, check_rank
 
 NORMS = ("fro", "spectral")
 
@@ -40,8 +40,7 @@ def eckart_young_error(singular_values, rank: int, norm: str = "fro", *, relativ
     """
     check_choice(norm, "norm", NORMS)
     s = np.sort(np.asarray(singular_values, dtype=np.float64))[::-1]
-    if not 0 <= rank <= s.size:
-        raise LowRankValueError(f"rank={rank!r} is out of range; accepted: integers in [0, {s.size}]")
+    rank = check_int(rank, "rank", minimum=0, maximum=s.size)
     if norm == "fro":
         err, total = float(np.sqrt(np.sum(s[rank:] ** 2))), float(np.sqrt(np.sum(s**2)))
     else:

@@ -158,3 +158,19 @@ def test_metric_and_cost_arguments(W):
         lowrank.dense_cost(4, 4, 1, "int8")
     with pytest.raises(LowRankValueError, match="d=0"):
         lowrank.break_even_rank(0, 4)
+
+
+def test_explicit_split_with_lora_is_refused(W):
+    with pytest.raises(LowRankValueError, match="split='balanced' does not apply to method='lora'"):
+        lowrank.factorize(W, 2, "lora", split="balanced")
+
+
+@pytest.mark.parametrize("rank, error", [(True, LowRankTypeError), (1.5, LowRankTypeError), (5, LowRankValueError)])
+def test_eckart_young_rank_is_validated(rank, error):
+    with pytest.raises(error, match="rank="):
+        lowrank.eckart_young_error([3.0, 2.0, 1.0], rank)
+
+
+def test_unhashable_backend_name_gets_the_usual_message():
+    with pytest.raises(LowRankValueError, match=r"backend=\['numpy'\] is not a known backend"):
+        lowrank.get_backend(["numpy"])

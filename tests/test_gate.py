@@ -227,3 +227,27 @@ def test_cli_gate_exit_codes(aa_runs, tmp_path):
     assert cli.main(["export", str(tmp_path / "base.json"), "-o", str(tmp_path / "ex")]) == 0
     speedups = json.loads((tmp_path / "ex" / "speedups.json").read_text())
     assert speedups and {"name", "unit", "value"} <= set(speedups[0]) and speedups[0]["unit"] == "x"
+
+
+def test_different_thread_counts_never_compare_absolute_times(aa_runs):
+    base, cur = aa_runs
+    other = copy.deepcopy(cur)
+    other["machine_info"]["lowrank_bench"]["threads"]["requested"] = 2
+    result = gate.compare_runs(other, base, PROJECT_CONFIG)
+    assert not result.absolute_compared and "thread counts differ" in result.absolute_reason
+    assert not any(f.metric == "time" for f in result.findings)
+
+
+def test_cli_flags_win_over_pattern_overrides(aa_runs, tmp_path):
+    from lowrank.analysis import cli
+
+    base, cur = aa_runs
+    case = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "slow.json").write_text(json.dumps(shifted(cur, case, 1.5)))
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[[tool.lowrank-bench.gate.override]]\npattern = "*-d1024-*"\nmin_effect = 0.9\n')
+    args = ["gate", str(tmp_path / "slow.json"), "--baseline", str(tmp_path / "base.json"), "--config", str(pyproject)]
+    assert cli.main(args) == 0  # the override hides a 1.5x slowdown ...
+    assert cli.main([*args, "--min-effect", "0.25"]) == 1  # ... the flag wins over it
+    assert cli.main([*args[:-1], str(tmp_path / "missing.toml")]) == 2

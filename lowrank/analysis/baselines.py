@@ -18,6 +18,8 @@ import numpy as np
 
 from lowrank.errors import LowRankValueError
 
+from .gate import EXACT_INT_FIELDS, GateConfig, exact_findings
+
 DEFAULT_DIR = Path("results") / "baselines"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -58,6 +60,9 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
         return runs[0]
     first = runs[0]
     by_id = [{b.get("param") or b["name"]: b for b in run["benchmarks"]} for run in runs]
+    extra = [k for m in by_id[1:] for k in m if k not in by_id[0]]
+    if extra:
+        raise LowRankValueError(f"benchmark {extra[0]!r} is not in {sources[0]}; pool only runs of the same profile")
     pooled = []
     for bench in first["benchmarks"]:
         key = bench.get("param") or bench["name"]
@@ -67,11 +72,13 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
             raise LowRankValueError(f"benchmark {key!r} of {sources[0]} is missing from {', '.join(missing)}; "
                                     "pool only runs of the same profile")
         for src, other in zip(sources[1:], others):
-            for name in ("params", "param_bytes", "flops", "bytes_moved"):
-                if other["extra_info"].get(name) != bench["extra_info"].get(name):
-                    raise LowRankValueError(f"{src}: {key!r} has {name}={other['extra_info'].get(name)!r}, "
-                                            f"{sources[0]} has {bench['extra_info'].get(name)!r}; runs of different "
-                                            "code cannot be pooled")
+            if bench["extra_info"].get("suite") == "matvec":  # every exact metric, with the gate's tolerances
+                differ = [f.metric for f in exact_findings(key, bench, other, GateConfig())]
+            else:
+                differ = [f"exact:{n}" for n in EXACT_INT_FIELDS if other["extra_info"].get(n) != bench["extra_info"].get(n)]
+            if differ:
+                raise LowRankValueError(f"{src}: {key!r} differs from {sources[0]} in {', '.join(differ)}; runs of "
+                                        "different code cannot be pooled")
         data = [t for b in [bench, *others] for t in b["stats"]["data"]]
         merged = dict(bench)
         merged["stats"] = _stats_of(data, bench["stats"].get("iterations", 1))

@@ -128,6 +128,12 @@ def validate_config(cfg: GateConfig) -> GateConfig:
         raise LowRankValueError(f"alpha={cfg.alpha!r}: accepted a significance level in (0, 1), e.g. 0.01")
     if cfg.absolute not in ABSOLUTE_MODES:
         raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
+    for name in ("exact_rtol", "exact_atol", "output_error_ulps"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise LowRankValueError(f"{name}={value!r}: accepted a number >= 0")
+    if isinstance(cfg.n_boot, bool) or not isinstance(cfg.n_boot, int) or cfg.n_boot < 100:
+        raise LowRankValueError(f"n_boot={cfg.n_boot!r}: accepted an integer >= 100")
     return cfg
 
 
@@ -183,7 +189,8 @@ def _samples(bench: dict):
     return data if data else None
 
 
-def _exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig) -> list[Finding]:
+def exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig) -> list[Finding]:
+    """Regressions of the exact metrics (parameters, bytes, FLOPs, errors) of one case."""
     out = []
     bi, ci = base["extra_info"], cur["extra_info"]
     for name in EXACT_INT_FIELDS:
@@ -210,8 +217,8 @@ def _ratio(c, b) -> float:
         return math.nan
 
 
-def _classify(ratio: float, low: float | None, high: float | None, significant_up: bool, significant_down: bool,
-              min_effect: float, bigger_is_worse: bool) -> str:
+def _classify(ratio: float, significant_up: bool, significant_down: bool, min_effect: float,
+              bigger_is_worse: bool) -> str:
     worse, better = (ratio >= 1 + min_effect, ratio <= 1 / (1 + min_effect))
     sig_worse, sig_better = significant_up, significant_down
     if not bigger_is_worse:
@@ -224,7 +231,7 @@ def _classify(ratio: float, low: float | None, high: float | None, significant_u
     return "unchanged"
 
 
-def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding | None:
+def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
     sets = [_samples(cur[dense_case]), _samples(base[case]), _samples(cur[case]), _samples(base[dense_case])]
     sb = base[dense_case]["stats"]["median"] / base[case]["stats"]["median"]
     sc = cur[dense_case]["stats"]["median"] / cur[case]["stats"]["median"]
@@ -235,7 +242,7 @@ def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: Gat
     else:
         ratio, low, high = sc / sb, None, None
         note = "no raw samples: not tested for significance"
-    status = _classify(ratio, low, high, low is not None and low > 1, high is not None and high < 1,
+    status = _classify(ratio, low is not None and low > 1, high is not None and high < 1,
                        cfg.speedup_min_effect, bigger_is_worse=False)
     return Finding(case, "speedup", status, sb, sc, ratio, low, high, None, note)
 
@@ -247,7 +254,7 @@ def _time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
     if sb is not None and sc is not None:
         p_up = stats.mann_whitney_greater(sc, sb)
         p_down = stats.mann_whitney_greater(sb, sc)
-        status = _classify(ratio, None, None, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
+        status = _classify(ratio, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
         return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
     return Finding(case, "time", "unchanged", mb, mc, ratio, note="no raw samples: not tested for significance")
 
@@ -267,7 +274,14 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -
             f"(run: {len(cur)} cases, baseline: {len(base)}); record a baseline of the same profile"
         )
     fp_cur, fp_base = _fingerprint(current), _fingerprint(baseline)
-    if cfg.absolute == "always":
+    th_cur, th_base = _threads(current), _threads(baseline)
+    if th_cur != th_base:
+        # Times and speedups both depend on the thread count: say so, and never compare absolute times.
+        absolute, reason = False, (
+            f"thread counts differ (baseline {th_base}, run {th_cur}): absolute times NOT compared, and speedups "
+            "are compared across thread counts; record a baseline with the same LOWRANK_BENCH_THREADS"
+        )
+    elif cfg.absolute == "always":
         absolute, reason = True, "absolute times compared (absolute=always)"
     elif cfg.absolute == "never":
         absolute, reason = False, "absolute times not compared (absolute=never)"
@@ -283,7 +297,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -
         case_cfg, ignore = cfg.for_case(case)
         if ignore:
             continue
-        findings.extend(_exact_findings(case, base[case], cur[case], case_cfg))
+        findings.extend(exact_findings(case, base[case], cur[case], case_cfg))
         if base[case]["extra_info"].get("variant") == "factored":
             dense_case = dense_partner(case)
             if dense_case in cur and dense_case in base:
@@ -320,6 +334,11 @@ def cases_to_rerun(result: GateResult) -> list[str]:
             if f.metric == "speedup":
                 ids.add(dense_partner(f.case))
     return sorted(ids)
+
+
+def _threads(run: dict) -> int | None:
+    threads = ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("threads") or {}
+    return threads.get("requested")
 
 
 def _fingerprint(run: dict) -> str | None:

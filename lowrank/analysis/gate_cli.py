@@ -12,6 +12,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from lowrank.errors import LowRankValueError
+
 EXIT_OK, EXIT_REGRESSION = 0, 1
 
 
@@ -65,7 +67,8 @@ def register_gate(subparsers) -> None:
     p.add_argument("--baseline", required=True, metavar="NAME", help="baseline name (results/baselines/NAME.json) or path")
     p.add_argument("--confirm", type=Path, default=None, metavar="RUN2",
                    help="a re-run of (some of) the cases: a timing regression counts only if it shows in both runs")
-    p.add_argument("--config", type=Path, default=Path("pyproject.toml"), help="pyproject.toml to read thresholds from")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pyproject.toml to read thresholds from (default: ./pyproject.toml when present)")
     p.add_argument("--min-effect", type=float, default=None, help="minimum relative change of a timing (e.g. 0.1)")
     p.add_argument("--alpha", type=float, default=None, help="significance level (e.g. 0.01)")
     p.add_argument("--absolute", choices=("auto", "always", "never"), default=None,
@@ -79,11 +82,14 @@ def register_gate(subparsers) -> None:
 def _run_gate(args) -> int:
     from . import baselines, gate, gate_report
 
-    cfg = gate.load_config(args.config)
-    if args.min_effect is not None:
-        cfg = replace(cfg, speedup_min_effect=args.min_effect, time_min_effect=args.min_effect)
-    if args.alpha is not None:
-        cfg = replace(cfg, alpha=args.alpha)
+    config = args.config or Path("pyproject.toml")
+    if args.config is not None and not config.is_file():
+        raise LowRankValueError(f"--config {config}: no such file")
+    cfg = gate.load_config(config)
+    # Flags win over pyproject, pattern overrides included: a catch-all override applied last.
+    if args.min_effect is not None or args.alpha is not None:
+        cfg = replace(cfg, overrides=(*cfg.overrides, gate.Override(
+            "*", speedup_min_effect=args.min_effect, time_min_effect=args.min_effect, alpha=args.alpha)))
     if args.absolute is not None:
         cfg = replace(cfg, absolute=args.absolute)
     cfg = gate.validate_config(cfg)
@@ -92,7 +98,8 @@ def _run_gate(args) -> int:
     result = gate.compare_runs(_read_run(args.run), base, cfg)
     if args.confirm is not None:
         result = gate.confirm(result, gate.compare_runs(_read_run(args.confirm), base, cfg))
-    print(f"gate: {args.run} against baseline {args.baseline!r} ({base_path})")
+    print(f"gate: {args.run} against baseline {args.baseline!r} ({base_path}); thresholds from "
+          f"{config if config.is_file() else 'built-in defaults'}")
     print(gate_report.to_text(result))
     if args.markdown is not None:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation, LogLocator, NullFormatter
 
 from .derive import (
+    geometric_mean,
     STATUS_CROSSING,
     STATUS_FASTER,
     STATUS_IMPROVEMENT,
@@ -487,14 +488,11 @@ def comparison_plot(comparisons: list[tuple[Comparison, str, str]]) -> Figure:
         ax.set_ylabel("time ratio B / A (> 1: B slower)")
         same = "same machine" if cmp.same_machine else "DIFFERENT machines: ratios include the hardware"
         ax.set_title(f"A = {label_a}\nB = {label_b}  ({same}; geometric mean "
-                     f"{_gmean(t['ratio']):.3f})", fontsize=9, pad=14)
+                     f"{geometric_mean(t['ratio']):.3f})", fontsize=9, pad=14)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle("Run vs run: time ratio per benchmark with 95% interval (grey band: ±threshold)")
     return fig
 
 
-def _gmean(values) -> float:
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v) & (v > 0)]
-    return float(np.exp(np.log(v).mean())) if len(v) else math.nan
+
