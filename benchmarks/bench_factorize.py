@@ -68,5 +68,4 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
             "torch_threads": lowrank_run.threads.get("torch"),
         }
     )
-    median = getattr(getattr(getattr(benchmark, "stats", None), "stats", None), "median", None)
-    benchmark.extra_info["gflops"] = flops / median / 1e9 if flops and median else None
+    benchmark.extra_info["gflops"] = lowrank_run.gflops(benchmark, flops)

@@ -60,11 +60,6 @@ def _common(case: LoraCase, lowrank_run) -> dict:
     }
 
 
-def _gflops(benchmark, flops: int) -> float | None:
-    median = getattr(getattr(getattr(benchmark, "stats", None), "stats", None), "median", None)
-    return flops / median / 1e9 if median else None
-
-
 def bench_lora_forward(benchmark, lowrank_run, d, k, backend, dtype, batch, variant, rank):
     case = LoraCase("forward", d, k, backend, dtype, batch, variant, rank)
     call = ops.make_forward_call(case)
@@ -84,7 +79,7 @@ def bench_lora_forward(benchmark, lowrank_run, d, k, backend, dtype, batch, vari
         }
     )
     benchmark(call)
-    benchmark.extra_info["gflops"] = _gflops(benchmark, cost["flops"])
+    benchmark.extra_info["gflops"] = lowrank_run.gflops(benchmark, cost["flops"])
     paired = {"paired_overhead": None, "paired_overhead_iqr": None, "paired_samples": None}
     if variant == "unmerged" and not benchmark.disabled:
         merged_call = ops.make_forward_call(LoraCase("forward", d, k, backend, dtype, batch, "merged", None))
@@ -110,4 +105,4 @@ def bench_lora_merge(benchmark, lowrank_run, d, k, backend, dtype, variant, rank
         }
     )
     benchmark(call)
-    benchmark.extra_info["gflops"] = _gflops(benchmark, cost["flops"])
+    benchmark.extra_info["gflops"] = lowrank_run.gflops(benchmark, cost["flops"])

@@ -149,10 +149,20 @@ class RunContext:
         self.log("")
         self.calibration = machine.calibrate(backend_dtypes, size, log=self.log)
 
+    @staticmethod
+    def median(benchmark) -> float | None:
+        """The timed median in seconds, or None when timing was disabled (--benchmark-disable)."""
+        return getattr(getattr(getattr(benchmark, "stats", None), "stats", None), "median", None) or None
+
+    @classmethod
+    def gflops(cls, benchmark, flops: int) -> float | None:
+        """Achieved GFLOP/s from the median, or None when timing was disabled."""
+        median = cls.median(benchmark)
+        return flops / median / 1e9 if flops and median else None
+
     def throughput(self, benchmark, cost, backend: str, dtype: str) -> dict:
         """Achieved GFLOP/s, GB/s and roofline fraction from the median (None when timing is off)."""
-        stats = getattr(benchmark, "stats", None)
-        median = getattr(getattr(stats, "stats", None), "median", None)
+        median = self.median(benchmark)
         if not median:
             return {"gflops": None, "gbps": None, "roofline_fraction": None}
         out = {"gflops": cost.flops / median / 1e9, "gbps": cost.bytes_moved / median / 1e9, "roofline_fraction": None}
