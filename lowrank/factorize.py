@@ -9,7 +9,7 @@ import numpy as np
 from .backends import FACTORIZATION_DTYPES, Backend
 from .errors import LowRankValueError
 from .operator import LowRankOperator
-from .validation import check_choice, check_int, check_matrix, check_rank
+from .validation import as_float_matrix, check_choice, check_int, check_matrix, check_rank
 
 METHODS = ("svd", "randomized", "lora")
 SPLITS = ("balanced", "left", "right")
@@ -35,8 +35,11 @@ def factorize(
     Parameters
     ----------
     W : numpy.ndarray or torch.Tensor, shape (d, k)
-        Finite floating matrix. float16/bfloat16 tensors are factorized in float32
-        (LAPACK and cuSOLVER have no half-precision SVD) and the factors cast back.
+        Finite floating or integer matrix. float16/bfloat16 tensors are factorized in
+        float32 (LAPACK and cuSOLVER have no half-precision SVD) and the factors cast
+        back. Integer matrices are converted as ``numpy.linalg.svd`` does: a numpy array
+        to float64, a torch tensor to ``torch.get_default_dtype()`` (float32 unless
+        changed); the factors have that dtype. Booleans and complex numbers are refused.
     rank : int
         r, with 1 <= r <= min(d, k).
     method : {"svd", "randomized", "lora"}, default "svd"
@@ -71,12 +74,12 @@ def factorize(
     Examples
     --------
     >>> import numpy as np, lowrank
-    >>> W = np.random.default_rng(0).integers(0, 10, size=(6, 6)).astype(float)
+    >>> W = np.random.default_rng(0).integers(0, 10, size=(6, 6))   # integers: factorized in float64
     >>> f = lowrank.factorize(W, rank=5)
-    >>> f.B.shape, f.A.shape
-    ((6, 5), (5, 6))
+    >>> f.B.shape, f.A.shape, f.dtype
+    ((6, 5), (5, 6), 'float64')
     """
-    be = check_matrix(W, "W", backend)
+    W, be = as_float_matrix(W, "W", backend)
     r = check_rank(rank, tuple(W.shape))
     check_choice(method, "method", METHODS)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import LowRankValueError
 from .operator import LowRankOperator
-from .validation import check_choice, check_int, check_matrix, check_rank
+from .validation import as_float_matrix, check_choice, check_int, check_rank
 
 NORMS = ("fro", "spectral")
 
@@ -52,14 +52,14 @@ def eckart_young_error(singular_values, rank: int, norm: str = "fro", *, relativ
 
 def optimal_error(W, rank: int, norm: str = "fro", *, relative: bool = True) -> float:
     """Eckart–Young optimum for W at ``rank``, from an SVD of W (float64)."""
-    be = check_matrix(W)
+    W, be = as_float_matrix(W)
     r = check_rank(rank, tuple(W.shape))
     return eckart_young_error(be.svdvals(W), r, norm, relative=relative)
 
 
 def relative_error(W, f: LowRankOperator, norm: str = "fro") -> float:
     """‖W − B@A‖ / ‖W‖ in the Frobenius (``"fro"``) or spectral norm."""
-    be = check_matrix(W)
+    W, be = as_float_matrix(W)
     check_choice(norm, "norm", NORMS)
     _check_operator(f, W, be)
     W64 = be.asarray(W, "float64")
@@ -83,7 +83,7 @@ def error_ratio(W, f: LowRankOperator, norm: str = "fro") -> float:
 
 def output_error(W, f: LowRankOperator, x) -> float:
     """‖W@x − f.apply(x)‖ / ‖W@x‖ on given inputs x of shape (k,) or (k, n)."""
-    be = check_matrix(W)
+    W, be = as_float_matrix(W)
     _check_operator(f, W, be)
     exact = be.asarray(W, "float64") @ be.asarray(x, "float64")
     approx = be.asarray(f.apply(x), "float64")

@@ -49,6 +49,29 @@ def check_rank(rank, shape: tuple[int, int], name: str = "rank") -> int:
         ) from None
 
 
+# Integer dtypes accepted where a matrix W is taken: converted to floating point first, as
+# numpy.linalg.svd and scikit-learn's randomized_svd do (numpy: float64; torch: the default dtype).
+INTEGER_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def as_float_matrix(W, name: str = "W", backend: str | Backend | None = None):
+    """:func:`check_matrix` for entry points that take a matrix W; returns ``(W, backend)``.
+
+    An integer W is converted first: a numpy array to float64, a torch tensor to
+    ``torch.get_default_dtype()`` (float32 unless changed), so ``factorize`` of a
+    ``np.random.randint`` matrix works as ``numpy.linalg.svd`` does. Booleans and complex
+    numbers are refused with the accepted dtypes named.
+    """
+    try:
+        found = infer_backend(W)
+    except LowRankTypeError:
+        found = None
+    if found is not None and found.dtype_name(W) in INTEGER_DTYPES:
+        target = "float64" if found.name == "numpy" else str(found.torch.get_default_dtype()).removeprefix("torch.")
+        W = found.asarray(W, target)
+    return W, check_matrix(W, name, backend)
+
+
 def check_matrix(W, name: str = "W", backend: str | Backend | None = None) -> Backend:
     """Check that ``W`` is a finite, non-empty 2-D floating array; return its backend.
 
@@ -71,7 +94,8 @@ def check_matrix(W, name: str = "W", backend: str | Backend | None = None) -> Ba
     if dtype not in found.dtypes:
         raise LowRankTypeError(
             f"{name} has dtype {dtype!r}, which backend {found.name!r} does not support; "
-            f"accepted: {format_choices(found.dtypes)} (convert with .astype / .to)"
+            f"accepted: {format_choices(found.dtypes)}, or an integer dtype where a matrix W is factorized or "
+            "measured (converted to floating point); convert with .astype / .to"
         )
     if not found.all_finite(W):
         raise LowRankValueError(f"{name} contains NaN or Inf; only finite values are accepted")

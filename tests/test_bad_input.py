@@ -56,7 +56,8 @@ def test_bad_matrix(matrix, words):
         assert word in str(info.value)
 
 
-@pytest.mark.parametrize("matrix", [np.ones((3, 3), dtype=np.int64), np.ones((3, 3), dtype=np.float16), np.ones((3, 3), dtype=complex)])
+# Integer matrices are accepted (converted to float64, as numpy.linalg.svd does); booleans are not.
+@pytest.mark.parametrize("matrix", [np.ones((3, 3), dtype=bool), np.ones((3, 3), dtype=np.float16), np.ones((3, 3), dtype=complex)])
 def test_unsupported_dtype(matrix):
     with pytest.raises(LowRankTypeError, match=r"accepted: 'float32', 'float64'"):
         lowrank.factorize(matrix, 1)
