@@ -34,6 +34,7 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize(PARAM_NAMES, params)
 
 
+@pytest.mark.single_pass
 def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations):
     case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
     prof = FACTORIZE_PROFILES[lowrank_run.selection.profile.name]

@@ -32,7 +32,7 @@ def _operator(backend: str) -> lowrank.LowRankOperator:
     [pytest.param(b, marks=pytest.mark.skipif(STATUS[b] is not None, reason=STATUS[b] or "")) for b in ("numpy", "torch-cpu")],
 )
 @pytest.mark.parametrize("variant", ["bare", "apply"])
-def bench_apply_overhead(benchmark, backend, variant):
+def bench_apply_overhead(benchmark, lowrank_run, backend, variant):
     f = _operator(backend)
     x = lowrank.get_backend(backend).asarray(np.random.default_rng(SEED).standard_normal(K), "float32")
     B, A = f.B, f.A
@@ -45,4 +45,5 @@ def bench_apply_overhead(benchmark, backend, variant):
         {"schema": SCHEMA_TAG, "suite": "overhead", "variant": variant, "backend": backend, "dtype": "float32",
          "d": D, "k": K, "rank": RANK, "batch": 1}
     )
-    benchmark(f.apply if variant == "apply" else bare, x)
+    call = functools.partial(f.apply if variant == "apply" else bare, x)
+    benchmark.extra_info.update(lowrank_run.time(benchmark, call))

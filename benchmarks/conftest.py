@@ -11,24 +11,36 @@ given by the user is honoured instead; ``--benchmark-save`` works alongside.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import re
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from lowrank.analysis import plausibility
 from lowrank.analysis.schema import SCHEMA_TAG
-from lowrank.backends import available_backends
+from lowrank.backends import BACKEND_NAMES, available_backends
 
-from . import grid, machine
+from . import driver, grid, machine, timing
 
 REPO = Path(__file__).resolve().parent.parent
 SELECTION = pytest.StashKey[grid.Selection]()
 OUTPUT = pytest.StashKey[dict]()
+TIMING = pytest.StashKey[timing.Policy]()
+PROGRESS = pytest.StashKey[dict]()
 PARAM_NAMES = ("backend", "dtype", "d", "k", "rank", "batch", "cache")
-# Plugin defaults of the options a profile sets; a value that differs was set by the user.
-PLUGIN_DEFAULTS = {"benchmark_max_time": 1.0, "benchmark_min_rounds": 5, "benchmark_min_time": 0.000005}
+# Plugin defaults of the options the timing policy replaces; a value that differs was set by the user.
+PLUGIN_DEFAULTS = {"benchmark_max_time": 1.0, "benchmark_min_rounds": 5}
+# Pause when the run moves from one backend to the next: numpy's OpenBLAS pool and torch's
+# OpenMP pool keep spinning after their last call; measured here, 0.2 s removed the stalls
+# that 1-50 ms did not (a torch call right after numpy: 27 us alone, 3.6 ms median).
+SETTLE_S = 0.2
+# Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in this process.
+DEFAULT_PROCESSES = 3
 
 
 def pytest_addoption(parser):
@@ -42,6 +54,8 @@ def pytest_addoption(parser):
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     config.addinivalue_line("markers", "lowrank_grid: parametrize over the profile's matvec grid")
+    config.addinivalue_line("markers", "single_pass: timed in the first pass of worker processes only (calls of "
+                                       "milliseconds to seconds, long against the disturbances passes guard against)")
     env = dict(os.environ)
     if config.getoption("lowrank_profile"):
         env["LOWRANK_BENCH_PROFILE"] = config.getoption("lowrank_profile")
@@ -58,20 +72,27 @@ def pytest_configure(config):
                 raise pytest.UsageError(f"LOWRANK_BENCH_BACKENDS asks for {name!r}, which is unavailable: {status[name]}")
     config.stash[SELECTION] = selection
 
+    try:
+        config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
+        processes = _int_env(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES, minimum=1)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     prof = selection.profile
-    for option, value in (("benchmark_max_time", prof.max_time), ("benchmark_min_rounds", prof.min_rounds),
-                          ("benchmark_min_time", prof.min_time)):
-        current = getattr(config.option, option, None)
-        # pytest-benchmark keeps the time options as strings ("1.0"), the rounds as an int.
-        if current is not None and float(current) == PLUGIN_DEFAULTS[option]:
-            setattr(config.option, option, value if isinstance(current, int) else repr(float(value)))
-
     usable = [b for b in selection.backends if status[b] is None]
-    config._lowrank_threads = machine.ThreadPin(threads, use_torch=any(b.startswith("torch") for b in usable))
+    # torch too when it is loaded at all (available_backends imports it to ask for a GPU): an
+    # unpinned pool in a numpy worker would be one more thread pool on the cores.
+    import sys
+
+    use_torch = any(b.startswith("torch") for b in usable) or "torch" in sys.modules
+    config._lowrank_threads = machine.ThreadPin(threads, use_torch=use_torch)
     config._lowrank_cases = len([c for c in cases if status[c.backend] is None])
+    disabled = _timing_disabled(config)
+    # Driver mode: this process hands the cases to worker processes (benchmarks/driver.py).
+    config.stash[PROGRESS] = {"planned": None, "finished": 0, "session": None, "processes": processes,
+                              "last_backend": None, "failed": None,
+                              "driver": not disabled and processes > 1 and not driver.is_worker(env)}
 
     output = {"final": None, "temp": None}
-    disabled = config.getoption("benchmark_disable", False) or config.getoption("benchmark_skip", False)
     if not disabled and getattr(config.option, "benchmark_json", None) is None:
         out_dir = Path(config.getoption("lowrank_output") or env.get("LOWRANK_BENCH_OUTPUT") or REPO / "results" / "runs")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +104,153 @@ def pytest_configure(config):
         output["temp"] = out_dir / f".{name}.{os.getpid()}.partial"
         output["final"] = out_dir / f"{name}.json"
         config.option.benchmark_json = output["temp"]
+    if config.stash[PROGRESS]["driver"]:
+        # The workers time; this process writes the pooled file itself, where pytest-benchmark would have.
+        output["driver_target"] = getattr(config.option, "benchmark_json", None)
+        config.option.benchmark_json = None
     config.stash[OUTPUT] = output
+
+
+def _int_env(env, name: str, default: int, minimum: int) -> int:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    if not value.strip().isdigit() or int(value) < minimum:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _timing_policy(config, policy: timing.Policy) -> timing.Policy:
+    """The profile's timing policy, with pytest-benchmark's round and time options where the user set them."""
+    max_time = getattr(config.option, "benchmark_max_time", None)
+    if max_time is not None and float(max_time) != PLUGIN_DEFAULTS["benchmark_max_time"]:
+        policy = replace(policy, budget_s=float(max_time))
+    min_rounds = getattr(config.option, "benchmark_min_rounds", None)
+    if min_rounds is not None and int(min_rounds) != PLUGIN_DEFAULTS["benchmark_min_rounds"]:
+        policy = replace(policy, min_rounds=int(min_rounds), max_rounds=max(policy.max_rounds, int(min_rounds)))
+    return policy
+
+
+def _backend_of(item) -> str | None:
+    params = getattr(getattr(item, "callspec", None), "params", {}) or {}
+    backend = params.get("backend")
+    return backend if isinstance(backend, str) else None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the cases backend by backend (numpy, torch-cpu, torch-cuda), keeping their order otherwise.
+
+    No timing is taken while another library's thread pool may still spin: each backend's
+    cases run as one block, with a pause at each switch (:data:`SETTLE_S`).
+    """
+    order = {name: i for i, name in enumerate(BACKEND_NAMES)}
+    items[:] = sorted(items, key=lambda item: order.get(_backend_of(item), -1))
+    if driver.pass_number() > 1:
+        later = [i for i in items if i.get_closest_marker("single_pass") is None]
+        if len(later) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("single_pass") is not None])
+            items[:] = later
+
+
+def pytest_collection_finish(session):
+    progress = session.config.stash.get(PROGRESS, None)
+    if progress is not None:
+        progress["planned"] = len(session.items)
+        progress["session"] = session
+
+
+def pytest_runtest_setup(item):
+    progress = item.config.stash.get(PROGRESS, None)
+    backend = _backend_of(item)
+    if progress is None or backend is None or _timing_disabled(item.config):
+        return
+    if progress["last_backend"] is not None and backend != progress["last_backend"]:
+        time.sleep(SETTLE_S)
+    progress["last_backend"] = backend
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    yield
+    # Counted per item whatever its outcome; compared with the plan when the file is written.
+    progress = item.config.stash.get(PROGRESS, None)
+    if progress is not None:
+        progress["finished"] += 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    """Driver mode: hand the collected cases to worker processes (``benchmarks/driver.py``), pool, write."""
+    config = session.config
+    progress = config.stash.get(PROGRESS, None)
+    if progress is None or not progress["driver"] or session.testsfailed or config.option.collectonly:
+        return None
+    status = available_backends()
+    backends = [b for b in BACKEND_NAMES if status[b] is None and any(_backend_of(i) == b for i in session.items)]
+    if not backends:
+        return None  # nothing runnable to hand over (every case skipped): let pytest report the skips
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    run = RunContext(config, reporter)
+    config._lowrank_run = run
+    run.calibrate()
+    import tempfile
+
+    passes = progress["processes"]
+    docs: list = []
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="lowrank-bench-") as tmp:
+        try:
+            complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
+                                         docs, run.log)
+        except KeyboardInterrupt:
+            interrupted, complete = True, False
+        except driver.WorkerFailed as exc:
+            run.log(str(exc))
+            session.testsfailed += 1
+            progress["failed"] = str(exc).splitlines()[0]
+            complete = False
+        if docs:
+            _write_pooled(config, run, docs, complete, passes)
+    if interrupted:
+        raise KeyboardInterrupt
+    return True
+
+
+def _write_pooled(config, run, docs: list, complete: bool, passes: int) -> None:
+    merged = driver.merge(docs, recheck=run.recheck)
+    block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
+    planned = sum((d.get("machine_info") or {}).get("lowrank_bench", {}).get("cases_planned") or 0
+                  for p, d in docs if p == 1)
+    passes_run = max(p for p, _ in docs)
+    block.update({
+        "complete": bool(complete and passes_run == passes),
+        "cases_planned": planned,
+        "cases_finished": len(merged["benchmarks"]),
+        "processes": passes,
+        "processes_run": passes_run,
+        "flagged": len(run.flagged),
+        "calibration": run.calibration or {},
+        # This process pinned every backend's threads and loaded every library: its view is the run's.
+        "threads": run.threads,
+        "versions": machine.versions(),
+    })
+    block["timing"] = {**block.get("timing", {}), "processes": passes}
+    progress = config.stash[PROGRESS]
+    progress["complete"] = block["complete"]
+    progress["planned"], progress["finished"] = planned, len(merged["benchmarks"])
+    progress["pooled"] = merged
+    output = config.stash[OUTPUT]
+    target = output.get("driver_target")
+    if target is None:
+        return
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.writing")
+    partial.write_text(json.dumps(merged, indent=4))
+    os.replace(partial, target)  # atomic: a reader sees the old file or the whole new one
+
+
+def _timing_disabled(config) -> bool:
+    return bool(config.getoption("benchmark_disable", False) or config.getoption("benchmark_skip", False))
 
 
 def pytest_report_header(config):
@@ -91,9 +258,14 @@ def pytest_report_header(config):
     if selection is None:
         return None
     pin = config._lowrank_threads
+    policy = config.stash[TIMING]
     lines = [
         f"lowrank-bench: profile={selection.profile.name} ({selection.profile.description}); "
-        f"{config._lowrank_cases} runnable cases; threads={pin.n} (BLAS and torch)",
+        f"{config._lowrank_cases} runnable cases; threads={pin.n} (BLAS and torch; "
+        f"{'LOWRANK_BENCH_THREADS' if os.environ.get('LOWRANK_BENCH_THREADS') else 'default: usable cores - 1'})",
+        f"lowrank-bench: timing: >= {policy.min_rounds} rounds of ~{policy.round_s * 1e3:g} ms per case after "
+        f"{policy.warmup_s * 1e3:g} ms warm-up; each backend in fresh worker processes, "
+        f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported",
     ]
     final = config.stash[OUTPUT]["final"]
     if final is not None:
@@ -115,16 +287,19 @@ def pytest_generate_tests(metafunc):
 
 
 class RunContext:
-    """Per-run facts the benchmarks record: threads, devices, calibration, cache sizes."""
+    """Per-run facts the benchmarks record (threads, devices, calibration, spread) and the timing engine."""
 
     def __init__(self, config, reporter):
         self.config = config
         self.selection: grid.Selection = config.stash[SELECTION]
+        self.policy: timing.Policy = config.stash[TIMING]
         self.threads = config._lowrank_threads.info()
         self._reporter = reporter
         self._devices: dict[str, str] = {}
         self._llc: dict[str, int] = {}
         self.calibration: dict | None = None
+        self.flagged: list[tuple[str, str]] = []  # (benchmark name, why)
+        self._dense: dict[str, dict] = {}  # group -> the dense case's median and cost, for the speedup check
 
     def log(self, message: str) -> None:
         if self._reporter is not None:
@@ -145,9 +320,45 @@ class RunContext:
         backend_dtypes = {
             b: grid.dtypes_for(b, self.selection) for b in self.selection.backends if status[b] is None
         }
+        given = os.environ.get(driver.CALIBRATION_ENV)
+        if given:
+            # A worker: the driver calibrated once for every pass and backend.
+            self.calibration = json.loads(Path(given).read_text())
+            return
         size = 1024 if self.selection.profile.name == "quick" else 2048
         self.log("")
         self.calibration = machine.calibrate(backend_dtypes, size, log=self.log)
+        time.sleep(SETTLE_S)  # calibration ran every backend: let their pools go quiet
+
+    def time(self, benchmark, call, policy: timing.Policy | None = None) -> dict:
+        """Time ``call`` with the run's engine (``benchmarks/timing.py``); the record fields it adds."""
+        record = timing.measure(benchmark, call, policy or self.policy)
+        # One process's figures; the driver replaces them with those of every pass.
+        median = self.median(benchmark)
+        record.update({"processes": 1 if median else None, "process_medians": [median] if median else None,
+                       "process_spread": None})
+        return record
+
+    @property
+    def measures_quality(self) -> bool:
+        """Whether this process computes the untimed metrics (errors, peak memory, drift).
+
+        They do not depend on the process, so only the first pass of worker processes
+        computes them (an 8192² error check takes seconds); later passes time only, and
+        the driver takes the metrics from the first pass.
+        """
+        return driver.pass_number() <= 1
+
+    @staticmethod
+    def host_work(backend: str):
+        """Context for numpy work (error metrics) done for a ``backend`` case: single-threaded BLAS
+        when the case is not numpy's, so that OpenBLAS's pool is not woken to spin under the
+        next torch timing."""
+        from contextlib import nullcontext
+
+        from threadpoolctl import threadpool_limits
+
+        return nullcontext() if backend == "numpy" else threadpool_limits(limits=1, user_api="blas")
 
     @staticmethod
     def median(benchmark) -> float | None:
@@ -173,6 +384,43 @@ class RunContext:
                 out["roofline_fraction"] = cost.roofline_seconds(bandwidth, peak * 1e9) / median
         return out
 
+    def plausibility(self, benchmark, **case) -> str | None:
+        """Check a matvec result against the calibrated roofs and, for a factored case, its dense pair.
+
+        Returns why the result is physically impossible (also counted for the run's
+        summary), or None. A dense case is remembered for the factored cases of its group.
+        """
+        return self._check(benchmark.name, self.median(benchmark), **case)
+
+    def _check(self, name: str, median: float | None, *, group: str, variant: str, backend: str, dtype: str,
+               cache: str, flops: float, bytes_moved: float) -> str | None:
+        if not median:
+            return None
+        flag = plausibility.roof_flag(backend=backend, dtype=dtype, cache=cache, median_s=median, flops=flops,
+                                      bytes_moved=bytes_moved, calibration=self.calibration)
+        if variant == "dense":
+            self._dense[group] = {"median": median, "flops": flops, "bytes": bytes_moved}
+        elif flag is None and group in self._dense:
+            dense = self._dense[group]
+            flag = plausibility.speedup_flag(
+                dense["median"] / median, backend=backend, cache=cache, dense_flops=dense["flops"],
+                dense_bytes=dense["bytes"], factored_flops=flops, factored_bytes=bytes_moved,
+                calibration=self.calibration)
+        if flag:
+            self.flagged.append((name, flag))
+        return flag
+
+    def recheck(self, benchmarks: list[dict]) -> None:
+        """Re-run the plausibility checks on pooled results (the driver's merge), in place."""
+        self.flagged, self._dense = [], {}
+        matvec = [b for b in benchmarks if (b.get("extra_info") or {}).get("suite") == "matvec"]
+        # Dense first in each group, as the suite runs them.
+        for bench in sorted(matvec, key=lambda b: b["extra_info"]["variant"] != "dense"):
+            e = bench["extra_info"]
+            e["flag"] = self._check(bench["name"], bench["stats"]["median"], group=bench["group"],
+                                    variant=e["variant"], backend=e["backend"], dtype=e["dtype"], cache=e["cache"],
+                                    flops=e["flops"], bytes_moved=e["bytes_moved"])
+
 
 @pytest.fixture(scope="session")
 def lowrank_run(request):
@@ -189,15 +437,31 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     run = getattr(config, "_lowrank_run", None)
     selection = config.stash[SELECTION]
     devices = dict(run._devices) if run else {}
+    progress = config.stash[PROGRESS]
+    session = progress["session"]
+    interrupted = session is not None and session.exitstatus == pytest.ExitCode.INTERRUPTED
+    planned = progress["planned"]
     machine_info["lowrank_bench"] = {
         "schema": SCHEMA_TAG,
         "profile": selection.profile.name,
+        # An interrupted run (Ctrl-C, -x) keeps what it measured but says so: report and gate read this.
+        "complete": not interrupted and planned is not None and progress["finished"] >= planned,
+        "cases_planned": planned,
+        "cases_finished": progress["finished"],
+        "timing": {**_policy_dict(config.stash[TIMING]), "engine": timing.ENGINE_VERSION, "settle_s": SETTLE_S},
+        "flagged": len(run.flagged) if run else 0,
         "threads": run.threads if run else config._lowrank_threads.info(),
         "versions": machine.versions(),
         "devices": devices,
         "calibration": (run.calibration if run else None) or {},
         "fingerprint": machine.fingerprint(machine_info, devices),
     }
+
+
+def _policy_dict(policy: timing.Policy) -> dict:
+    from dataclasses import asdict
+
+    return asdict(policy)
 
 
 def pytest_sessionfinish(session):
@@ -220,7 +484,37 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    run = getattr(config, "_lowrank_run", None)
+    if run is not None and not _timing_disabled(config):
+        if run.flagged:
+            terminalreporter.write_line(
+                f"lowrank-bench: {len(run.flagged)} result(s) flagged physically implausible "
+                "(extra_info 'flag'; the report keeps them out of its findings):", yellow=True, bold=True)
+            for name, why in run.flagged[:10]:
+                terminalreporter.write_line(f"  {name}: {why}")
+            if len(run.flagged) > 10:
+                terminalreporter.write_line(f"  ... and {len(run.flagged) - 10} more")
+        else:
+            terminalreporter.write_line("lowrank-bench: 0 results flagged physically implausible")
+    progress = config.stash.get(PROGRESS, None)
     output = config.stash.get(OUTPUT, None)
+    pooled = (progress or {}).get("pooled")
+    if pooled:
+        spreads = sorted(b["extra_info"]["process_spread"] for b in pooled["benchmarks"]
+                         if isinstance(b["extra_info"].get("process_spread"), (int, float)))
+        if spreads:
+            mid = spreads[len(spreads) // 2]
+            wide = sum(1 for v in spreads if v > 0.05)
+            terminalreporter.write_line(
+                f"lowrank-bench: {len(pooled['benchmarks'])} cases pooled from {progress['processes']} passes of worker "
+                f"processes; between-pass spread of medians: median {mid:.1%}, {wide} case(s) above 5%")
+    incomplete = progress.get("complete") is False if progress and "complete" in progress else (
+        progress and progress["planned"] is not None and progress["finished"] < progress["planned"])
+    if progress and output and (output.get("written") or output.get("driver_target")) and incomplete:
+        terminalreporter.write_line(
+            f"lowrank-bench: INCOMPLETE run: {progress['finished']} of {progress['planned']} cases"
+            + (f" ({progress['failed']})" if progress.get("failed") else "") + "; the file is marked incomplete",
+            red=True, bold=True)
     if output and output.get("written"):
         terminalreporter.write_line(f"lowrank-bench: results written to {output['written']}", bold=True)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from lowrank.backends import BACKEND_NAMES, NUMPY_DTYPES, TORCH_DTYPES
 from lowrank.cost import break_even_rank
 
+from .timing import Policy
+
 CACHE_MODES = ("warm", "cold")
 # Half precision is timed on CUDA only: CPU BLAS has no fast float16/bfloat16 GEMV,
 # so such a CPU timing would measure a conversion loop, not the idea.
@@ -27,7 +29,7 @@ class GridError(ValueError):
 
 @dataclass(frozen=True)
 class Profile:
-    """A named benchmark grid and the pytest-benchmark budget for each case."""
+    """A named benchmark grid and how each of its cases is timed."""
 
     name: str
     description: str
@@ -37,9 +39,7 @@ class Profile:
     base_ranks: tuple[int, ...]
     batches: tuple[int, ...]
     caches: tuple[str, ...]
-    max_time: float  # seconds of timing per case (pytest-benchmark --benchmark-max-time)
-    min_rounds: int
-    min_time: float  # seconds per round; rounds repeat the call until this is reached
+    timing: Policy  # how each case is timed (benchmarks/timing.py)
     # (d, k, dtype) combinations left out to keep the profile's wall time in budget
     skip: tuple[tuple[int, int, str], ...] = field(default=())
 
@@ -54,9 +54,7 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64),
         batches=(1, 32),
         caches=("warm",),
-        max_time=0.03,
-        min_rounds=5,
-        min_time=2e-4,
+        timing=Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.005),
     ),
     "default": Profile(
         name="default",
@@ -67,9 +65,7 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64, 256),
         batches=(1, 32, 512),
         caches=("warm", "cold"),
-        max_time=0.1,
-        min_rounds=5,
-        min_time=5e-4,
+        timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
         skip=((8192, 8192, "float64"),),
     ),
     "full": Profile(
@@ -90,9 +86,7 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64, 256, 1024),
         batches=(1, 32, 512),
         caches=("warm", "cold"),
-        max_time=0.5,
-        min_rounds=7,
-        min_time=5e-4,
+        timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
     ),
 }
 # The default profile times cold cache at batch 1 only: that is where a matvec is

@@ -21,14 +21,35 @@ DEFAULT_LLC_BYTES = 32 * 2**20
 
 
 # -- threads -----------------------------------------------------------------------------------
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under taskset or a container quota)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_threads(cores: int | None = None) -> int:
+    """The default thread count: every usable core but one, and at least one.
+
+    One core is left to the OS, the timing thread and whatever else the machine runs:
+    on this project's 2-vCPU VM, two threads on two cores left 33% of cases moving by
+    more than 25% between runs and produced stalls of 16 ms scheduler slices, while one
+    thread gave stable, plausible figures (README, "Threads"). torch.utils.benchmark
+    defaults to one thread for the same reason.
+    """
+    cores = usable_cores() if cores is None else cores
+    return max(1, cores - 1)
+
+
 def requested_threads(env) -> int:
-    """Threads for BLAS and torch: ``LOWRANK_BENCH_THREADS``, else every core ``os.cpu_count()`` reports.
+    """Threads for BLAS and torch: ``LOWRANK_BENCH_THREADS``, else :func:`default_threads`.
 
     One number for both numpy's BLAS and torch makes their timings comparable.
     """
     value = env.get("LOWRANK_BENCH_THREADS")
     if value is None or value == "":
-        return os.cpu_count() or 1
+        return default_threads()
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"LOWRANK_BENCH_THREADS={value!r}: expected a positive integer")
     return int(value)
@@ -79,6 +100,31 @@ def _torch_threads() -> int | None:
 
 
 # -- caches and identity ------------------------------------------------------------------------
+def cpu_cache_bytes() -> dict[str, int]:
+    """Data/unified cache sizes of cpu0 by level, e.g. ``{"L1": 65536, "L2": 1048576, "L3": 33554432}``.
+
+    Read from sysfs (Linux); an empty dict where it is not available.
+    """
+    out: dict[str, int] = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return out
+    for entry in entries:
+        try:
+            kind = open(os.path.join(base, entry, "type")).read().strip()
+            level = open(os.path.join(base, entry, "level")).read().strip()
+            text = open(os.path.join(base, entry, "size")).read().strip()
+        except OSError:
+            continue
+        if kind == "Instruction":
+            continue
+        mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        out[f"L{level}"] = int(text.rstrip("KMG")) * mult
+    return out
+
+
 def last_level_cache_bytes(backend: str) -> int:
     """Size of the last-level cache that ``backend``'s operands pass through (L3 on CPU, L2 on GPU)."""
     if backend == "torch-cuda":
@@ -140,24 +186,36 @@ def fingerprint(machine_info: dict, device_names: dict) -> str:
 
 
 # -- calibration ----------------------------------------------------------------------------------
-def _best_seconds(fn, repeats: int, sync=lambda: None) -> float:
+def _best_seconds(fn, repeats: int, sync=lambda: None, min_block_s: float = 1e-3) -> float:
+    """Fastest time of one ``fn()`` call: best of ``repeats`` blocks, each looped to >= ``min_block_s``.
+
+    Looping short calls keeps the timer's and Python's overhead out of a cache-level
+    bandwidth; the best block is the roof (a stall only ever makes a block slower).
+    """
     fn()
     sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    loops = max(1, int(min_block_s / max(time.perf_counter() - start, 1e-9)))
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
+        for _ in range(loops):
+            fn()
         sync()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, (time.perf_counter() - start) / loops)
     return best
 
 
 def memory_bandwidth(backend: str, buffer_bytes: int, repeats: int = 5) -> dict:
-    """STREAM-style copy (2 arrays) and add (3 arrays) bandwidth in GB/s, best of ``repeats``.
+    """STREAM-style copy (2 arrays) and add (3 arrays), and a read-only dot (2 arrays), in GB/s.
 
-    Buffers of ``buffer_bytes`` each; pass several times the last-level cache so the
-    traffic goes to DRAM (HBM on a GPU). Bytes counted as STREAM does: copy moves 2×,
-    add 3× the buffer size (no write-allocate traffic).
+    Best of ``repeats``; buffers of ``buffer_bytes`` each. Pass several times the
+    last-level cache so the traffic goes to DRAM (HBM on a GPU), or a fraction of a
+    cache level for that level's roof. Bytes counted as STREAM does: copy moves 2×,
+    add 3× the buffer size (no write-allocate traffic); dot reads 2×. The dot is what a
+    matrix-vector product does (read-only streams), which caches serve faster than copies.
     """
     be = get_backend(backend)
     n = max(1, buffer_bytes // 8)
@@ -167,14 +225,18 @@ def memory_bandwidth(backend: str, buffer_bytes: int, repeats: int = 5) -> dict:
     if backend == "numpy":
         copy = lambda: np.copyto(c, a)  # noqa: E731
         add = lambda: np.add(a, b, out=c)  # noqa: E731
+        dot = lambda: np.dot(a, b)  # noqa: E731
     else:
         torch = be.torch
         copy = lambda: c.copy_(a)  # noqa: E731
         add = lambda: torch.add(a, b, out=c)  # noqa: E731
+        dot = lambda: torch.dot(a, b)  # noqa: E731
     t_copy = _best_seconds(copy, repeats, be.synchronize)
     t_add = _best_seconds(add, repeats, be.synchronize)
+    t_dot = _best_seconds(dot, repeats, be.synchronize)
     nbytes = n * 8
-    return {"copy_gbps": 2 * nbytes / t_copy / 1e9, "add_gbps": 3 * nbytes / t_add / 1e9, "buffer_bytes": nbytes}
+    return {"copy_gbps": 2 * nbytes / t_copy / 1e9, "add_gbps": 3 * nbytes / t_add / 1e9,
+            "dot_gbps": 2 * nbytes / t_dot / 1e9, "buffer_bytes": nbytes}
 
 
 def peak_gflops(backend: str, dtype: str, size: int, repeats: int = 3) -> float:
@@ -187,25 +249,55 @@ def peak_gflops(backend: str, dtype: str, size: int, repeats: int = 3) -> float:
     return 2 * size**3 / seconds / 1e9
 
 
+def cache_levels(backend: str) -> dict[str, int]:
+    """The cache levels whose bandwidth is calibrated for ``backend``, with their sizes in bytes."""
+    if backend == "torch-cuda":
+        return {"L2": last_level_cache_bytes(backend)}
+    sizes = cpu_cache_bytes()
+    return {level: sizes[level] for level in ("L2", "L3") if level in sizes}
+
+
+def level_bandwidths(backend: str, repeats: int = 5) -> dict[str, float]:
+    """Bandwidth roof (GB/s, best of STREAM copy, add and a read-only dot) per cache level.
+
+    Three buffers of a quarter of the level each (a third of it for L3, which other cores
+    share), so the whole ``add`` working set stays in that level.
+    """
+    out = {}
+    for level, size in cache_levels(backend).items():
+        per_buffer = size // 4 if level == "L2" else size // 8
+        bw = memory_bandwidth(backend, per_buffer, repeats)
+        out[level] = max(bw["copy_gbps"], bw["add_gbps"], bw["dot_gbps"])
+    return out
+
+
 def calibrate(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=print) -> dict:
-    """Bandwidth per memory (CPU DRAM, GPU HBM) and peak GFLOP/s per backend and dtype."""
-    memory, peaks, llc = {}, {}, {}
+    """Bandwidth per memory (CPU DRAM, GPU HBM) and cache level, and peak GFLOP/s per backend and dtype."""
+    memory, peaks, llc, levels = {}, {}, {}, {}
     for backend, dtypes in backend_dtypes.items():
         mem = "cuda" if backend == "torch-cuda" else "cpu"
         llc[backend] = last_level_cache_bytes(backend)
         if mem not in memory:
             # 8x the last-level cache per buffer, at least 64 MiB: DRAM traffic, not cache hits.
             memory[mem] = memory_bandwidth(backend, max(8 * llc[backend], 64 * 2**20))
-            log(f"[calibrate] {mem} memory: copy {memory[mem]['copy_gbps']:.1f} GB/s, add {memory[mem]['add_gbps']:.1f} GB/s")
+            levels[mem] = level_bandwidths(backend)
+            log(f"[calibrate] {mem} memory: copy {memory[mem]['copy_gbps']:.1f} GB/s, add {memory[mem]['add_gbps']:.1f} GB/s, "
+                f"dot {memory[mem]['dot_gbps']:.1f} GB/s"
+                + "".join(f"; {lv} {gbps:.0f} GB/s" for lv, gbps in levels[mem].items()))
         size = 4 * matmul_size if backend == "torch-cuda" else matmul_size
         peaks[backend] = {dt: peak_gflops(backend, dt, size) for dt in dtypes}
         log(f"[calibrate] {backend} matmul {size}^2: " + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peaks[backend].items()))
-    return {"memory": memory, "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
+    return {"memory": memory, "levels": levels, "cache_bytes": {m: _level_sizes(m) for m in levels},
+            "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
+
+
+def _level_sizes(mem: str) -> dict[str, int]:
+    return cache_levels("torch-cuda" if mem == "cuda" else "numpy")
 
 
 def roof_bandwidth(calibration: dict, backend: str) -> float | None:
-    """The bandwidth roof (bytes/s) for ``backend``: the better of copy and add."""
+    """The DRAM (HBM) bandwidth roof (bytes/s) for ``backend``: the best of copy, add and dot."""
     mem = calibration.get("memory", {}).get("cuda" if backend == "torch-cuda" else "cpu")
     if not mem:
         return None
-    return max(mem["copy_gbps"], mem["add_gbps"]) * 1e9
+    return max(v for k, v in mem.items() if k.endswith("_gbps")) * 1e9

@@ -224,3 +224,26 @@ def test_copied_real_file_with_truncation_is_caught(quick_result, tmp_path):
     shutil.copy(quick_result, tmp_path / "whole.json")
     result = load.load([tmp_path], keep_going=True)
     assert len(result.runs) == 1 and len(result.errors) == 1 and "truncated" in str(result.errors[0])
+
+
+def test_version_1_files_still_load_with_the_new_fields_null(tmp_path):
+    v1 = f"{SCHEMA_NAME}/1"
+    benches = [data.bench(), data.bench(rank=4)]
+    for b in benches:
+        b["extra_info"]["schema"] = v1
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data.document(benches, schema=v1)))
+    loaded = load.load([path])
+    assert len(loaded.frame) == 2
+    assert loaded.frame["flag"].isna().all() and loaded.frame["process_spread"].isna().all()
+    assert loaded.runs[0].complete  # a file without the field was written complete
+
+
+def test_an_incomplete_run_says_so(tmp_path):
+    doc = data.document([data.bench(), data.bench(rank=4)])
+    doc["machine_info"]["lowrank_bench"].update({"complete": False, "cases_planned": 194, "cases_finished": 47})
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(doc))
+    loaded = load.load([path])
+    assert loaded.runs[0].completeness == "INCOMPLETE run: 47 of 194 cases (interrupted or failed before its last case)"
+    assert "INCOMPLETE" in load.describe_loaded(loaded)

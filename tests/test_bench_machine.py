@@ -8,10 +8,25 @@ from benchmarks import machine
 
 
 def test_requested_threads():
-    assert machine.requested_threads({}) == (os.cpu_count() or 1)
+    assert machine.requested_threads({}) == max(1, machine.usable_cores() - 1)
     assert machine.requested_threads({"LOWRANK_BENCH_THREADS": "1"}) == 1
     with pytest.raises(ValueError, match="LOWRANK_BENCH_THREADS='two'"):
         machine.requested_threads({"LOWRANK_BENCH_THREADS": "two"})
+
+
+def test_default_threads_leave_one_core_free():
+    assert machine.default_threads(1) == 1
+    assert machine.default_threads(2) == 1
+    assert machine.default_threads(16) == 15
+    assert 1 <= machine.usable_cores() <= (os.cpu_count() or 1)
+
+
+def test_cache_levels_are_ordered():
+    sizes = machine.cpu_cache_bytes()
+    if not sizes:
+        pytest.skip("no cache sizes in sysfs on this machine")
+    present = [sizes[level] for level in ("L1", "L2", "L3") if level in sizes]
+    assert present == sorted(present), sizes
 
 
 def test_thread_pin_applies_and_restores():
@@ -38,8 +53,12 @@ def test_calibration_returns_plausible_numbers():
     # at between 0.1 and 100000 GFLOP/s; a unit slip (bytes vs GB, s vs ms) lands outside.
     assert 0.5 < mem["copy_gbps"] < 1e4 and 0.5 < mem["add_gbps"] < 1e4
     assert mem["buffer_bytes"] >= 64 * 2**20
+    assert 0.5 < mem["dot_gbps"] < 1e4
+    # A cache level is calibrated with buffers that fit in it; it cannot be slower than a tenth of DRAM.
+    for level, gbps in cal["levels"]["cpu"].items():
+        assert gbps > 0.1 * mem["copy_gbps"], (level, gbps)
     assert 0.1 < cal["peak_gflops"]["numpy"]["float64"] < 1e5
-    assert machine.roof_bandwidth(cal, "numpy") == max(mem["copy_gbps"], mem["add_gbps"]) * 1e9
+    assert machine.roof_bandwidth(cal, "numpy") == max(mem["copy_gbps"], mem["add_gbps"], mem["dot_gbps"]) * 1e9
 
 
 def test_fingerprint_ignores_host_name_but_not_hardware():

@@ -19,6 +19,7 @@ TINY = {
     "LOWRANK_BENCH_CACHE": "both",
     "LOWRANK_BENCH_BACKENDS": "numpy,torch-cpu",
     "LOWRANK_BENCH_DTYPES": "float32",
+    "LOWRANK_BENCH_PROCESSES": "2",  # two passes of worker processes: the smallest that measures a spread
 }
 
 
@@ -68,6 +69,28 @@ def test_every_result_carries_the_schema_fields(two_runs):
     assert run["threads"]["blas"] == run["threads"]["requested"] == run["threads"]["torch"]
     assert {"numpy", "torch", "python"} <= set(run["versions"])
     assert data["commit_info"] is not None
+    assert run["complete"] is True and run["cases_finished"] == run["cases_planned"] == len(benches)
+    assert run["processes"] == 2 and run["timing"]["min_rounds"] >= 10
+
+
+def test_every_case_is_timed_in_every_pass_and_reports_the_fastest(two_runs):
+    out, _, _ = two_runs
+    data = json.loads(sorted(out.glob("*.json"))[0].read_text())
+    for b in data["benchmarks"]:
+        info, stats = b["extra_info"], b["stats"]
+        assert info["processes"] == 2 and len(info["process_medians"]) == 2
+        assert stats["median"] == min(info["process_medians"]) == info["process_medians"][info["reported_pass"] - 1]
+        assert info["process_spread"] >= 0
+        assert stats["rounds"] >= 10, "no profile cuts below the minimum rounds"
+        assert info["timing_engine"] == 1 and info["settled"] in (True, False)
+        assert info["flag"] is None, f"{b['name']}: {info['flag']}"
+
+
+def test_backends_are_timed_in_processes_of_their_own(two_runs):
+    _, first, _ = two_runs
+    lines = [line for line in first.stdout.splitlines() if line.startswith("[pass ")]
+    assert [line.split(":")[0] for line in lines if "cases in" in line] == [
+        "[pass 1/2] numpy", "[pass 1/2] torch-cpu", "[pass 2/2] numpy", "[pass 2/2] torch-cpu"]
 
 
 def test_user_json_path_is_honoured(tmp_path):
@@ -77,6 +100,49 @@ def test_user_json_path_is_honoured(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(target.read_text())["benchmarks"]
     assert not (tmp_path / "unused").exists() or not list((tmp_path / "unused").glob("*.json"))
+
+
+def test_one_process_mode_times_in_the_pytest_process(tmp_path):
+    result = run_suite(tmp_path, "--benchmark-only", LOWRANK_BENCH_PROCESSES="1", LOWRANK_BENCH_BACKENDS="numpy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    assert "[pass" not in result.stdout
+    assert all(b["extra_info"]["processes"] == 1 and b["extra_info"]["process_spread"] is None
+               for b in data["benchmarks"])
+    assert data["machine_info"]["lowrank_bench"]["complete"] is True
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_an_interrupted_run_is_marked_incomplete(tmp_path, processes):
+    import signal
+    import time
+
+    env = {**os.environ, **TINY, "LOWRANK_BENCH_OUTPUT": str(tmp_path), "LOWRANK_BENCH_PROCESSES": processes,
+           "LOWRANK_BENCH_SHAPES": "64x48,2048x2048", "LOWRANK_BENCH_RANKS": "1,2,4,8,16,32,48",
+           "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_matvec.py", "--benchmark-only", "-p", "no:cacheprovider",
+           "-v"]
+    # Ctrl-C's default action restored in the child: a shell without job control starts its
+    # background commands with SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:  # wait until the first case is done, then press Ctrl-C
+        lines.append(line)
+        if ("PASSED" in line or "[pass 1/2] numpy: timing" in line) or time.monotonic() > deadline:
+            break
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=300)
+    output = "".join(lines) + rest
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1, output[-3000:]
+    run = json.loads(files[0].read_text())["machine_info"]["lowrank_bench"]
+    assert run["complete"] is False, output[-3000:]
+    assert "INCOMPLETE" in output
+    assert not list(tmp_path.glob(".*partial")), "no hidden partial file may remain"
 
 
 def test_disabled_run_writes_nothing(tmp_path):

@@ -81,7 +81,7 @@ def _side(row, prefix: str, key) -> dict:
 
 # -- speedup ---------------------------------------------------------------------------------
 def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
-             noise_threshold: float = NOISE_THRESHOLD) -> pd.DataFrame:
+             noise_threshold: float = NOISE_THRESHOLD, runs: list[RunInfo] | None = None) -> pd.DataFrame:
     """Speedup of ``B @ (A @ x)`` over ``W @ x`` for every factored case with a matching dense one.
 
     Parameters
@@ -94,6 +94,9 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
         Seed of the bootstrap, so a report is reproducible.
     noise_threshold : float
         A side is noisy when its IQR/median exceeds this.
+    runs : list of RunInfo or None
+        The runs' calibrations, to check pairs that carry no stored ``flag`` (files
+        written before the suite checked plausibility itself); None: stored flags only.
 
     Returns
     -------
@@ -102,8 +105,11 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
         ``shape``, ``rank``, ``r_star``, ``dense_median``, ``factored_median``
         (seconds), ``speedup`` = dense median / factored median, its 95% interval
         ``speedup_lo``/``speedup_hi`` and ``uncertainty`` (how it was obtained),
-        ``dense_rel_iqr``, ``factored_rel_iqr``, ``noisy``, the factored case's
-        errors and bytes and the dense case's ``dense_param_bytes``/``dense_peak_bytes``.
+        ``dense_rel_iqr``, ``factored_rel_iqr``, ``noisy``, ``flag`` (why the pair is
+        physically implausible, or None: see :mod:`lowrank.analysis.plausibility`),
+        ``process_spread`` (the larger of the two sides' between-process spreads), the
+        factored case's errors and bytes and the dense case's
+        ``dense_param_bytes``/``dense_peak_bytes``.
 
     Examples
     --------
@@ -112,17 +118,19 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     mv = matvec(frame)
     cols = CASE_KEY + ["fingerprint", "variant", "rank", "median", "iqr", "rounds", "samples", "rel_iqr", "break_even_rank",
                        "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "peak_bytes", "gbps",
-                       "gflops"]
+                       "gflops", "flag", "process_spread", "flops", "bytes_moved"]
     mv = mv[[c for c in cols if c in mv]]
     dense = mv[mv["variant"] == "dense"].drop_duplicates(CASE_KEY)
     fact = mv[mv["variant"] == "factored"]
     out_cols = CASE_KEY + ["fingerprint", "shape", "rank", "r_star", "dense_median", "factored_median", "speedup",
                            "speedup_lo", "speedup_hi", "uncertainty", "dense_rel_iqr", "factored_rel_iqr", "noisy",
-                           "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "dense_param_bytes",
+                           "flag", "process_spread", "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "dense_param_bytes",
                            "peak_bytes", "dense_peak_bytes"]
     if dense.empty or fact.empty:
         return pd.DataFrame(columns=out_cols)
-    d_side = dense[CASE_KEY + ["median", "iqr", "rounds", "samples", "rel_iqr", "param_bytes", "peak_bytes"]].copy()
+    extra_cols = [c for c in ("flag", "process_spread", "flops", "bytes_moved") if c in dense]
+    d_side = dense[CASE_KEY + ["median", "iqr", "rounds", "samples", "rel_iqr", "param_bytes", "peak_bytes"]
+                   + extra_cols].copy()
     d_side["dense_row"] = d_side.index
     d_side = d_side.rename(columns={c: f"dense_{c}" for c in d_side.columns if c not in CASE_KEY})
     m = fact.rename(columns={c: f"factored_{c}" for c in ("median", "iqr", "rounds", "samples", "rel_iqr")})
@@ -139,10 +147,46 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     m["speedup"] = m["dense_median"] / m["factored_median"]
     m["speedup_lo"], m["speedup_hi"], m["uncertainty"] = lo, hi, how
     m["noisy"] = (m["dense_rel_iqr"] > noise_threshold) | (m["factored_rel_iqr"] > noise_threshold)
+    m["flag"] = _pair_flags(m, runs)
+    m["process_spread"] = (m[["process_spread", "dense_process_spread"]].max(axis=1, skipna=True)
+                           if "dense_process_spread" in m and "process_spread" in m else np.nan)
     m["shape"] = [shape_label(d, k) for d, k in zip(m["d"], m["k"])]
     m["r_star"] = m["d"] * m["k"] / (m["d"] + m["k"])
     m["rank"] = m["rank"].astype("int64")
     return m[[c for c in out_cols if c in m]].reset_index(drop=True)
+
+
+def _pair_flags(m: pd.DataFrame, runs: list[RunInfo] | None) -> list:
+    """Per pair: the stored flag of either side, else (with a calibration) the plausibility check."""
+    from . import plausibility
+
+    calib = {r.run_id: r.calibration for r in runs or []}
+    out = []
+    for r in m.to_dict("records"):
+        stored = [f for f in (r.get("flag"), r.get("dense_flag")) if isinstance(f, str) and f]
+        if stored:
+            out.append(stored[0])
+            continue
+        cal = calib.get(r.get("run_id"))
+        flag = None
+        if cal and all(isinstance(r.get(c), (int, float)) for c in ("flops", "bytes_moved", "dense_flops", "dense_bytes_moved")):
+            common = {"backend": r["backend"], "cache": r["cache"], "calibration": cal}
+            flag = (plausibility.roof_flag(dtype=r["dtype"], median_s=r["dense_median"], flops=r["dense_flops"],
+                                           bytes_moved=r["dense_bytes_moved"], **common)
+                    or plausibility.roof_flag(dtype=r["dtype"], median_s=r["factored_median"], flops=r["flops"],
+                                              bytes_moved=r["bytes_moved"], **common)
+                    or plausibility.speedup_flag(r["dense_median"] / r["factored_median"], dense_flops=r["dense_flops"],
+                                                 dense_bytes=r["dense_bytes_moved"], factored_flops=r["flops"],
+                                                 factored_bytes=r["bytes_moved"], **common))
+        out.append(flag)
+    return out
+
+
+def plausible(sp: pd.DataFrame) -> pd.DataFrame:
+    """The speedup rows without a plausibility flag: what findings and figures may rest on."""
+    if "flag" not in sp:
+        return sp
+    return sp[sp["flag"].isna()]
 
 
 # -- break-even rank --------------------------------------------------------------------------
@@ -226,10 +270,14 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
     ``text`` is the readable cell (``"none in range: …"`` when it never crosses).
     ``error_at_break_even`` is the relative Frobenius error interpolated at the
     measured rank; ``best_speedup`` and ``best_rank`` the fastest point of the curve.
+    Points with a plausibility ``flag`` are left out (counted in ``flagged_points``).
     """
     cols = CURVE_KEY + ["shape", "r_star", "measured", "measured_lo", "measured_hi", "ratio", "status", "text",
                         "crossings", "min_rank", "max_rank", "n_ranks", "error_at_break_even", "best_speedup",
-                        "best_rank", "noisy_points"]
+                        "best_rank", "noisy_points", "flagged_points"]
+    flagged = (sp.assign(_f=sp["flag"].notna()).groupby(CURVE_KEY)["_f"].sum().to_dict()
+               if "flag" in sp and len(sp) else {})
+    sp = plausible(sp)  # a physically impossible timing never moves a break-even rank
     if sp.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -258,6 +306,7 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
             "best_speedup": float(best["speedup"]),
             "best_rank": int(best["rank"]),
             "noisy_points": int(g["noisy"].sum()),
+            "flagged_points": int(flagged.get(key if isinstance(key, tuple) else (key,), 0)),
         })
     return pd.DataFrame(rows, columns=cols)
 

@@ -165,6 +165,7 @@ class GateResult:
     absolute_reason: str
     only_baseline: list[str]
     only_current: list[str]
+    incomplete: str | None = None  # the run was interrupted or failed: what it says about itself
 
     @property
     def common(self) -> int:
@@ -181,7 +182,8 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.regressions else 0
+        # An incomplete run fails the gate: the cases it did not reach were not checked.
+        return 1 if self.regressions or self.incomplete else 0
 
 
 def _samples(bench: dict):
@@ -305,7 +307,17 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -
         if absolute:
             findings.append(_time_finding(case, base, cur, case_cfg))
     return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
-                      sorted(set(cur) - set(base)))
+                      sorted(set(cur) - set(base)), _incomplete(current))
+
+
+def _incomplete(run: dict) -> str | None:
+    """The run's own word that it is incomplete (``machine_info.lowrank_bench.complete`` false), or None."""
+    block = (run.get("machine_info") or {}).get("lowrank_bench") or {}
+    if block.get("complete") is not False:
+        return None
+    planned, done = block.get("cases_planned"), block.get("cases_finished")
+    count = f" ({done} of {planned} cases)" if planned else ""
+    return f"the run is INCOMPLETE{count}: it was interrupted or a worker failed; re-run it"
 
 
 def matvec_cases(run: dict) -> dict[str, dict]:

@@ -61,6 +61,8 @@ def unchanged_cases(result: GateResult) -> list[str]:
 def to_text(result: GateResult) -> str:
     """A terminal report: verdict, what was compared, regressions and improvements in tables."""
     out = [summary_line(result), result.absolute_reason]
+    if result.incomplete:
+        out.append(result.incomplete)
     if result.only_baseline:
         out.append(f"{len(result.only_baseline)} baseline case(s) missing from the run, e.g. {result.only_baseline[0]}")
     if result.only_current:
@@ -84,6 +86,8 @@ def to_markdown(result: GateResult, title: str = "lowrank-bench regression gate"
 
     icon = ":x:" if result.exit_code else ":white_check_mark:"
     out = [f"## {title}", "", f"{icon} **{summary_line(result)}**", "", f"_{result.absolute_reason}_", ""]
+    if result.incomplete:
+        out += [f"**{result.incomplete}**", ""]
     for heading, items in (("Regressions", result.regressions), ("Improvements", result.improvements)):
         out += [f"### {heading} ({len(items)})", ""]
         out += [md_table(items), ""] if items else ["None.", ""]

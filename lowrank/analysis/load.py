@@ -27,7 +27,16 @@ import pandas as pd
 
 from lowrank.errors import LowRankError
 
-from .schema import MATVEC_FIELDS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, field_problems, parse_tag
+from .schema import (
+    MATVEC_FIELDS,
+    READABLE_VERSIONS,
+    SCHEMA_NAME,
+    SCHEMA_TAG,
+    SCHEMA_VERSION,
+    TIMING_FIELDS,
+    field_problems,
+    parse_tag,
+)
 
 # Timing statistics copied from pytest-benchmark's ``stats`` (seconds per iteration).
 STAT_FIELDS = ("median", "iqr", "min", "max", "mean", "stddev", "q1", "q3", "rounds", "iterations", "ops")
@@ -36,8 +45,9 @@ RUN_COLUMNS = (
     "run_id", "file", "fingerprint", "host", "profile", "commit", "dirty", "branch", "datetime", "lowrank_version",
 )
 BENCH_COLUMNS = ("name", "fullname", "group", "param_id")
-# Fields of a suite's schema that the suite fills only after timing: absent means "not measured".
-_AFTER_TIMING = ("gflops", "gbps", "roofline_fraction")
+# Fields of a suite's schema that the suite fills only after timing, or that older schema versions
+# lack: absent means "not measured".
+_AFTER_TIMING = ("gflops", "gbps", "roofline_fraction", "flag", *TIMING_FIELDS)
 # Sub-suites whose extra_info is checked field by field (schema.py); rows of other sub-suites are
 # kept as they are. Add a suite here once its writer fills every field of its schema.
 SUITE_FIELDS: dict[str, dict[str, str]] = {"matvec": MATVEC_FIELDS}
@@ -75,11 +85,24 @@ class RunInfo:
     schema: str
     versions: dict = field(default_factory=dict)
     threads: dict = field(default_factory=dict)
+    complete: bool = True  # False: the run was interrupted or failed before its last case
+    cases_planned: int | None = None
+    cases_finished: int | None = None
+    processes: int | None = None  # worker passes whose least disturbed median is reported (None: one process)
+    timing: dict = field(default_factory=dict)
     devices: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     n_benchmarks: int = 0  # this suite's benchmarks in the file (all sub-suites)
     n_foreign: int = 0  # benchmarks without this suite's schema tag: skipped
     suites: dict = field(default_factory=dict)  # sub-suite name -> benchmark count
+
+    @property
+    def completeness(self) -> str | None:
+        """``"INCOMPLETE: 47 of 194 cases"`` for an interrupted run, None for a complete one."""
+        if self.complete:
+            return None
+        done = f": {self.cases_finished} of {self.cases_planned} cases" if self.cases_planned else ""
+        return f"INCOMPLETE run{done} (interrupted or failed before its last case)"
 
     @property
     def label(self) -> str:
@@ -214,7 +237,7 @@ def _unclosed(text: str) -> bool:
 
 def _check_version(path: Path, tag, where: str) -> None:
     version = parse_tag(tag)
-    if version is None or version == SCHEMA_VERSION:
+    if version is None or version in READABLE_VERSIONS:
         return
     if version > SCHEMA_VERSION:
         raise ResultFileError(
@@ -249,6 +272,11 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
         schema=str(block.get("schema") or ""),
         versions=dict(block.get("versions") or {}),
         threads=dict(block.get("threads") or {}),
+        complete=block.get("complete") is not False,
+        cases_planned=block.get("cases_planned") if isinstance(block.get("cases_planned"), int) else None,
+        cases_finished=block.get("cases_finished") if isinstance(block.get("cases_finished"), int) else None,
+        processes=block.get("processes") if isinstance(block.get("processes"), int) else None,
+        timing=dict(block.get("timing") or {}),
         devices=dict(block.get("devices") or {}),
         calibration=dict(block.get("calibration") or {}),
     )
@@ -381,7 +409,8 @@ def load(paths, keep_going: bool = False, log=None) -> LoadResult:
         if log:
             suites = ", ".join(f"{n} {s}" for s, n in sorted(info.suites.items())) or "none of this suite"
             skipped = f"; {info.n_foreign} from other suites skipped" if info.n_foreign else ""
-            log(f"[load] {f}: {info.n_benchmarks} benchmarks ({suites}){skipped}")
+            warn = f"; {info.completeness}" if info.completeness else ""
+            log(f"[load] {f}: {info.n_benchmarks} benchmarks ({suites}){skipped}{warn}")
     if not runs:
         where = ", ".join(str(p) for p in paths) or "(no paths)"
         detail = "; ".join(str(e) for e in errors)
@@ -446,6 +475,9 @@ def describe_loaded(result: LoadResult) -> str:
         parts.append(f"{result.skipped_foreign} benchmarks of other suites skipped")
     if result.errors:
         parts.append(f"{len(result.errors)} file(s) could not be read")
+    incomplete = [r for r in result.runs if not r.complete]
+    if incomplete:
+        parts.append(f"{len(incomplete)} INCOMPLETE run(s): " + ", ".join(r.run_id for r in incomplete))
     return " ".join(parts)
 
 

@@ -150,7 +150,7 @@ def analyse(loaded: LoadResult, run_id: str | None = None, n_boot: int = derive.
     """Derive speedups, break-even ranks and roofline fractions for one run (default: the newest)."""
     run = _pick_run(loaded, run_id)
     frame = loaded.frame[loaded.frame["run_id"] == run.run_id]
-    sp = derive.speedups(frame, n_boot=n_boot)
+    sp = derive.speedups(frame, n_boot=n_boot, runs=loaded.runs)
     be = derive.break_even(sp)
     rf = derive.roofline(frame, loaded.runs)
     dtype = plots.primary_dtype(sp) if len(sp) else "float32"
@@ -176,6 +176,12 @@ def key_findings(a: Analysis) -> list[str]:
     sp, be, out = a.speedups, a.break_even, []
     if sp.empty:
         return ["This run has no dense/factored pairs of the matvec suite, so there is no speedup to report."]
+    if a.run.completeness:
+        out.append(f"**{a.run.completeness}**: the findings below cover only the cases it finished.")
+    n_flagged = int(sp["flag"].notna().sum()) if "flag" in sp else 0
+    sp = derive.plausible(sp)
+    if sp.empty:
+        return out + [f"Every one of the {n_flagged} speedups is flagged physically implausible; nothing to report."]
     quiet = sp[~sp["noisy"]]
     best = (quiet if len(quiet) else sp).loc[(quiet if len(quiet) else sp)["speedup"].idxmax()]
     out.append(
@@ -210,7 +216,24 @@ def key_findings(a: Analysis) -> list[str]:
     noisy = int((a.frame["rel_iqr"] > derive.NOISE_THRESHOLD).sum())
     out.append(f"{noisy} of {len(a.frame)} timings are noisy (IQR above {derive.NOISE_THRESHOLD:.0%} of the median)"
                + ("; they are listed at the end." if noisy else "."))
+    out.extend(_spread_finding(a))
+    out.append(f"{n_flagged} of {len(a.speedups)} speedups are flagged physically implausible"
+               + (" (listed under 'Flagged results'); no finding or figure rests on them." if n_flagged
+                  else " by the cost model and this run's calibration."))
     return out
+
+
+def _spread_finding(a: Analysis) -> list[str]:
+    """How far the passes (separate processes) of this run landed from each other."""
+    if "process_spread" not in a.frame or a.frame["process_spread"].isna().all():
+        return ["Between-process spread not measured (one process: LOWRANK_BENCH_PROCESSES=1, or an older file); "
+                "separate processes of the same code differ by more than the rounds inside one."]
+    spread = a.frame["process_spread"].dropna()
+    processes = a.run.processes or int(a.frame["processes"].max())
+    return [f"Between processes: each case was timed in {processes} passes of fresh worker processes; their medians "
+            f"differ by {spread.median():.1%} (median over cases, (max − min)/median), {int((spread > 0.05).sum())} of "
+            f"{len(spread)} by more than 5%. The figure reported is the least disturbed pass's median; expect "
+            "another run on this machine to land within about this spread."]
 
 
 def _break_even_span(g: pd.DataFrame) -> str:
@@ -289,6 +312,13 @@ def _machine_table(runs: list[RunInfo]) -> Table:
         pk = r.calibration.get("peak_gflops") or {}
         return "; ".join(f"{b} " + ", ".join(f"{dt} {v:.0f}" for dt, v in d.items()) for b, d in pk.items()) or "–"
 
+    def timing(r):
+        t = r.timing or {}
+        if not t:
+            return "–"
+        return (f"{r.processes or 1} process(es) per backend; ≥ {t.get('min_rounds')} rounds of "
+                f"~{1e3 * t.get('round_s', 0):g} ms each")
+
     rows = (
         row("host", lambda r: r.host),
         row("CPU / devices", lambda r: ", ".join(sorted(set(r.devices.values()))) or r.cpu),
@@ -297,6 +327,8 @@ def _machine_table(runs: list[RunInfo]) -> Table:
         row("date (UTC)", lambda r: r.datetime[:19].replace("T", " ")),
         row("commit", lambda r: (r.commit[:10] + (" (dirty)" if r.dirty else "")) if r.commit else ""),
         row("threads (BLAS / torch)", lambda r: f"{r.threads.get('blas')} / {r.threads.get('torch')}"),
+        row("timing", timing),
+        row("complete", lambda r: "yes" if r.complete else r.completeness),
         row("python", lambda r: r.versions.get("python")),
         row("numpy", lambda r: r.versions.get("numpy")),
         row("torch", lambda r: r.versions.get("torch")),
@@ -352,6 +384,8 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
     doc.add(Para(f"Generated {load_mod.now_iso()} from {len(loaded.runs)} run(s): {sources}. "
                  f"This report is about run **{a.run.run_id}** ({a.run.label})"
                  + ("; the others are compared against it." if len(loaded.runs) > 1 else ".")))
+    if a.run.completeness:
+        doc.add(Para(f"**Warning — {a.run.completeness}.** Its results are kept, but cases are missing."))
     doc.add(Heading("Key findings"), Bullets(tuple(key_findings(a))))
     doc.add(Heading("Machine and versions"), TableBlock(_machine_table(loaded.runs)))
     if len(a.break_even):
@@ -381,6 +415,11 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
         doc.add(Heading("Roofline"), TableBlock(tables.roofline_table(a.roofline)))
     if len(loaded.runs) > 1:
         _comparison_section(doc, loaded, a)
+    flagged, n_flagged = tables.flagged_table(a.speedups)
+    doc.add(Heading("Flagged results"))
+    doc.add(TableBlock(flagged) if n_flagged else Para(
+        "None: every speedup is within what the cost model and this run's calibrated roofs explain "
+        "(see lowrank/analysis/plausibility.py)."))
     noisy, n_noisy = tables.noisy_table(a.frame)
     doc.add(Heading("Noisy cases"))
     doc.add(TableBlock(noisy) if n_noisy else Para("None: every timing has an IQR within 10% of its median."))
@@ -405,7 +444,8 @@ def _guard_inputs(out: Path, loaded: LoadResult) -> None:
 
 
 def _figures(a: Analysis, loaded: LoadResult, fig_dir: Path, say) -> list[tuple[Path, str]]:
-    dt, sp, be = a.dtype, a.speedups, a.break_even
+    # Flagged (physically implausible) speedups are never plotted as findings.
+    dt, sp, be = a.dtype, derive.plausible(a.speedups), a.break_even
     specs = [
         ("speedup_vs_rank.png", lambda: plots.speedup_vs_rank(sp, be, dt),
          f"Figure 1. Speedup of B@(A@x) over W@x against rank ({dt}); one panel per backend and batch/cache mode, "

@@ -10,8 +10,25 @@ of this contract is ``benchmarks/SCHEMA.md``; change both together and bump
 from __future__ import annotations
 
 SCHEMA_NAME = "lowrank-bench"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_TAG = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+# Versions this code still reads. Version 2 added the timing engine's fields (TIMING_FIELDS),
+# the plausibility ``flag`` and the run's completeness; version-1 files read with those as null.
+READABLE_VERSIONS = (1, 2)
+
+# extra_info fields the timing engine (benchmarks/timing.py, benchmarks/driver.py) adds to every
+# timed benchmark of the matvec, LoRA and overhead suites; null when timing was disabled.
+TIMING_FIELDS: dict[str, str] = {
+    "timing_engine": "int|null",  # version of the engine that timed it
+    "warmup_calls": "int|null",  # untimed calls before calibration
+    "first_call_s": "float|null",  # the very first call, seconds
+    "stall_rounds": "int|null",  # rounds slower than 1.5x the median, in the reported pass
+    "settled": "bool|null",  # the median within 1.5x the fastest round
+    "processes": "int|null",  # worker processes (passes) that timed this case
+    "process_medians": "list|null",  # the median of each pass, seconds, in pass order
+    "process_spread": "float|null",  # (max - min) / median of process_medians; null for one process
+    "reported_pass": "int|null",  # the pass whose samples are in stats (the lowest median)
+}
 
 # extra_info fields of a matvec benchmark and their JSON types ("int|null": int or null).
 MATVEC_FIELDS: dict[str, str] = {
@@ -44,16 +61,9 @@ MATVEC_FIELDS: dict[str, str] = {
     "gflops": "float|null",
     "gbps": "float|null",
     "roofline_fraction": "float|null",
-}
-
-# machine_info["lowrank_bench"] fields of a run.
-RUN_FIELDS: dict[str, str] = {
-    "schema": "str",
-    "profile": "str",
-    "threads": "dict",
-    "versions": "dict",
-    "calibration": "dict",
-    "fingerprint": "str",
+    # Why the cost model and calibration cannot explain this timing (lowrank/analysis/plausibility.py); null: plausible.
+    "flag": "str|null",
+    **TIMING_FIELDS,
 }
 
 
@@ -67,7 +77,8 @@ def parse_tag(tag) -> int | None:
         return None
 
 
-_PY_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "dict": (dict,), "null": (type(None),)}
+_PY_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "dict": (dict,), "list": (list,), "bool": (bool,),
+             "null": (type(None),)}
 
 
 def field_problems(record: dict, fields: dict[str, str]) -> list[str]:
@@ -78,8 +89,9 @@ def field_problems(record: dict, fields: dict[str, str]) -> list[str]:
             problems.append(f"missing field {name!r}")
             continue
         value = record[name]
-        allowed = tuple(t for part in spec.split("|") for t in _PY_TYPES[part])
-        if isinstance(value, bool) or not isinstance(value, allowed):
+        parts = spec.split("|")
+        allowed = tuple(t for part in parts for t in _PY_TYPES[part])
+        if (isinstance(value, bool) and "bool" not in parts) or not isinstance(value, allowed):
             problems.append(f"field {name!r} is {type(value).__name__} {value!r}, expected {spec}")
     return problems
 

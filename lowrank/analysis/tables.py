@@ -293,16 +293,41 @@ def roofline_table(rf: pd.DataFrame, title: str = "Roofline: calibrated roofs an
 
 
 def noisy_table(frame: pd.DataFrame, limit: int = 40, threshold: float = NOISE_THRESHOLD) -> tuple[Table, int]:
-    """The cases whose IQR exceeds ``threshold`` of the median, noisiest first; and how many there are."""
+    """The cases whose IQR exceeds ``threshold`` of the median, noisiest first; and how many there are.
+
+    Beside the IQR (rounds inside one process) each row shows the between-process spread
+    (``process_spread``, the passes of separate worker processes) where it was measured.
+    """
     noisy = frame[frame["rel_iqr"] > threshold].sort_values("rel_iqr", ascending=False)
     unit, scale = pick_unit(noisy["median"], TIME_UNITS) if len(noisy) else TIME_UNITS[1]
+
+    def spread(r):
+        value = r.get("process_spread")
+        return f"{100 * value:.0f}%" if isinstance(value, (int, float)) and np.isfinite(value) else MISSING
+
     rows = tuple(
-        (r["name"], (fmt_sig(r["median"] / scale, 4), f"{100 * r['rel_iqr']:.0f}%", str(int(r["rounds"]))))
+        (r["name"], (fmt_sig(r["median"] / scale, 4), f"{100 * r['rel_iqr']:.0f}%", spread(r), str(int(r["rounds"]))))
         for r in noisy.head(limit).to_dict("records")
     )
     more = f" Showing {limit} of {len(noisy)}; all are in results.csv (column rel_iqr)." if len(noisy) > limit else ""
-    footer = f"Median in {unit}. IQR/median above {threshold:.0%}: re-run these, or read them with care.{more}"
-    return Table(f"Noisy cases ({len(noisy)})", "benchmark", ("median", "IQR/median", "rounds"), rows, footer), len(noisy)
+    footer = (f"Median in {unit}. IQR/median above {threshold:.0%}: re-run these, or read them with care. "
+              f"Between processes: (max − min)/median of the passes' medians.{more}")
+    return (Table(f"Noisy cases ({len(noisy)})", "benchmark", ("median", "IQR/median", "between processes", "rounds"),
+                  rows, footer), len(noisy))
+
+
+def flagged_table(sp: pd.DataFrame, limit: int = 40) -> tuple[Table, int]:
+    """The speedups flagged physically implausible, with the reason; and how many there are."""
+    flagged = sp[sp["flag"].notna()] if "flag" in sp else sp.iloc[0:0]
+    rows = tuple(
+        (f"{r['backend']} {r['dtype']} {r['shape']} r={int(r['rank'])} n={int(r['batch'])} {r['cache']}",
+         (fmt_ratio(r["speedup"]), str(r["flag"])))
+        for r in flagged.head(limit).to_dict("records")
+    )
+    more = f" Showing {limit} of {len(flagged)}." if len(flagged) > limit else ""
+    footer = ("A flagged speedup is a measurement fault until shown otherwise (a stalled dense timing, or a factored "
+              f"call that did not do the work); it is left out of the findings, break-even ranks and figures.{more}")
+    return Table(f"Flagged results ({len(flagged)})", "case", ("speedup", "why"), rows, footer), len(flagged)
 
 
 def comparison_table(cmp_rows: pd.DataFrame, title: str) -> Table:

@@ -1,0 +1,119 @@
+"""Check the suite's timings against an independent timer in fresh processes.
+
+    python -m benchmarks.crosscheck results/runs/RUN.json [--shape 1024x1024] [--batches 1,32]
+
+For each warm matvec case of the run at that shape and batches (dense and every rank,
+numpy and torch-cpu), a fresh process per backend builds its own operands with plain
+numpy (random values of the same shapes and dtype: none of the suite's code), pins the
+run's thread count, and times ``W @ x`` and ``B @ (A @ x)`` with a bare
+``time.perf_counter`` loop: 1 ms blocks, 3 processes × 30 blocks, the median of the
+three per-process medians. The table shows both figures and their ratio; the exit code
+is 1 when any case differs by more than ``--tolerance`` (default 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+_WORKER = r"""
+import json, os, statistics, sys, time
+spec = json.loads(sys.argv[1])
+threads = spec["threads"]
+from threadpoolctl import threadpool_limits
+threadpool_limits(threads, user_api="blas")
+import numpy as np
+rng = np.random.default_rng(0)
+torch = None
+if spec["backend"] == "torch-cpu":
+    import torch
+    torch.set_num_threads(threads)
+out = {}
+for case in spec["cases"]:
+    d, k, r, n, dtype = case["d"], case["k"], case["rank"], case["batch"], case["dtype"]
+    shape_x = (k,) if n == 1 else (k, n)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in ([(d, k)] if r is None else [(d, r), (r, k)])]
+    x = rng.standard_normal(shape_x).astype(dtype)
+    if torch is not None:
+        arrays, x = [torch.from_numpy(a) for a in arrays], torch.from_numpy(x)
+    if r is None:
+        W = arrays[0]
+        f = lambda: W @ x
+    else:
+        B, A = arrays
+        f = lambda: B @ (A @ x)
+    for _ in range(20):
+        f()
+    t = time.perf_counter(); f(); single = max(time.perf_counter() - t, 1e-7)
+    loops = max(1, int(1e-3 / single))
+    blocks = []
+    for _ in range(30):
+        t = time.perf_counter()
+        for _ in range(loops):
+            f()
+        blocks.append((time.perf_counter() - t) / loops)
+    out[case["name"]] = statistics.median(blocks)
+print(json.dumps(out))
+"""
+
+
+def cases_of(run: dict, d: int, k: int, batches) -> dict[str, list[dict]]:
+    """The run's warm matvec cases at (d, k) and ``batches``, by backend (numpy and torch-cpu)."""
+    out: dict[str, list[dict]] = {}
+    for b in run["benchmarks"]:
+        e = b.get("extra_info") or {}
+        if (e.get("suite") == "matvec" and e.get("d") == d and e.get("k") == k and e.get("batch") in batches
+                and e.get("cache") == "warm" and e.get("backend") in ("numpy", "torch-cpu")):
+            out.setdefault(e["backend"], []).append(
+                {"name": b["name"], "d": d, "k": k, "rank": e["rank"], "batch": e["batch"], "dtype": e["dtype"],
+                 "suite_median": b["stats"]["median"]})
+    return out
+
+
+def independent_medians(backend: str, cases: list[dict], threads: int, processes: int = 3) -> dict[str, float]:
+    """Per case, the median over ``processes`` fresh processes of a bare perf_counter loop's median."""
+    spec = json.dumps({"backend": backend, "threads": threads, "cases": cases})
+    runs = []
+    for _ in range(processes):
+        proc = subprocess.run([sys.executable, "-c", _WORKER, spec], capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the independent {backend} timer failed:\n{proc.stderr[-2000:]}")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {name: statistics.median(r[name] for r in runs) for name in runs[0]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.crosscheck", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", help="a result file of the suite")
+    parser.add_argument("--shape", default="1024x1024", help="DxK (default 1024x1024)")
+    parser.add_argument("--batches", default="1,32", help="comma-separated batches (default 1,32)")
+    parser.add_argument("--tolerance", type=float, default=0.10, help="largest accepted |ratio - 1| (default 0.10)")
+    args = parser.parse_args(argv)
+    d, k = (int(v) for v in args.shape.lower().split("x"))
+    batches = {int(v) for v in args.batches.split(",")}
+    with open(args.run) as fh:
+        run = json.load(fh)
+    threads = ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("threads", {}).get("requested") or 1
+    by_backend = cases_of(run, d, k, batches)
+    if not by_backend:
+        print(f"{args.run}: no warm numpy/torch-cpu matvec cases at {d}x{k}, batches {sorted(batches)}", file=sys.stderr)
+        return 2
+    worst, rows = 0.0, []
+    for backend, cases in sorted(by_backend.items()):
+        ours = independent_medians(backend, cases, threads)
+        for c in cases:
+            ratio = c["suite_median"] / ours[c["name"]]
+            worst = max(worst, abs(ratio - 1))
+            rows.append((c["name"], c["suite_median"] * 1e6, ours[c["name"]] * 1e6, ratio))
+    print(f"{'case':60s} {'suite us':>10s} {'timer us':>10s} {'ratio':>7s}")
+    for name, a, b, ratio in rows:
+        print(f"{name:60s} {a:10.2f} {b:10.2f} {ratio:7.3f}")
+    print(f"{len(rows)} cases, threads={threads}; largest difference {worst:.1%} (tolerance {args.tolerance:.0%})")
+    return 0 if worst <= args.tolerance else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Worker processes: each backend timed in processes of its own, in several passes, samples pooled.
+
+``pytest benchmarks/ --benchmark-only`` collects the cases as usual, then hands them to
+worker pytest processes instead of running them itself (``pytest_runtestloop``):
+
+* **One backend per process.** A numpy worker runs no torch operation and a torch
+  worker wakes OpenBLAS's pool for no timing, so no timing is taken while the other
+  library's thread pool spins.
+* **Passes.** The whole selection is run ``processes`` times (pass 1: every backend,
+  then pass 2, ...), except cases marked ``single_pass`` (factorizations: calls of
+  milliseconds to seconds), which only pass 1 times. On a shared machine a disturbance
+  lasts from milliseconds to a second and can shift every round of the cases timed
+  meanwhile; separate passes, minutes
+  apart and in fresh processes (fresh page placement, address-space layout, thread
+  placement), put such a shift in one pass of a case instead of all of it; the reported
+  figure stands on the least disturbed pass, and the spread of the per-pass medians is
+  the between-process spread each result records (``process_medians``, ``process_spread``).
+
+The result is a normal pytest-benchmark document: each case reports the pass with the
+lowest median exactly as pytest-benchmark measured it, and records the median of every
+pass and their spread (see :func:`merge`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER_ENV = "LOWRANK_BENCH_WORKER"  # "<pass>/<backend>" inside a worker
+CALIBRATION_ENV = "LOWRANK_BENCH_CALIBRATION"  # the driver's calibration, as a JSON file
+# Options of the user's command line that name outputs: the driver writes the one result file.
+_OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
+                   "--benchmark-histogram", "--benchmark-cprofile-dump")
+
+
+def is_worker(env=os.environ) -> bool:
+    return bool(env.get(WORKER_ENV))
+
+
+def pass_number(env=os.environ) -> int:
+    """The pass a worker process belongs to (1, 2, ...); 0 outside a worker."""
+    value = env.get(WORKER_ENV, "")
+    head = value.split("/", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def worker_args(args) -> list[str]:
+    """The user's pytest arguments without the ones that name output files (``--opt value`` and ``--opt=value``)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _OUTPUT_OPTIONS:
+            skip = "=" not in arg and name not in ("--benchmark-autosave",)
+            continue
+        out.append(arg)
+    return out
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process exited with an error; the message names it and ends with its output."""
+
+
+PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")  # the end of one of pytest's -q progress lines
+
+
+def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file: Path, log) -> Path | None:
+    """Run one worker pytest over ``backend``'s cases; the path of its JSON (None if it wrote none).
+
+    The worker's progress (pytest's ``[ 40%]`` line ends) is passed to ``log``; its whole
+    output goes to a log file in ``workdir``. Raises :class:`WorkerFailed` when the
+    worker exits with an error (the message ends with its output), and re-raises
+    KeyboardInterrupt after the worker has stopped.
+    """
+    out = workdir / f"pass{pass_no}-{backend}.json"
+    log_path = workdir / f"pass{pass_no}-{backend}.log"
+    env = {**os.environ, WORKER_ENV: f"{pass_no}/{backend}", CALIBRATION_ENV: str(calibration_file),
+           "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
+           "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+    with open(log_path, "w") as sink:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        try:
+            for line in proc.stdout:
+                sink.write(line)
+                progress = PROGRESS.search(line)
+                if progress:
+                    log(f"[pass {pass_no}] {backend}: {progress.group(1).strip()}%")
+            code = proc.wait()
+        except KeyboardInterrupt:
+            # The worker got the same SIGINT: let it write what it measured, marked incomplete.
+            proc.wait()
+            raise
+    if code not in (0, 5):
+        tail = log_path.read_text()[-3000:]
+        raise WorkerFailed(f"the {backend} worker of pass {pass_no} failed (exit {code}); its output ends:\n{tail}")
+    return out if out.exists() else None
+
+
+def merge(docs: list, recheck=None) -> dict:
+    """One pytest-benchmark document from the worker documents of every pass and backend.
+
+    ``docs`` is a list of ``(pass_no, doc)``. Benchmarks are matched by ``fullname``.
+    Each case reports the pass with the lowest median, as pytest-benchmark measured it
+    (its ``stats``, raw ``data`` and ``extra_info`` unchanged), and records every pass:
+    ``processes``, ``process_medians`` (in pass order), ``process_spread`` ((max − min) /
+    median of those medians) and ``reported_pass``. Disturbances on a shared machine only
+    ever slow a pass down, so the least disturbed pass is the best estimate of what the
+    machine does (the reasoning of Python's ``timeit``); the spread says how far another
+    run may land. Fields a later pass left null (the untimed metrics, computed once) come
+    from pass 1. ``recheck(benchmarks)`` recomputes cross-case fields in place.
+    """
+    if not docs:
+        raise ValueError("no worker wrote a result")
+    by_name: dict[str, list] = {}
+    for pass_no, doc in docs:
+        for bench in doc.get("benchmarks", []):
+            by_name.setdefault(bench["fullname"], []).append((pass_no, bench))
+    merged = []
+    for parts in by_name.values():
+        medians = [b["stats"]["median"] for _, b in parts]
+        best_pass, best = min(parts, key=lambda pb: pb[1]["stats"]["median"])
+        mid = statistics.median(medians)
+        # The untimed metrics come from pass 1 (later passes leave them null); the timing from the best pass.
+        first = parts[0][1].get("extra_info") or {}
+        extra = {**first, **{k: v for k, v in (best.get("extra_info") or {}).items() if v is not None}}
+        extra.update({
+            "processes": len(parts),
+            "process_medians": medians,
+            "process_spread": (max(medians) - min(medians)) / mid if len(medians) > 1 and mid > 0 else None,
+            "reported_pass": best_pass,
+        })
+        merged.append({**best, "extra_info": extra})
+    if recheck is not None:
+        recheck(merged)
+    return {**docs[0][1], "benchmarks": merged}
+
+
+def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log) -> bool:
+    """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
+
+    Returns whether every worker finished its cases. Stops at the first failed worker
+    (raising :class:`WorkerFailed`) and on Ctrl-C, re-raised once the running worker has
+    written its partial file, which is in ``docs`` by then (marked incomplete).
+    """
+    calibration_file = workdir / "calibration.json"
+    calibration_file.write_text(json.dumps(calibration))
+    complete = True
+    for pass_no in range(1, passes + 1):
+        for backend in backends:
+            start = time.perf_counter()
+            log(f"[pass {pass_no}/{passes}] {backend}: timing in a fresh worker process ...")
+            try:
+                path = run_worker(args, backend, pass_no, workdir, calibration_file, log)
+            except KeyboardInterrupt:
+                partial = workdir / f"pass{pass_no}-{backend}.json"
+                if partial.exists():
+                    docs.append((pass_no, json.loads(partial.read_text())))
+                raise
+            if path is None:
+                log(f"[pass {pass_no}/{passes}] {backend}: no results (nothing selected?)")
+                continue
+            doc = json.loads(path.read_text())
+            block = (doc.get("machine_info") or {}).get("lowrank_bench") or {}
+            complete = complete and bool(block.get("complete", True))
+            docs.append((pass_no, doc))
+            log(f"[pass {pass_no}/{passes}] {backend}: {len(doc.get('benchmarks', []))} cases in "
+                f"{time.perf_counter() - start:.1f} s")
+    return complete

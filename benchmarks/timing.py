@@ -1,0 +1,126 @@
+"""The timing engine: how every case is timed inside one process, on top of ``benchmark.pedantic``.
+
+pytest-benchmark's own loop runs no warm-up by default and picks iterations per round
+from its first timings; a 16 ms scheduler stall during that calibration gives rounds of
+one iteration and, under a short budget, only a handful of rounds, so the stall becomes
+the median. This engine keeps pytest-benchmark's JSON and statistics and decides the
+loop itself, as torch.utils.benchmark's ``blocked_autorange`` and pyperf do:
+
+1. **Warm-up**: untimed calls for ``warmup_s`` (caches, allocator, lazy kernels).
+2. **Stall-proof calibration**: the fastest of several single calls sets the
+   iterations per round, so that a round lasts about ``round_s``; a stall can only make
+   a call slower, never the minimum.
+3. **Rounds**: at least ``min_rounds`` (no profile cuts below it; ``min_rounds_long``
+   for calls of 10 ms and more, which a stall cannot dominate), more while the budget
+   lasts; the median over rounds is the process's figure.
+4. **Diagnostics**: rounds far slower than the median (stalls) are counted, and a
+   median far above the fastest round marks the timing as unsettled.
+
+Across processes, ``benchmarks/driver.py`` runs this engine in several passes of fresh
+worker processes and keeps the least disturbed one. Nothing here knows about matrices.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+ENGINE_VERSION = 1
+# A round slower than this multiple of the median is counted as a stall.
+STALL_FACTOR = 1.5
+# A median above this multiple of the fastest round: the rounds did not settle.
+UNSETTLED_FACTOR = 1.5
+CALIBRATION_CALLS = 5
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How long and how often one case is timed in one process."""
+
+    round_s: float  # target duration of one round; iterations per round are chosen to reach it
+    min_rounds: int  # never fewer rounds than this
+    max_rounds: int  # never more
+    budget_s: float  # seconds of timed rounds per case; rounds beyond min_rounds while it lasts
+    warmup_s: float  # untimed calls before calibration
+    # Calls of at least long_call_s (a merge of a 4096² layer, an 8192² GEMM) need fewer rounds:
+    # a 16 ms scheduler stall is at most one call's worth, and 15 rounds of 0.2 s would be 3 s a case.
+    long_call_s: float = 0.01
+    min_rounds_long: int = 5
+
+    def __post_init__(self):
+        if not (self.round_s > 0 and self.budget_s >= 0 and self.warmup_s >= 0):
+            raise ValueError(f"timing policy needs positive round_s and non-negative budgets, got {self}")
+        if not 1 <= self.min_rounds <= self.max_rounds or not 1 <= self.min_rounds_long <= self.min_rounds:
+            raise ValueError(f"timing policy needs 1 <= min_rounds_long <= min_rounds <= max_rounds, got {self}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What calibration decided for one case."""
+
+    iterations: int
+    rounds: int
+    single_s: float  # fastest single call seen during calibration
+    first_call_s: float  # the very first call (cold: allocation, lazy init)
+    warmup_calls: int
+
+
+def plan(call, policy: Policy, clock=time.perf_counter) -> Plan:
+    """Warm ``call`` up and choose iterations per round and rounds for ``policy``."""
+    start = clock()
+    call()
+    first = clock() - start
+    warm_calls = 1
+    deadline = clock() + policy.warmup_s
+    while warm_calls < 3 or clock() < deadline:
+        call()
+        warm_calls += 1
+    single = math.inf
+    for _ in range(CALIBRATION_CALLS):
+        start = clock()
+        call()
+        single = min(single, clock() - start)
+    single = max(single, 1e-9)
+    iterations = max(1, math.ceil(policy.round_s / single))
+    rounds = int(policy.budget_s / (iterations * single))
+    floor = policy.min_rounds_long if single >= policy.long_call_s else policy.min_rounds
+    rounds = max(floor, min(policy.max_rounds, rounds))
+    return Plan(iterations, rounds, single, first, warm_calls)
+
+
+def diagnostics(samples) -> dict:
+    """What the per-round times (seconds per call) say: stall rounds, and whether the rounds settled."""
+    data = [float(s) for s in samples]
+    if not data:
+        return {"stall_rounds": None, "settled": None}
+    median = statistics.median(data)
+    return {
+        "stall_rounds": sum(1 for s in data if s > STALL_FACTOR * median),
+        "settled": bool(median <= UNSETTLED_FACTOR * min(data)),
+    }
+
+
+def measure(benchmark, call, policy: Policy) -> dict:
+    """Time ``call`` with pytest-benchmark under ``policy``; return the engine's record fields.
+
+    With timing disabled (``--benchmark-disable``) the call runs once as a plain test.
+    """
+    if benchmark.disabled:
+        benchmark(call)
+        return empty_record()
+    p = plan(call, policy)
+    benchmark.pedantic(call, rounds=p.rounds, iterations=p.iterations, warmup_rounds=1)
+    return {
+        "timing_engine": ENGINE_VERSION,
+        "warmup_calls": p.warmup_calls,
+        "first_call_s": p.first_call_s,
+        **diagnostics(benchmark.stats.stats.data),
+    }
+
+
+def empty_record() -> dict:
+    """The engine's record fields when nothing was timed."""
+    return {"timing_engine": ENGINE_VERSION, "warmup_calls": None, "first_call_s": None,
+            "stall_rounds": None, "settled": None}

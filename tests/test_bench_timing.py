@@ -1,0 +1,98 @@
+"""The timing engine's decisions: stall-proof calibration, minimum rounds, diagnostics, pass merging."""
+
+import copy
+
+import pytest
+
+from benchmarks import driver, timing
+
+POLICY = timing.Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.0)
+
+
+class FakeClock:
+    """A clock that a fake call advances: each call takes ``cost`` seconds, some calls stall."""
+
+    def __init__(self, cost: float, stalls=()):
+        self.now, self.cost, self.calls, self.stalls = 0.0, cost, 0, set(stalls)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call(self) -> None:
+        self.calls += 1
+        self.now += self.cost + (0.016 if self.calls in self.stalls else 0.0)
+
+
+def test_a_stall_during_calibration_does_not_set_the_iterations():
+    # The call takes 10 us; the 5th call (inside calibration) stalls for a 16 ms scheduler slice.
+    clock = FakeClock(10e-6, stalls={5})
+    plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert plan.single_s == pytest.approx(10e-6)
+    assert plan.iterations in (100, 101)  # 1 ms rounds of 10 us calls (float rounding), not 1 because of the stall
+    assert POLICY.min_rounds <= plan.rounds <= POLICY.max_rounds
+
+
+def test_no_budget_cuts_below_the_minimum_rounds():
+    clock = FakeClock(2e-3)  # 2 ms calls: the budget would allow 6 rounds
+    plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds
+    clock = FakeClock(0.5)  # long calls: a stall is at most one call's worth, fewer rounds suffice
+    plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long
+
+
+def test_diagnostics_count_stalls_and_settling():
+    steady = [1.0] * 18 + [2.0, 3.0]
+    d = timing.diagnostics(steady)
+    assert d == {"stall_rounds": 2, "settled": True}
+    assert timing.diagnostics([1.0] * 5 + [2.0] * 10)["settled"] is False  # the median sits at 2x the fastest
+
+
+@pytest.mark.parametrize("bad", [dict(round_s=0), dict(min_rounds=0), dict(min_rounds=50, max_rounds=10),
+                                 dict(min_rounds_long=20)])
+def test_policy_rejects_impossible_settings(bad):
+    fields = dict(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.01, warmup_s=0.0) | bad
+    with pytest.raises(ValueError, match="timing policy"):
+        timing.Policy(**fields)
+
+
+def test_worker_arguments_drop_the_users_output_options():
+    args = ["benchmarks/", "--benchmark-only", "--benchmark-json", "out.json", "-k", "numpy",
+            "--benchmark-save=mine", "--benchmark-autosave", "--lowrank-output", "folder"]
+    assert driver.worker_args(args) == ["benchmarks/", "--benchmark-only", "-k", "numpy"]
+
+
+def _doc(medians: dict[str, float]) -> dict:
+    benches = []
+    for name, median in medians.items():
+        benches.append({
+            "name": name, "fullname": f"benchmarks/bench_matvec.py::{name}", "group": "g",
+            "params": {}, "param": name, "options": {},
+            "extra_info": {"suite": "other", "gflops": 1.0 / median},
+            "stats": {"median": median, "min": median * 0.9, "data": [median * 0.9, median, median * 1.1]},
+        })
+    return {"machine_info": {"lowrank_bench": {"complete": True}}, "benchmarks": benches}
+
+
+def test_merge_reports_the_least_disturbed_pass_and_records_every_pass():
+    docs = [(1, _doc({"a": 1.3e-5, "b": 2.0e-5})), (2, _doc({"a": 1.0e-5, "b": 2.2e-5})),
+            (3, _doc({"a": 1.1e-5, "b": 2.1e-5}))]
+    original = copy.deepcopy(docs)
+    merged = driver.merge(docs)
+    a, b = merged["benchmarks"]
+    assert a["stats"] == original[1][1]["benchmarks"][0]["stats"]  # pass 2's samples, untouched
+    assert a["extra_info"]["reported_pass"] == 2 and b["extra_info"]["reported_pass"] == 1
+    assert a["extra_info"]["process_medians"] == [1.3e-5, 1.0e-5, 1.1e-5]
+    assert a["extra_info"]["process_spread"] == pytest.approx((1.3e-5 - 1.0e-5) / 1.1e-5)
+    assert a["extra_info"]["processes"] == 3
+    assert a["extra_info"]["gflops"] == pytest.approx(1.0 / 1.0e-5)  # throughput of the reported pass
+
+
+def test_merge_of_one_pass_has_no_spread():
+    merged = driver.merge([(1, _doc({"a": 1e-5}))])
+    assert merged["benchmarks"][0]["extra_info"]["process_spread"] is None
+
+
+def test_merge_without_results_is_an_error():
+    with pytest.raises(ValueError, match="no worker"):
+        driver.merge([])
