@@ -12,7 +12,9 @@ loop itself, as torch.utils.benchmark's ``blocked_autorange`` and pyperf do:
    a call slower, never the minimum.
 3. **Rounds**: at least ``min_rounds`` (no profile cuts below it; ``min_rounds_long``
    for calls of 10 ms and more, which a stall cannot dominate), more while the budget
-   lasts; the median over rounds is the process's figure.
+   lasts; the median over rounds is the process's figure. Calls of 0.1 s and more skip
+   step 2 after two warm-up calls: no stall makes them look that slow, and calibration
+   calls would cost more than the timed rounds.
 4. **Diagnostics**: rounds far slower than the median (stalls) are counted, and a
    median far above the fastest round marks the timing as unsettled.
 
@@ -48,12 +50,18 @@ class Policy:
     # a 16 ms scheduler stall is at most one call's worth, and 15 rounds of 0.2 s would be 3 s a case.
     long_call_s: float = 0.01
     min_rounds_long: int = 5
+    # Calls of at least very_long_call_s skip the separate calibration calls: a stall cannot
+    # make them look several times slower, and they need one iteration per round anyway,
+    # so two untimed calls are warm-up enough (an 8192² GEMM at n = 512 costs 0.7 s a call).
+    very_long_call_s: float = 0.1
 
     def __post_init__(self):
         if not (self.round_s > 0 and self.budget_s >= 0 and self.warmup_s >= 0):
             raise ValueError(f"timing policy needs positive round_s and non-negative budgets, got {self}")
         if not 1 <= self.min_rounds <= self.max_rounds or not 1 <= self.min_rounds_long <= self.min_rounds:
             raise ValueError(f"timing policy needs 1 <= min_rounds_long <= min_rounds <= max_rounds, got {self}")
+        if not self.round_s <= self.long_call_s <= self.very_long_call_s:
+            raise ValueError(f"timing policy needs round_s <= long_call_s <= very_long_call_s, got {self}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Plan:
     single_s: float  # fastest single call seen during calibration
     first_call_s: float  # the very first call (cold: allocation, lazy init)
     warmup_calls: int
+    warmup_rounds: int  # rounds pytest-benchmark runs untimed before the timed ones
 
 
 def plan(call, policy: Policy, clock=time.perf_counter) -> Plan:
@@ -72,7 +81,12 @@ def plan(call, policy: Policy, clock=time.perf_counter) -> Plan:
     start = clock()
     call()
     first = clock() - start
-    warm_calls = 1
+    start = clock()
+    call()
+    second = clock() - start
+    if min(first, second) >= policy.very_long_call_s:
+        return Plan(1, policy.min_rounds_long, min(first, second), first, 2, 0)
+    warm_calls = 2
     deadline = clock() + policy.warmup_s
     while warm_calls < 3 or clock() < deadline:
         call()
@@ -87,7 +101,7 @@ def plan(call, policy: Policy, clock=time.perf_counter) -> Plan:
     rounds = int(policy.budget_s / (iterations * single))
     floor = policy.min_rounds_long if single >= policy.long_call_s else policy.min_rounds
     rounds = max(floor, min(policy.max_rounds, rounds))
-    return Plan(iterations, rounds, single, first, warm_calls)
+    return Plan(iterations, rounds, single, first, warm_calls, 1)
 
 
 def diagnostics(samples) -> dict:
@@ -111,7 +125,7 @@ def measure(benchmark, call, policy: Policy) -> dict:
         benchmark(call)
         return empty_record()
     p = plan(call, policy)
-    benchmark.pedantic(call, rounds=p.rounds, iterations=p.iterations, warmup_rounds=1)
+    benchmark.pedantic(call, rounds=p.rounds, iterations=p.iterations, warmup_rounds=p.warmup_rounds)
     return {
         "timing_engine": ENGINE_VERSION,
         "warmup_calls": p.warmup_calls,

@@ -1,6 +1,7 @@
 """The timing engine's decisions: stall-proof calibration, minimum rounds, diagnostics, pass merging."""
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -36,9 +37,20 @@ def test_no_budget_cuts_below_the_minimum_rounds():
     clock = FakeClock(2e-3)  # 2 ms calls: the budget would allow 6 rounds
     plan = timing.plan(clock.call, POLICY, clock=clock)
     assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds
-    clock = FakeClock(0.5)  # long calls: a stall is at most one call's worth, fewer rounds suffice
+    clock = FakeClock(0.05)  # long calls: a stall is at most one call's worth, fewer rounds suffice
     plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long and plan.warmup_rounds == 1
+
+
+def test_very_long_calls_skip_the_calibration_calls():
+    clock = FakeClock(0.5)  # an 8192² GEMM at n = 512: two warm-up calls, then the timed rounds
+    plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert clock.calls == 2 and plan.warmup_calls == 2 and plan.warmup_rounds == 0
     assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long
+    # a slow first call (allocation, lazy init) is not enough: the second one decides
+    clock = FakeClock(1e-3, stalls={1})
+    plan = timing.plan(clock.call, dataclasses.replace(POLICY, very_long_call_s=0.015), clock=clock)
+    assert clock.calls > 2 and plan.single_s == pytest.approx(1e-3)
 
 
 def test_diagnostics_count_stalls_and_settling():
@@ -49,7 +61,7 @@ def test_diagnostics_count_stalls_and_settling():
 
 
 @pytest.mark.parametrize("bad", [dict(round_s=0), dict(min_rounds=0), dict(min_rounds=50, max_rounds=10),
-                                 dict(min_rounds_long=20)])
+                                 dict(min_rounds_long=20), dict(very_long_call_s=0.005)])
 def test_policy_rejects_impossible_settings(bad):
     fields = dict(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.01, warmup_s=0.0) | bad
     with pytest.raises(ValueError, match="timing policy"):
