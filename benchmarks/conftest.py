@@ -511,9 +511,11 @@ def pytest_terminal_summary(terminalreporter, config):
     incomplete = progress.get("complete") is False if progress and "complete" in progress else (
         progress and progress["planned"] is not None and progress["finished"] < progress["planned"])
     if progress and output and (output.get("written") or output.get("driver_target")) and incomplete:
+        # Without a single finished case there is nothing to keep: say so rather than name a file.
+        kept = "the file is marked incomplete" if output.get("written") else "no case finished: no file written"
         terminalreporter.write_line(
-            f"lowrank-bench: INCOMPLETE run: {progress['finished']} of {progress['planned']} cases"
-            + (f" ({progress['failed']})" if progress.get("failed") else "") + "; the file is marked incomplete",
+            f"lowrank-bench: INCOMPLETE run: {progress['finished'] or 0} of {progress['planned']} cases"
+            + (f" ({progress['failed']})" if progress.get("failed") else "") + f"; {kept}",
             red=True, bold=True)
     if output and output.get("written"):
         terminalreporter.write_line(f"lowrank-bench: results written to {output['written']}", bold=True)

@@ -129,11 +129,15 @@ def test_an_interrupted_run_is_marked_incomplete(tmp_path, processes):
                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 300
-    for line in proc.stdout:  # wait until the first case is done, then press Ctrl-C
+    # Press Ctrl-C once something is measured: in the pytest process, after the first case
+    # passed; with workers, as pass 2's worker starts (pass 1 is then in hand, and a pytest
+    # process needs well over the 0.5 s grace to import and time its 2048x2048 cases).
+    ready = "PASSED" if processes == "1" else "[pass 2/2] numpy: timing"
+    for line in proc.stdout:
         lines.append(line)
-        if ("PASSED" in line or "[pass 1/2] numpy: timing" in line) or time.monotonic() > deadline:
+        if ready in line or time.monotonic() > deadline:
             break
-    time.sleep(1.5)
+    time.sleep(1.5 if processes == "1" else 0.5)
     os.killpg(proc.pid, signal.SIGINT)
     rest, _ = proc.communicate(timeout=300)
     output = "".join(lines) + rest
@@ -143,6 +147,26 @@ def test_an_interrupted_run_is_marked_incomplete(tmp_path, processes):
     assert run["complete"] is False, output[-3000:]
     assert "INCOMPLETE" in output
     assert not list(tmp_path.glob(".*partial")), "no hidden partial file may remain"
+
+
+def test_a_run_interrupted_before_any_case_writes_nothing_and_says_so(tmp_path):
+    import signal
+
+    env = {**os.environ, **TINY, "LOWRANK_BENCH_OUTPUT": str(tmp_path), "LOWRANK_BENCH_PROCESSES": "2",
+           "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_matvec.py", "--benchmark-only", "-p", "no:cacheprovider"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    for line in proc.stdout:  # Ctrl-C as the first worker is started: it cannot have timed a case yet
+        lines.append(line)
+        if "[pass 1/2] numpy: timing" in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=300)
+    output = "".join(lines) + rest
+    assert not list(tmp_path.iterdir()), output[-3000:]
+    assert "INCOMPLETE run: 0 of" in output and "no file written" in output, output[-3000:]
 
 
 def test_disabled_run_writes_nothing(tmp_path):
