@@ -200,3 +200,18 @@ def test_cuda_request_without_gpu_is_a_usage_error(tmp_path):
     result = run_suite(tmp_path, "--benchmark-only", LOWRANK_BENCH_BACKENDS="torch-cuda")
     assert result.returncode == 4
     assert "torch-cuda" in result.stderr and "unavailable" in result.stderr
+
+
+def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs):
+    out, _, _ = two_runs
+    path = sorted(out.glob("*.json"))[0]
+    threads = json.loads(path.read_text())["machine_info"]["lowrank_bench"]["threads"]["requested"]
+    # A tolerance no timing can miss: this checks the tool (cases, pinned pools), not the machine.
+    cmd = [sys.executable, "-m", "benchmarks.crosscheck", str(path), "--shape", "64x48", "--batches", "1",
+           "--tolerance", "1000"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("bench_matvec[")]
+    # numpy and torch-cpu, dense and ranks 2 and 8, warm only (the cold cases are another mode)
+    assert len(rows) == 6 and not any("cold" in row for row in rows), result.stdout
+    assert f"6 cases, threads={threads};" in result.stdout
