@@ -378,8 +378,9 @@ class RunContext:
             return {"gflops": None, "gbps": None, "roofline_fraction": None}
         out = {"gflops": cost.flops / median / 1e9, "gbps": cost.bytes_moved / median / 1e9, "roofline_fraction": None}
         if self.calibration:
-            bandwidth = machine.roof_bandwidth(self.calibration, backend)
-            peak = self.calibration["peak_gflops"].get(backend, {}).get(dtype)
+            gbps = plausibility.bandwidth_roof(self.calibration, backend, "DRAM")
+            bandwidth = gbps * 1e9 if gbps else None
+            peak = plausibility.compute_roof(self.calibration, backend, dtype)
             if bandwidth and peak:
                 out["roofline_fraction"] = cost.roofline_seconds(bandwidth, peak * 1e9) / median
         return out

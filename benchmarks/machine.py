@@ -293,11 +293,3 @@ def calibrate(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=
 
 def _level_sizes(mem: str) -> dict[str, int]:
     return cache_levels("torch-cuda" if mem == "cuda" else "numpy")
-
-
-def roof_bandwidth(calibration: dict, backend: str) -> float | None:
-    """The DRAM (HBM) bandwidth roof (bytes/s) for ``backend``: the best of copy, add and dot."""
-    mem = calibration.get("memory", {}).get("cuda" if backend == "torch-cuda" else "cpu")
-    if not mem:
-        return None
-    return max(v for k, v in mem.items() if k.endswith("_gbps")) * 1e9

@@ -83,7 +83,11 @@ def test_report_without_files_or_results_folder_is_an_input_error(tmp_path):
 @pytest.mark.parametrize(
     "content, words",
     [("", ["bad.json: file is empty"]), ('{"benchmarks": [', ["bad.json: not valid JSON", "truncated"]),
-     ('{"benchmarks": [], "machine_info": {"lowrank_bench": {"schema": "lowrank-bench/99"}}}', ["newer"])],
+     ('{"benchmarks": [], "machine_info": {"lowrank_bench": {"schema": "lowrank-bench/99"}}}', ["newer"]),
+     # another project's pytest-benchmark JSON: not an empty report with exit 0
+     ('{"benchmarks": [{"name": "test_parse", "extra_info": {}, "stats": {"median": 1e-3}}]}',
+      ["holds 1 benchmark(s), none of them lowrank-bench's", "test_parse"]),
+     ('{"benchmarks": []}', ["holds no benchmark results"])],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, content, words):
     bad = data.write(tmp_path / "bad.json", content)

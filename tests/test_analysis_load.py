@@ -112,10 +112,27 @@ def test_foreign_benchmarks_are_skipped_and_counted_other_suites_kept(tmp_path):
     assert "2 benchmarks of other suites skipped" in load.describe_loaded(result)
 
 
-def test_a_file_of_only_foreign_benchmarks_reads_as_an_empty_run(tmp_path):
-    path = data.write(tmp_path / "other.json", data.document([{"name": "t", "extra_info": {}, "stats": data.stats(1.0)}]))
-    result = load.load([path])
-    assert len(result.frame) == 0 and result.skipped_foreign == 1
+def test_a_file_of_only_foreign_benchmarks_is_an_error_naming_it(tmp_path):
+    bench = {"name": "test_parse", "fullname": "tests/test_x.py::test_parse", "extra_info": {}, "stats": data.stats(1.0)}
+    path = data.write(tmp_path / "other.json", data.document([bench]))
+    with pytest.raises(load.ResultFileError) as err:
+        load.load([path])
+    message = str(err.value)
+    assert "other.json" in message and "holds 1 benchmark(s), none of them lowrank-bench's" in message
+    assert "tests/test_x.py::test_parse" in message
+
+
+def test_a_file_with_no_benchmarks_is_an_error(tmp_path):
+    path = data.write(tmp_path / "empty.json", data.document([]))
+    with pytest.raises(load.ResultFileError, match="empty.json.*holds no benchmark results"):
+        load.load([path])
+
+
+def test_keep_going_skips_a_foreign_file_beside_a_good_one(tmp_path):
+    good = data.write(tmp_path / "good.json", data.document(data.small_run()))
+    data.write(tmp_path / "other.json", data.document([{"name": "t", "extra_info": {}, "stats": data.stats(1.0)}]))
+    result = load.load([tmp_path], keep_going=True)
+    assert [r.path for r in result.runs] == [str(good)] and len(result.errors) == 1
 
 
 # -- bad files -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from benchmarks import machine
+from lowrank.analysis import plausibility
 
 
 def test_requested_threads():
@@ -58,7 +59,7 @@ def test_calibration_returns_plausible_numbers():
     for level, gbps in cal["levels"]["cpu"].items():
         assert gbps > 0.1 * mem["copy_gbps"], (level, gbps)
     assert 0.1 < cal["peak_gflops"]["numpy"]["float64"] < 1e5
-    assert machine.roof_bandwidth(cal, "numpy") == max(mem["copy_gbps"], mem["add_gbps"], mem["dot_gbps"]) * 1e9
+    assert plausibility.bandwidth_roof(cal, "numpy", "DRAM") == max(mem["copy_gbps"], mem["add_gbps"], mem["dot_gbps"])
 
 
 def test_fingerprint_ignores_host_name_but_not_hardware():

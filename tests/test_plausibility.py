@@ -89,3 +89,20 @@ def test_files_without_cache_calibration_are_judged_only_where_they_can_be():
     assert pl.speedup_flag(19.0, **model(256, 256, 256, 512, calibration=old)) is not None
     # DRAM W against cache factors with no cache roof: no bound can be given, so no flag.
     assert pl.speedup_flag(600.0, **model(8192, 8192, 16, 1, calibration=old)) is None
+
+
+def test_the_compute_roof_is_the_devices_best_library_not_the_backends_own():
+    # torch-cpu calibrated low (77 GFLOP/s at 2048^2) while numpy reached 101 on the same cores:
+    # torch at 100 GFLOP/s on a 256^2 GEMM is within what the hardware does (measured 2026-11-30).
+    cal = {**CALIBRATION, "peak_gflops": {"numpy": {"float32": 101.0}, "torch-cpu": {"float32": 77.0}}}
+    assert pl.compute_roof(cal, "torch-cpu", "float32") == 101.0
+    cost = dense_cost(256, 256, 512, "float32")
+    at_100 = cost.flops / 100e9
+    assert pl.roof_flag(backend="torch-cpu", dtype="float32", cache="warm", median_s=at_100, flops=cost.flops,
+                        bytes_moved=cost.bytes_moved, calibration=cal) is None
+    # ... but twice the best library's peak is still impossible
+    assert "matmul peak of 101.0" in pl.roof_flag(backend="torch-cpu", dtype="float32", cache="warm",
+                                                  median_s=at_100 / 2.5, flops=cost.flops,
+                                                  bytes_moved=cost.bytes_moved, calibration=cal)
+    # a GPU's roof is its own: the CPU libraries' peaks do not count for torch-cuda
+    assert pl.compute_roof(cal, "torch-cuda", "float32") is None

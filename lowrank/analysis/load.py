@@ -112,17 +112,24 @@ class RunInfo:
         return f"{self.host} {self.profile} {commit} {when}".strip()
 
     def bandwidth_gbps(self, backend: str) -> float | None:
-        """The calibrated bandwidth roof for ``backend`` (GB/s): the better of STREAM copy and add."""
-        mem = (self.calibration.get("memory") or {}).get("cuda" if backend == "torch-cuda" else "cpu")
-        if not mem:
-            return None
-        values = [v for v in (mem.get("copy_gbps"), mem.get("add_gbps")) if isinstance(v, (int, float))]
-        return max(values) if values else None
+        """The calibrated DRAM bandwidth roof for ``backend`` (GB/s): the best of STREAM copy, add and dot.
+
+        The suite computes each result's ``roofline_fraction`` with this same rule
+        (:func:`lowrank.analysis.plausibility.bandwidth_roof`).
+        """
+        from .plausibility import bandwidth_roof
+
+        return bandwidth_roof(self.calibration, backend, "DRAM")
 
     def peak_gflops(self, backend: str, dtype: str) -> float | None:
-        """The calibrated matmul GFLOP/s of ``backend`` in ``dtype``, or None when not calibrated."""
-        value = ((self.calibration.get("peak_gflops") or {}).get(backend) or {}).get(dtype)
-        return float(value) if isinstance(value, (int, float)) else None
+        """The calibrated matmul GFLOP/s of ``backend``'s device in ``dtype``, or None when not calibrated.
+
+        The best library's on that device (:func:`lowrank.analysis.plausibility.compute_roof`),
+        as the suite's ``roofline_fraction`` and plausibility guard use it.
+        """
+        from .plausibility import compute_roof
+
+        return compute_roof(self.calibration, backend, dtype)
 
 
 @dataclass
@@ -334,11 +341,40 @@ def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, 
 
 
 def read_run(path, run_id: str | None = None) -> tuple[RunInfo, list[dict]]:
-    """Read one result file: its :class:`RunInfo` and a row dict per benchmark of this suite."""
+    """Read one result file: its :class:`RunInfo` and a row dict per benchmark of this suite.
+
+    Raises :class:`ResultFileError` when the file is not a pytest-benchmark result, is of
+    a schema version this package cannot read, or holds no benchmark of this suite.
+    """
+    path = Path(path)
+    return _parse(path, read_json(path), run_id or path.stem)
+
+
+def read_document(path) -> dict:
+    """One result file as its JSON document, validated as :func:`read_run` validates it.
+
+    For the tools that work on pytest-benchmark's records themselves (the gate, baselines,
+    export): the file is read and parsed once.
+    """
     path = Path(path)
     doc = read_json(path)
-    info = _run_info(path, doc, run_id or path.stem)
+    _parse(path, doc, path.stem)
+    return doc
+
+
+def _parse(path: Path, doc: dict, run_id: str) -> tuple[RunInfo, list[dict]]:
+    info = _run_info(path, doc, run_id)
     rows, foreign, suites = _bench_rows(path, doc, info)
+    if not rows:
+        # Reporting or gating such a file would "succeed" on nothing: say what it holds instead.
+        if foreign:
+            first = doc["benchmarks"][0]
+            name = first.get("fullname") or first.get("name") if isinstance(first, dict) else None
+            raise ResultFileError(path, f"holds {foreign} benchmark(s), none of them lowrank-bench's (no "
+                                        f"extra_info['schema'] tag {SCHEMA_NAME!r}; the first is {name!r}): "
+                                        "a result file of another project?")
+        raise ResultFileError(path, "holds no benchmark results (its 'benchmarks' list is empty: "
+                                    "every case skipped or deselected?)")
     info = _replace(info, n_benchmarks=len(rows), n_foreign=foreign, suites=dict(suites))
     return info, rows
 
