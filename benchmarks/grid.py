@@ -193,17 +193,6 @@ class Selection:
         return sorted(set(self.ranks))
 
 
-ENV_VARS = (
-    "LOWRANK_BENCH_PROFILE",
-    "LOWRANK_BENCH_BACKENDS",
-    "LOWRANK_BENCH_DTYPES",
-    "LOWRANK_BENCH_CACHE",
-    "LOWRANK_BENCH_SHAPES",
-    "LOWRANK_BENCH_RANKS",
-    "LOWRANK_BENCH_BATCHES",
-)
-
-
 def select_from_env(env) -> Selection:
     """:func:`select` with the values of the ``LOWRANK_BENCH_*`` variables in mapping ``env``."""
     get = env.get

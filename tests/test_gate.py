@@ -251,3 +251,26 @@ def test_cli_flags_win_over_pattern_overrides(aa_runs, tmp_path):
     assert cli.main(args) == 0  # the override hides a 1.5x slowdown ...
     assert cli.main([*args, "--min-effect", "0.25"]) == 1  # ... the flag wins over it
     assert cli.main([*args[:-1], str(tmp_path / "missing.toml")]) == 2
+
+
+def test_compare_and_gate_agree_on_every_time_they_both_judge(aa_runs, tmp_path):
+    from dataclasses import replace
+
+    from lowrank.analysis import derive, load
+
+    base, cur = aa_runs
+    # batch-32 cases at 1024 rows: the project's 25% minimum effect applies to them (no override)
+    ids = sorted(i for i in gate.matvec_cases(cur) if "-n032-" in i and "-d1024-" in i)
+    slow, fast = ids[1], ids[-2]
+    changed = shifted(shifted(cur, slow, 1.5), fast, 1 / 1.5)
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "head.json").write_text(json.dumps(changed))
+    cfg = replace(PROJECT_CONFIG, absolute="always")
+    gated = {f.case: f.status for f in gate.compare_runs(changed, base, cfg).findings if f.metric == "time"}
+    frame = load.load([tmp_path / "base.json", tmp_path / "head.json"]).frame
+    table = derive.compare_runs(frame, "base", "head", config=cfg).table
+    compared = {case: (derive.STATUS_SAME if status == derive.STATUS_NOISE else status)
+                for case, status in zip(table["param_id"], table["status"]) if case in gated}
+    assert len(compared) == len(gated) > 20
+    assert compared == gated
+    assert gated[slow] == "regression" and gated[fast] == "improvement"

@@ -89,14 +89,19 @@ def register_compare(subparsers) -> None:
         "compare",
         help="compare two runs side by side (tables and a ratio plot)",
         description="Compare run B against run A, benchmark by benchmark (matched on pytest's node id): time "
-                    "ratio B/A with a 95% interval, regressions and improvements beyond --threshold. Prints the "
+                    "ratio B/A with a 95% interval; regressions and improvements are judged exactly as "
+                    "'lowrank-bench gate' judges absolute times (minimum effect AND Mann-Whitney U at alpha, "
+                    "thresholds from [tool.lowrank-bench.gate] in pyproject.toml, then --threshold). Prints the "
                     "tables and writes comparison.md, comparison.html, comparison.csv and figures/run_comparison.png.",
     )
     p.add_argument("run_a", metavar="RUN_A", type=Path, help="the baseline result file")
     p.add_argument("run_b", metavar="RUN_B", type=Path, help="the result file compared with it")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT})")
-    p.add_argument("--threshold", type=_positive_fraction, default=0.10,
-                   help="smallest change reported as a regression or improvement (default 0.1, i.e. 10%%)")
+    p.add_argument("--threshold", type=_positive_fraction, default=None,
+                   help="smallest change reported as a regression or improvement, for every case (default: the "
+                        "gate's minimum effects from pyproject.toml, else 0.1, i.e. 10%%)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="pyproject.toml to read the gate's thresholds from (default: ./pyproject.toml when present)")
     p.set_defaults(handler=_run_compare)
 
 
@@ -106,7 +111,13 @@ def _run_compare(args) -> int:
     for path in (args.run_a, args.run_b):
         if path.is_dir():
             raise _InputError(f"{path}: is a folder; compare takes two result files")
-    result = report.write_comparison(args.run_a, args.run_b, args.output, threshold=args.threshold, log=_progress)
+    from . import gate
+
+    if args.config is not None and not args.config.is_file():
+        raise _InputError(f"--config {args.config}: no such file")
+    config = gate.load_config(args.config or Path("pyproject.toml"))
+    result = report.write_comparison(args.run_a, args.run_b, args.output, threshold=args.threshold, log=_progress,
+                                     config=config)
     print(result.text)
     print(f"comparison written: {result.markdown} and {result.html}")
     return EXIT_OK

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .load import RunInfo, matvec
-from .stats import bootstrap_medians
+from .stats import bootstrap_medians, median_relative_se
 
 # A timing whose IQR exceeds this fraction of its median is noisy (torch.utils.benchmark's warning level).
 NOISE_THRESHOLD = 0.10
@@ -36,13 +36,6 @@ def shape_label(d, k) -> str:
 
 
 # -- ratio of two medians with an interval ----------------------------------------------------
-def _median_se_rel(median, iqr, rounds) -> float:
-    """Relative standard error of a median from the IQR (normal approximation)."""
-    if not (median and median > 0) or iqr is None or not np.isfinite(iqr) or not rounds or rounds < 2:
-        return math.nan
-    return 1.2533 * (iqr / 1.349) / math.sqrt(rounds) / median
-
-
 def ratio_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int = N_BOOT,
                    boot_cache: dict | None = None) -> tuple[float, float, str]:
     """95% interval of ``num.median / den.median``: (low, high, "bootstrap" or "iqr").
@@ -67,8 +60,8 @@ def ratio_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int =
         lo, hi = np.percentile(ratios, [2.5, 97.5])
         # The bootstrap of a median is discrete; never report an interval that excludes the estimate.
         return float(min(lo, ratio)), float(max(hi, ratio)), "bootstrap"
-    rel = math.hypot(_median_se_rel(num["median"], num.get("iqr"), num.get("rounds")),
-                     _median_se_rel(den["median"], den.get("iqr"), den.get("rounds")))
+    rel = math.hypot(median_relative_se(num["median"], num.get("iqr"), num.get("rounds")),
+                     median_relative_se(den["median"], den.get("iqr"), den.get("rounds")))
     if not np.isfinite(rel):
         return math.nan, math.nan, "none"
     return ratio * math.exp(-_Z95 * rel), ratio * math.exp(_Z95 * rel), "iqr"
@@ -315,8 +308,8 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
 def roofline(frame: pd.DataFrame, runs: list[RunInfo]) -> pd.DataFrame:
     """The matvec rows with their place under this machine's calibrated roofline.
 
-    Adds ``roof_gbps`` (calibrated bandwidth, the better of STREAM copy and add),
-    ``roof_gflops`` (calibrated matmul peak of the backend and dtype),
+    Adds ``roof_gbps`` (calibrated DRAM bandwidth, the best of STREAM copy, add and dot),
+    ``roof_gflops`` (calibrated matmul peak of the backend's device in that dtype: the best library's),
     ``arithmetic_intensity`` (FLOP/byte), ``achieved_gbps``, ``achieved_gflops``,
     ``roof_seconds`` = max(bytes/bandwidth, flops/peak), ``bound``
     (``"memory"``/``"compute"``) and ``roofline_fraction_calc`` = roof_seconds / median
@@ -362,7 +355,7 @@ class Comparison:
     only_a: int
     only_b: int
     same_machine: bool
-    threshold: float
+    threshold: float  # the minimum effect outside the per-case overrides
 
     def counts(self) -> dict:
         return self.table["status"].value_counts().to_dict() if len(self.table) else {}
@@ -374,18 +367,31 @@ STATUS_NOISE = "within noise"
 STATUS_SAME = "unchanged"
 
 
-def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float = 0.10,
-                 n_boot: int = N_BOOT, seed: int = 0) -> Comparison:
-    """Time ratio B/A per benchmark (matched on pytest's ``fullname``), with its 95% interval.
+def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float | None = None,
+                 n_boot: int = N_BOOT, seed: int = 0, config=None) -> Comparison:
+    """Time ratio B/A per benchmark (matched on pytest's ``fullname``), judged as the gate judges it.
 
-    ``status`` is ``"regression"`` when the ratio exceeds 1 + ``threshold`` and its
-    interval lies above 1, ``"improvement"`` when it is below 1/(1 + threshold) and
-    its interval lies below 1, ``"within noise"`` when it passes the threshold but the
-    interval includes 1, else ``"unchanged"``. ``same_machine`` compares the fingerprints:
-    across machines a ratio measures the hardware, not the code.
+    ``status`` comes from :func:`lowrank.analysis.gate.time_finding`, the gate's own test
+    of an absolute time, with the thresholds of ``config`` (a ``GateConfig``: default
+    10% minimum effect at α = 0.01, per-case overrides by case id) or, when given,
+    ``threshold`` for every case: ``"regression"``/``"improvement"`` when the change
+    exceeds the minimum effect and is significant, ``"within noise"`` when it exceeds
+    the minimum effect but is not significant, else ``"unchanged"``. So ``lowrank-bench
+    compare A B`` and ``lowrank-bench gate B --baseline A`` agree on every time they both
+    judge. ``ratio_lo``/``ratio_hi`` are a 95% bootstrap interval, for the figure.
+    ``same_machine`` compares the fingerprints: across machines a ratio measures the
+    hardware, not the code.
     """
-    keep = ["fullname", "suite", "variant", "backend", "dtype", "d", "k", "rank", "batch", "cache", "median", "iqr",
-            "rounds", "samples", "rel_iqr", "fingerprint"]
+    from dataclasses import replace
+
+    from . import gate
+
+    cfg = config if config is not None else gate.GateConfig()
+    if threshold is not None:  # a flag wins over every pattern override, as in the gate
+        cfg = replace(cfg, overrides=(*cfg.overrides, gate.Override("*", time_min_effect=threshold)))
+    cfg = gate.validate_config(cfg)
+    keep = ["fullname", "param_id", "name", "suite", "variant", "backend", "dtype", "d", "k", "rank", "batch", "cache",
+            "median", "iqr", "rounds", "samples", "rel_iqr", "fingerprint"]
     a = frame[frame["run_id"] == run_a]
     b = frame[frame["run_id"] == run_b]
     a = a[[c for c in keep if c in a]].drop_duplicates("fullname")
@@ -393,22 +399,25 @@ def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float =
     stat = ["median", "iqr", "rounds", "samples", "rel_iqr", "fingerprint"]
     m = a.merge(b[["fullname"] + stat], on="fullname", suffixes=("_a", "_b"))
     rng = np.random.default_rng(seed)
-    lo, hi, how = [], [], []
+    lo, hi, how, status, effect = [], [], [], [], []
     for r in m.to_dict("records"):
-        x, y, method = ratio_interval(_side(_strip(r, "_b"), "", None), _side(_strip(r, "_a"), "", None), rng, n_boot)
+        side_a, side_b = _strip(r, "_a"), _strip(r, "_b")
+        x, y, method = ratio_interval(_side(side_b, "", None), _side(side_a, "", None), rng, n_boot)
         lo.append(x)
         hi.append(y)
         how.append(method)
+        case = _case_id(r)
+        case_cfg, _ = cfg.for_case(case)
+        verdict = gate.time_finding(case, _bench(side_a), _bench(side_b), case_cfg).status
+        ratio = side_b["median"] / side_a["median"]
+        beyond = ratio >= 1 + case_cfg.time_min_effect or ratio <= 1 / (1 + case_cfg.time_min_effect)
+        status.append(verdict if verdict != STATUS_SAME or not beyond else STATUS_NOISE)
+        effect.append(case_cfg.time_min_effect)
     m["ratio"] = m["median_b"] / m["median_a"]
     m["ratio_lo"], m["ratio_hi"], m["uncertainty"] = lo, hi, how
     m["noisy"] = (m["rel_iqr_a"] > NOISE_THRESHOLD) | (m["rel_iqr_b"] > NOISE_THRESHOLD)
-    up, down = 1 + threshold, 1 / (1 + threshold)
-    status = np.full(len(m), STATUS_SAME, dtype=object)
-    status[(m["ratio"] > up).to_numpy()] = STATUS_NOISE
-    status[(m["ratio"] < down).to_numpy()] = STATUS_NOISE
-    status[((m["ratio"] > up) & (m["ratio_lo"] > 1)).to_numpy()] = STATUS_REGRESSION
-    status[((m["ratio"] < down) & (m["ratio_hi"] < 1)).to_numpy()] = STATUS_IMPROVEMENT
-    m["status"] = status
+    m["status"] = np.array(status, dtype=object)
+    m["min_effect"] = effect
     if "d" in m and len(m):
         m["shape"] = [shape_label(d, k) if pd.notna(d) and pd.notna(k) else "" for d, k in zip(m["d"], m["k"])]
     fa = set(a["fingerprint"].dropna()) if "fingerprint" in a else set()
@@ -417,7 +426,24 @@ def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float =
     return Comparison(table=m.reset_index(drop=True), run_a=run_a, run_b=run_b,
                       only_a=int((~a["fullname"].isin(b["fullname"])).sum()),
                       only_b=int((~b["fullname"].isin(a["fullname"])).sum()),
-                      same_machine=bool(fa) and fa == fb, threshold=threshold)
+                      same_machine=bool(fa) and fa == fb, threshold=cfg.time_min_effect if threshold is None else threshold)
+
+
+def _case_id(record: dict) -> str:
+    """The id the gate knows a case by (pytest's parameter id), else its name."""
+    for key in ("param_id", "name", "fullname"):
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _bench(side: dict) -> dict:
+    """One side of a merged row as the benchmark record the gate's judgement reads."""
+    samples = side.get("samples")
+    return {"stats": {"median": side["median"], "iqr": side.get("iqr"), "rounds": side.get("rounds"),
+                      "data": samples if samples is not None and not (isinstance(samples, float) and math.isnan(samples))
+                      else None}}
 
 
 def _strip(record: dict, suffix: str) -> dict:

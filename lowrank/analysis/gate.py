@@ -26,6 +26,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import NormalDist
 
 from lowrank.errors import LowRankValueError
 
@@ -188,7 +189,7 @@ class GateResult:
 
 def _samples(bench: dict):
     data = bench.get("stats", {}).get("data")
-    return data if data else None
+    return data if data is not None and len(data) else None
 
 
 def exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig) -> list[Finding]:
@@ -249,16 +250,32 @@ def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: Gat
     return Finding(case, "speedup", status, sb, sc, ratio, low, high, None, note)
 
 
-def _time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
-    mb, mc = base[case]["stats"]["median"], cur[case]["stats"]["median"]
+def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
+    """The one judgement of a change in time, shared by the gate and ``lowrank-bench compare``.
+
+    ``base`` and ``cur`` are pytest-benchmark benchmark records (``stats`` with ``median``
+    and, when kept, the raw samples ``data``; else ``iqr`` and ``rounds``). A change counts
+    when it exceeds ``cfg.time_min_effect`` and is significant at ``cfg.alpha``: one-sided
+    Mann–Whitney U tests on the raw samples (asv's rule), or, for files without them, the
+    median's standard error from the IQR.
+    """
+    sb_, sc_ = base["stats"], cur["stats"]
+    mb, mc = sb_["median"], sc_["median"]
     ratio = mc / mb
-    sb, sc = _samples(base[case]), _samples(cur[case])
+    sb, sc = _samples(base), _samples(cur)
     if sb is not None and sc is not None:
         p_up = stats.mann_whitney_greater(sc, sb)
         p_down = stats.mann_whitney_greater(sb, sc)
         status = _classify(ratio, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
         return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
-    return Finding(case, "time", "unchanged", mb, mc, ratio, note="no raw samples: not tested for significance")
+    rel = math.hypot(stats.median_relative_se(mb, sb_.get("iqr"), sb_.get("rounds")),
+                     stats.median_relative_se(mc, sc_.get("iqr"), sc_.get("rounds")))
+    if not math.isfinite(rel):
+        return Finding(case, "time", "unchanged", mb, mc, ratio, note="no samples or IQR: not tested for significance")
+    z = NormalDist().inv_cdf(1 - cfg.alpha)  # one-sided, as the rank tests
+    low, high = ratio * math.exp(-z * rel), ratio * math.exp(z * rel)
+    status = _classify(ratio, low > 1, high < 1, cfg.time_min_effect, True)
+    return Finding(case, "time", status, mb, mc, ratio, low, high, None, "median's SE from the IQR (no raw samples)")
 
 
 def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -> GateResult:
@@ -305,7 +322,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -
             if dense_case in cur and dense_case in base:
                 findings.append(_speedup_finding(case, dense_case, base, cur, case_cfg))
         if absolute:
-            findings.append(_time_finding(case, base, cur, case_cfg))
+            findings.append(time_finding(case, base[case], cur[case], case_cfg))
     return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
                       sorted(set(cur) - set(base)), _incomplete(current))
 

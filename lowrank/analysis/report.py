@@ -471,7 +471,7 @@ def _figures(a: Analysis, loaded: LoadResult, fig_dir: Path, say) -> list[tuple[
         cmps = [(derive.compare_runs(loaded.frame, r.run_id, a.run.run_id), r.label, a.run.label) for r in others]
         specs.append(("run_comparison.png", lambda: plots.comparison_plot(cmps),
                       "Figure 7. Time ratio of this run over each other run, per benchmark; "
-                      "red: regression, green: improvement (beyond the threshold and the 95% interval)."))
+                      "red: regression, green: improvement (beyond the minimum effect and significant, as the gate judges)."))
     written = []
     for name, build, caption in specs:
         path = fig_dir / name
@@ -533,7 +533,8 @@ def _comparison_sentence(cmp: derive.Comparison, a: str, b: str) -> str:
     machine = "same machine" if cmp.same_machine else "different machines (ratios include the hardware)"
     return (f"`{b}` against `{a}` ({machine}): {len(cmp.table)} benchmarks in common, geometric-mean time ratio "
             f"{derive.geometric_mean(cmp.table['ratio']):.3f}; {c.get(STATUS_REGRESSION, 0)} regressions and "
-            f"{c.get(STATUS_IMPROVEMENT, 0)} improvements beyond {cmp.threshold:.0%}, "
+            f"{c.get(STATUS_IMPROVEMENT, 0)} improvements (beyond {cmp.threshold:.0%} unless a case's override says "
+            "otherwise, and significant), "
             f"{c.get(derive.STATUS_NOISE, 0)} within noise; {cmp.only_a} only in A, {cmp.only_b} only in B.")
 
 
@@ -573,12 +574,15 @@ class ComparisonResult:
     csv: Path
 
 
-def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float = 0.10,
-                     n_boot: int = derive.N_BOOT, log=None) -> ComparisonResult:
+def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | None = None,
+                     n_boot: int = derive.N_BOOT, log=None, config=None) -> ComparisonResult:
     """Compare run B against run A: ``comparison.md``/``.html``, ``figures/run_comparison.png``, ``comparison.csv``.
 
-    Benchmarks are matched by pytest's ``fullname``. The console text holds the
-    summary and one ratio table per backend/dtype/batch/cache of the matvec suite.
+    Benchmarks are matched by pytest's ``fullname`` and judged as the gate judges
+    absolute times (:func:`lowrank.analysis.derive.compare_runs`): with ``config`` (a
+    ``GateConfig``, e.g. read from pyproject.toml) and ``threshold`` overriding its
+    minimum effect for every case. The console text holds the summary and one ratio
+    table per backend/dtype/batch/cache of the matvec suite.
     """
     say = log or (lambda _msg: None)
     loaded = load_mod.load([path_a, path_b], log=say)
@@ -587,7 +591,8 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float = 
     by_path = {Path(r.path).resolve(): r for r in loaded.runs}
     a = by_path.get(Path(path_a).resolve()) or loaded.runs[0]
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
-    cmp = derive.compare_runs(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot)
+    cmp = derive.compare_runs(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
+                              config=config)
     out = Path(out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ median-based: no normality is assumed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Bootstrap resamples at most this many samples per set: the median's spread is
@@ -63,3 +65,14 @@ def mann_whitney_greater(current, baseline) -> float:
     from scipy.stats import mannwhitneyu
 
     return float(mannwhitneyu(_as_samples(current), _as_samples(baseline), alternative="greater").pvalue)
+
+
+def median_relative_se(median, iqr, rounds) -> float:
+    """Relative standard error of a median from its IQR and sample count (normal approximation).
+
+    SE(median) ≈ 1.2533·σ/√n with σ ≈ IQR/1.349; NaN when the inputs cannot give one.
+    Used where a result file kept no raw samples.
+    """
+    if not (median and median > 0) or iqr is None or not np.isfinite(iqr) or not rounds or rounds < 2:
+        return math.nan
+    return 1.2533 * (iqr / 1.349) / math.sqrt(rounds) / median

@@ -159,9 +159,9 @@ def _grid(frame: pd.DataFrame, value_fn, row_key, row_labels=None, class_fn=None
     return tuple(columns), rows, cls
 
 
-def group_title(backend: str, dtype: str, batch: int, cache: str, run_label: str | None = None) -> str:
-    title = f"{backend} {dtype}, batch {int(batch)}, {cache} cache"
-    return f"{title} — {run_label}" if run_label else title
+def group_title(backend: str, dtype: str, batch: int, cache: str) -> str:
+    """``"numpy float32, batch 32, warm cache"``: the title of one group's table."""
+    return f"{backend} {dtype}, batch {int(batch)}, {cache} cache"
 
 
 # -- builders ---------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def comparison_table(cmp_rows: pd.DataFrame, title: str) -> Table:
     columns, table_rows, classes = _grid(rows, cell, "_row", row_labels=lambda k: "dense" if k == -1 else str(k),
                                          class_fn=cls)
     footer = ("Unit: time ratio B/A of the medians (> 1: B is slower). ▲ regression, ▼ improvement (beyond the "
-              f"threshold and outside the 95% interval); {NOISY_MARK} noisy on either side.")
+              f"minimum effect and significant, as the gate judges); {NOISY_MARK} noisy on either side.")
     return Table(title, "rank", columns, table_rows, footer, classes)
 
 
