@@ -11,6 +11,7 @@ error against the Eckart–Young optimum after truncation to rank r (schema:
 
 import pytest
 
+from lowrank.analysis import plausibility
 from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
 
@@ -39,7 +40,9 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
     case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
     prof = FACTORIZE_PROFILES[lowrank_run.selection.profile.name]
     call = ops.make_call(case, ops.matrix_for(case))
-    rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds)
+    peak = plausibility.compute_roof(lowrank_run.calibration, backend, dtype)
+    rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds,
+                                    ops.min_seconds(case, peak))
     passes, flops = ops.model_cost(case)
     benchmark.group = case.group
     result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)

@@ -1,6 +1,7 @@
 """Grids of the factorization and LoRA suites: sizes per profile, ids, and what runs where."""
 
 import numpy as np
+import pytest
 
 from benchmarks import factorize_operands as fops
 from benchmarks import grid
@@ -70,3 +71,20 @@ def test_spectra_have_the_documented_shape():
     assert ex[20] / ex[0] == np.float64(1e-3) or abs(ex[20] / ex[0] - 1e-3) < 1e-15
     er = fops.spectrum_values("exact-rank", 300, 200, 20)
     assert np.count_nonzero(er) == 20 and er.size == 200
+
+
+def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an_untimed_call():
+    from benchmarks import factorize_operands as ops
+    from benchmarks.grids_extra import FactorizeCase
+
+    calls = []
+    exact = FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd", None, None)
+    # the bidiagonalisation of 4096^2 alone: 8/3 * 4096^3 FLOPs, 1.8 s at 100 GFLOP/s
+    assert ops.min_seconds(exact, 100.0) == pytest.approx(8 / 3 * 4096**3 / 100e9)
+    assert ops.plan_rounds(lambda: calls.append(1), False, 0.4, 5, ops.min_seconds(exact, 100.0)) == (1, None)
+    assert calls == []
+    # a cheap call is warmed up once, then gets at least MIN_ROUNDS
+    small = FactorizeCase(1024, 1024, "power-law", 64, "numpy", "float32", "svd", None, None)
+    rounds, first = ops.plan_rounds(lambda: calls.append(1), False, 0.4, 5, ops.min_seconds(small, 100.0))
+    assert calls == [1] and first is not None and rounds >= ops.MIN_ROUNDS
+    assert ops.min_seconds(exact, None) == 0.0  # no calibration: no shortcut

@@ -123,7 +123,7 @@ FACTORIZE_FIELDS: dict[str, str] = {
     "matrix_rank": "int",  # rank of W (r for exact-rank, else min(d, k))
     "passes": "int|null",  # products with W or Wᵀ: 2q + 2 (null for the exact SVD)
     "flops_model": "int|null",  # passes · 2·d·k·(r + p)
-    "first_call_s": "float|null",  # untimed warm-up call, seconds (null when timing is off)
+    "first_call_s": "float|null",  # untimed warm-up call, seconds (null when timing is off or it was skipped)
     "blas_threads": "int|null",
     "torch_threads": "int|null",
     "gflops": "float|null",  # flops_model / median (after timing)
