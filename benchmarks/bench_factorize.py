@@ -16,7 +16,7 @@ from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
 
 from . import factorize_operands as ops
-from .conftest import SELECTION
+from . import settings
 from .grids_extra import FACTORIZE_PROFILES, FactorizeCase, factorize_cases
 
 PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
@@ -25,7 +25,7 @@ PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "over
 def pytest_generate_tests(metafunc):
     if "method" not in metafunc.fixturenames:
         return
-    selection = metafunc.config.stash[SELECTION]
+    selection = settings.of(metafunc.config).selection
     status = available_backends()
     params = []
     for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):

@@ -16,7 +16,7 @@ from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
 
 from . import lora_operands as ops
-from .conftest import SELECTION
+from . import settings
 from .grids_extra import LoraCase, lora_forward_cases, lora_merge_cases
 
 FORWARD_PARAMS = ("d", "k", "backend", "dtype", "batch", "variant", "rank")
@@ -27,7 +27,7 @@ def pytest_generate_tests(metafunc):
     name = metafunc.function.__name__
     if name not in ("bench_lora_forward", "bench_lora_merge"):
         return
-    selection = metafunc.config.stash[SELECTION]
+    selection = settings.of(metafunc.config).selection
     explicit = selection.explicit_dtypes
     forward = name == "bench_lora_forward"
     cases = lora_forward_cases(selection, explicit) if forward else lora_merge_cases(selection)

@@ -25,13 +25,14 @@ from lowrank.analysis import plausibility
 from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import BACKEND_NAMES, available_backends
 
-from . import driver, grid, machine, timing
+from . import driver, grid, machine, settings, timing
 
-REPO = Path(__file__).resolve().parent.parent
-SELECTION = pytest.StashKey[grid.Selection]()
 OUTPUT = pytest.StashKey[dict]()
 TIMING = pytest.StashKey[timing.Policy]()
 PROGRESS = pytest.StashKey[dict]()
+THREAD_PIN = pytest.StashKey[machine.ThreadPin]()
+RUNNABLE = pytest.StashKey[int]()  # cases whose backend is available
+RUN = pytest.StashKey["RunContext"]()
 PARAM_NAMES = ("backend", "dtype", "d", "k", "rank", "batch", "cache")
 # Plugin defaults of the options the timing policy replaces; a value that differs was set by the user.
 PLUGIN_DEFAULTS = {"benchmark_max_time": 1.0, "benchmark_min_rounds": 5}
@@ -39,8 +40,6 @@ PLUGIN_DEFAULTS = {"benchmark_max_time": 1.0, "benchmark_min_rounds": 5}
 # OpenMP pool keep spinning after their last call; measured here, 0.2 s removed the stalls
 # that 1-50 ms did not (a torch call right after numpy: 27 us alone, 3.6 ms median).
 SETTLE_S = 0.2
-# Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in this process.
-DEFAULT_PROCESSES = 3
 
 
 def pytest_addoption(parser):
@@ -56,27 +55,21 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lowrank_grid: parametrize over the profile's matvec grid")
     config.addinivalue_line("markers", "single_pass: timed in the first pass of worker processes only (calls of "
                                        "milliseconds to seconds, long against the disturbances passes guard against)")
-    env = dict(os.environ)
-    if config.getoption("lowrank_profile"):
-        env["LOWRANK_BENCH_PROFILE"] = config.getoption("lowrank_profile")
     try:
-        selection = grid.select_from_env(env)
+        run_settings = settings.Settings.from_env(profile=config.getoption("lowrank_profile"),
+                                                  output=config.getoption("lowrank_output"))
+        selection = run_settings.selection
         cases = grid.expand(selection)
-        threads = machine.requested_threads(env)
-    except (grid.GridError, ValueError) as exc:
+        config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
+    except ValueError as exc:  # settings.SettingsError, grid.GridError, a bad timing option
         raise pytest.UsageError(str(exc)) from None
     status = available_backends()
     if selection.explicit_backends:
         for name in selection.backends:
             if status[name] is not None:
                 raise pytest.UsageError(f"LOWRANK_BENCH_BACKENDS asks for {name!r}, which is unavailable: {status[name]}")
-    config.stash[SELECTION] = selection
-
-    try:
-        config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
-        processes = _int_env(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES, minimum=1)
-    except ValueError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    config.stash[settings.KEY] = run_settings
+    processes = run_settings.processes
     prof = selection.profile
     usable = [b for b in selection.backends if status[b] is None]
     # torch too when it is loaded at all (available_backends imports it to ask for a GPU): an
@@ -84,17 +77,17 @@ def pytest_configure(config):
     import sys
 
     use_torch = any(b.startswith("torch") for b in usable) or "torch" in sys.modules
-    config._lowrank_threads = machine.ThreadPin(threads, use_torch=use_torch)
-    config._lowrank_cases = len([c for c in cases if status[c.backend] is None])
+    config.stash[THREAD_PIN] = machine.ThreadPin(run_settings.threads, use_torch=use_torch)
+    config.stash[RUNNABLE] = len([c for c in cases if status[c.backend] is None])
     disabled = _timing_disabled(config)
     # Driver mode: this process hands the cases to worker processes (benchmarks/driver.py).
     config.stash[PROGRESS] = {"planned": None, "finished": 0, "session": None, "processes": processes,
                               "last_backend": None, "failed": None,
-                              "driver": not disabled and processes > 1 and not driver.is_worker(env)}
+                              "driver": not disabled and processes > 1 and not driver.is_worker()}
 
     output = {"final": None, "temp": None}
     if not disabled and getattr(config.option, "benchmark_json", None) is None:
-        out_dir = Path(config.getoption("lowrank_output") or env.get("LOWRANK_BENCH_OUTPUT") or REPO / "results" / "runs")
+        out_dir = run_settings.output_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         host = re.sub(r"[^A-Za-z0-9]+", "-", platform.node() or "host").strip("-")[:24]
@@ -109,15 +102,6 @@ def pytest_configure(config):
         output["driver_target"] = getattr(config.option, "benchmark_json", None)
         config.option.benchmark_json = None
     config.stash[OUTPUT] = output
-
-
-def _int_env(env, name: str, default: int, minimum: int) -> int:
-    value = env.get(name)
-    if value is None or value.strip() == "":
-        return default
-    if not value.strip().isdigit() or int(value) < minimum:
-        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
-    return int(value)
 
 
 def _timing_policy(config, policy: timing.Policy) -> timing.Policy:
@@ -191,7 +175,7 @@ def pytest_runtestloop(session):
         return None  # nothing runnable to hand over (every case skipped): let pytest report the skips
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     run = RunContext(config, reporter)
-    config._lowrank_run = run
+    config.stash[RUN] = run
     run.calibrate()
     import tempfile
 
@@ -254,15 +238,15 @@ def _timing_disabled(config) -> bool:
 
 
 def pytest_report_header(config):
-    selection = config.stash.get(SELECTION, None)
-    if selection is None:
+    if settings.KEY not in config.stash:
         return None
-    pin = config._lowrank_threads
+    selection = settings.of(config).selection
+    pin = config.stash[THREAD_PIN]
     policy = config.stash[TIMING]
     lines = [
         f"lowrank-bench: profile={selection.profile.name} ({selection.profile.description}); "
-        f"{config._lowrank_cases} runnable cases; threads={pin.n} (BLAS and torch; "
-        f"{'LOWRANK_BENCH_THREADS' if os.environ.get('LOWRANK_BENCH_THREADS') else 'default: usable cores - 1'})",
+        f"{config.stash[RUNNABLE]} runnable cases; threads={pin.n} (BLAS and torch; "
+        f"{'LOWRANK_BENCH_THREADS' if settings.of(config).threads_explicit else 'default: usable cores - 1'})",
         f"lowrank-bench: timing: >= {policy.min_rounds} rounds of ~{policy.round_s * 1e3:g} ms per case after "
         f"{policy.warmup_s * 1e3:g} ms warm-up; each backend in fresh worker processes, "
         f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported",
@@ -276,7 +260,7 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("lowrank_grid") is None:
         return
-    selection = metafunc.config.stash[SELECTION]
+    selection = settings.of(metafunc.config).selection
     status = available_backends()
     params = []
     for case in grid.expand(selection):
@@ -291,9 +275,9 @@ class RunContext:
 
     def __init__(self, config, reporter):
         self.config = config
-        self.selection: grid.Selection = config.stash[SELECTION]
+        self.selection: grid.Selection = settings.of(config).selection
         self.policy: timing.Policy = config.stash[TIMING]
-        self.threads = config._lowrank_threads.info()
+        self.threads = config.stash[THREAD_PIN].info()
         self._reporter = reporter
         self._devices: dict[str, str] = {}
         self._llc: dict[str, int] = {}
@@ -430,13 +414,13 @@ def lowrank_run(request):
     run = RunContext(request.config, reporter)
     if not request.config.getoption("benchmark_disable", False):
         run.calibrate()
-    request.config._lowrank_run = run
+    request.config.stash[RUN] = run
     return run
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    run = getattr(config, "_lowrank_run", None)
-    selection = config.stash[SELECTION]
+    run = config.stash.get(RUN, None)
+    selection = settings.of(config).selection
     devices = dict(run._devices) if run else {}
     progress = config.stash[PROGRESS]
     session = progress["session"]
@@ -451,7 +435,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "cases_finished": progress["finished"],
         "timing": {**_policy_dict(config.stash[TIMING]), "engine": timing.ENGINE_VERSION, "settle_s": SETTLE_S},
         "flagged": len(run.flagged) if run else 0,
-        "threads": run.threads if run else config._lowrank_threads.info(),
+        "threads": run.threads if run else config.stash[THREAD_PIN].info(),
         "versions": machine.versions(),
         "devices": devices,
         "calibration": (run.calibration if run else None) or {},
@@ -485,7 +469,7 @@ def pytest_sessionfinish(session):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    run = getattr(config, "_lowrank_run", None)
+    run = config.stash.get(RUN, None)
     if run is not None and not _timing_disabled(config):
         if run.flagged:
             terminalreporter.write_line(
@@ -523,6 +507,6 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 def pytest_unconfigure(config):
-    pin = getattr(config, "_lowrank_threads", None)
+    pin = config.stash.get(THREAD_PIN, None)
     if pin is not None:
         pin.release()

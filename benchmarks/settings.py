@@ -1,0 +1,85 @@
+"""Every ``LOWRANK_BENCH_*`` setting of a run, parsed once into one frozen, validated value.
+
+The suite reads its environment in one place: :meth:`Settings.from_env`, called by
+``benchmarks/conftest.py`` when pytest starts. Everything else (the grids, the timing,
+the benchmark files) reads the resulting :class:`Settings` from the pytest config
+(:func:`of`). A bad value raises :class:`SettingsError` naming the variable, the value
+and what is accepted; pytest shows it as a usage error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from . import grid, machine
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO / "results" / "runs"
+# Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in the pytest process.
+DEFAULT_PROCESSES = 3
+
+# What each variable does; the README and the errors say the same.
+VARIABLES = {
+    "LOWRANK_BENCH_PROFILE": "the grid and timing profile: quick, default (default) or full",
+    "LOWRANK_BENCH_BACKENDS": "comma-separated backends replacing the profile's",
+    "LOWRANK_BENCH_DTYPES": "comma-separated dtypes replacing the profile's",
+    "LOWRANK_BENCH_SHAPES": "comma-separated DxK shapes replacing the profile's",
+    "LOWRANK_BENCH_RANKS": "comma-separated ranks replacing the profile's",
+    "LOWRANK_BENCH_BATCHES": "comma-separated batch sizes replacing the profile's",
+    "LOWRANK_BENCH_CACHE": "warm, cold or both",
+    "LOWRANK_BENCH_THREADS": "BLAS and torch threads (default: usable cores - 1)",
+    "LOWRANK_BENCH_PROCESSES": f"passes of worker processes per backend (default {DEFAULT_PROCESSES}; 1: none)",
+    "LOWRANK_BENCH_OUTPUT": "folder for the result JSON (default results/runs)",
+}
+
+
+class SettingsError(ValueError):
+    """A ``LOWRANK_BENCH_*`` value that cannot be used; the message names it and what is accepted."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's settings, as the environment and the command-line options gave them."""
+
+    selection: grid.Selection  # profile and the cases it expands to
+    threads: int  # BLAS and torch threads
+    threads_explicit: bool  # LOWRANK_BENCH_THREADS was given
+    processes: int  # passes of worker processes per backend
+    output_dir: Path  # where the result JSON goes (unless --benchmark-json names a file)
+
+    @classmethod
+    def from_env(cls, env=None, profile: str | None = None, output: str | None = None) -> Settings:
+        """Parse ``env`` (default ``os.environ``); ``profile``/``output`` are the command-line options, which win."""
+        env = dict(os.environ if env is None else env)
+        if profile:
+            env["LOWRANK_BENCH_PROFILE"] = profile
+        try:
+            selection = grid.select_from_env(env)
+            threads = machine.requested_threads(env)
+        except ValueError as exc:  # grid.GridError included: its message names the variable
+            raise SettingsError(str(exc)) from None
+        processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES)
+        out = output or env.get("LOWRANK_BENCH_OUTPUT") or DEFAULT_OUTPUT
+        return cls(selection=selection, threads=threads, threads_explicit=bool(env.get("LOWRANK_BENCH_THREADS")),
+                   processes=processes, output_dir=Path(out))
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise SettingsError(f"{name}={value!r}: accepted an integer >= 1 ({VARIABLES[name]})")
+    return int(value)
+
+
+KEY = pytest.StashKey[Settings]()
+
+
+def of(config) -> Settings:
+    """The run's settings, stored on the pytest config by ``benchmarks/conftest.py``."""
+    return config.stash[KEY]

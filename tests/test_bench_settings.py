@@ -1,0 +1,56 @@
+"""The run's settings: every LOWRANK_BENCH_* variable parsed once, bad values named with what is accepted."""
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks import machine, settings
+
+
+def test_defaults_without_any_variable():
+    s = settings.Settings.from_env({})
+    assert s.selection.profile.name == "default"
+    assert s.threads == machine.default_threads() and not s.threads_explicit
+    assert s.processes == settings.DEFAULT_PROCESSES
+    assert s.output_dir == settings.DEFAULT_OUTPUT
+
+
+def test_variables_and_options_are_read_and_options_win():
+    env = {"LOWRANK_BENCH_PROFILE": "default", "LOWRANK_BENCH_THREADS": "2", "LOWRANK_BENCH_PROCESSES": "1",
+           "LOWRANK_BENCH_OUTPUT": "/tmp/a", "LOWRANK_BENCH_SHAPES": "64x48"}
+    s = settings.Settings.from_env(env, profile="quick", output="/tmp/b")
+    assert s.selection.profile.name == "quick" and s.selection.shapes == ((64, 48),)
+    assert (s.threads, s.threads_explicit, s.processes) == (2, True, 1)
+    assert s.output_dir == Path("/tmp/b")
+    assert settings.Settings.from_env(env).output_dir == Path("/tmp/a")
+
+
+def test_settings_are_frozen():
+    s = settings.Settings.from_env({})
+    with pytest.raises(AttributeError):
+        s.threads = 4
+
+
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        ({"LOWRANK_BENCH_PROCESSES": "0"}, ["LOWRANK_BENCH_PROCESSES='0'", "integer >= 1"]),
+        ({"LOWRANK_BENCH_PROCESSES": "two"}, ["LOWRANK_BENCH_PROCESSES='two'"]),
+        ({"LOWRANK_BENCH_THREADS": "-1"}, ["LOWRANK_BENCH_THREADS='-1'", "positive integer"]),
+        ({"LOWRANK_BENCH_PROFILE": "huge"}, ["LOWRANK_BENCH_PROFILE='huge'", "'quick', 'default', 'full'"]),
+        ({"LOWRANK_BENCH_CACHE": "lukewarm"}, ["LOWRANK_BENCH_CACHE", "'lukewarm'"]),
+    ],
+)
+def test_a_bad_value_is_named_with_what_is_accepted(env, words):
+    with pytest.raises(settings.SettingsError) as err:
+        settings.Settings.from_env(env)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_every_variable_the_suite_reads_is_documented_here():
+    import re
+
+    text = "".join(Path(settings.__file__).parent.joinpath(f).read_text() for f in ("grid.py", "machine.py", "settings.py"))
+    read = set(re.findall(r'"(LOWRANK_BENCH_[A-Z_]+)"', text))
+    assert read <= set(settings.VARIABLES), read - set(settings.VARIABLES)
