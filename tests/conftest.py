@@ -70,3 +70,14 @@ def quick_result(tmp_path_factory) -> Path:
     assert len(files) == 1, f"expected one result file in {out}, found {files}"
     files[0].chmod(0o444)  # the analysis must never write to a result file
     return files[0]
+
+
+# Fixtures that run the benchmark suite for real: a test using one times real code.
+TIMED_FIXTURES = {"quick_result", "aa_runs", "aa_dir", "two_runs"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that runs the suite for real ``timed`` (``-m "not timed"``: the fast, deterministic part)."""
+    for item in items:
+        if TIMED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.timed)

@@ -47,6 +47,7 @@ def test_last_level_cache_is_plausible():
     assert 256 * 2**10 <= llc <= 2 * 2**30
 
 
+@pytest.mark.timed
 def test_calibration_returns_plausible_numbers():
     cal = machine.calibrate({"numpy": ("float64",)}, matmul_size=256, log=lambda m: None)
     mem = cal["memory"]["cpu"]

@@ -10,6 +10,9 @@ import pytest
 
 from lowrank.analysis.schema import MATVEC_FIELDS, SCHEMA_TAG, field_problems
 
+# Every test here runs the suite (or a part of it) in a subprocess.
+pytestmark = pytest.mark.timed
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = {
     "LOWRANK_BENCH_PROFILE": "quick",
