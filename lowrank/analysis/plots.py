@@ -458,7 +458,6 @@ def comparison_plot(comparisons: list[tuple[Comparison, str, str]]) -> Figure:
         t["_rank"] = t["rank"].astype(float).fillna(0) if "rank" in t else 0
         sort = [c for c in ("suite", "backend", "dtype", "batch", "cache", "_size", "d", "_rank") if c in t]
         t = t.sort_values(sort, na_position="first").reset_index(drop=True)
-        x = np.arange(len(t))
         band = (1 / (1 + cmp.threshold), 1 + cmp.threshold)
         ax.axhspan(*band, color="grey", alpha=0.15, lw=0)
         ax.axhline(1.0, color="black", lw=1.0)

@@ -1,0 +1,56 @@
+"""What the subcommands share: exit codes, progress output, argument types and the gate's configuration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lowrank.errors import LowRankError
+
+RUNS_FOLDER = Path("results") / "runs"
+DEFAULT_OUTPUT = Path("results") / "report"
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+
+
+class InputError(LowRankError, ValueError):
+    """A command-line input that cannot be used (named in the message)."""
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (stdout carries the command's result)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def positive_fraction(text: str) -> float:
+    """argparse type: ``0.1`` or ``10%``, above 0 and below 10."""
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; accepted e.g. 0.1 or 10%") from None
+    if not 0 < value < 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction above 0, e.g. 0.1 or 10%")
+    return value
+
+
+def read_run(path) -> dict:
+    """A parsed result file, validated against the schema (ResultFileError names what is wrong)."""
+    from .. import load
+
+    return load.read_document(path)
+
+
+def add_config_argument(parser) -> None:
+    """``--config``: where the gate's thresholds come from (gate and compare judge alike)."""
+    parser.add_argument("--config", type=Path, default=None,
+                        help="pyproject.toml to read the gate's thresholds from (default: ./pyproject.toml when present)")
+
+
+def gate_config(args):
+    """The ``GateConfig`` of ``[tool.lowrank-bench.gate]`` in ``args.config`` (or ./pyproject.toml), and its path."""
+    from .. import gate
+
+    config = args.config or Path("pyproject.toml")
+    if args.config is not None and not config.is_file():
+        raise InputError(f"--config {config}: no such file")
+    return gate.load_config(config), config

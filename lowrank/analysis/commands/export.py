@@ -1,0 +1,34 @@
+"""``lowrank-bench export``: a run as github-action-benchmark JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .common import EXIT_OK, read_run
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a run as github-action-benchmark JSON",
+        description="Write OUT/times.json (customSmallerIsBetter: median time of every case, in us) and "
+                    "OUT/speedups.json (customBiggerIsBetter: dense/factored speedup of every factored case), "
+                    "the generic formats of github-action-benchmark.",
+    )
+    p.add_argument("run", metavar="RUN", type=Path, help="the result file to export")
+    p.add_argument("-o", "--output", type=Path, default=Path("results") / "export", help="output folder")
+    p.set_defaults(handler=_run_export)
+
+
+def _run_export(args) -> int:
+    from ..export import github_action_benchmark
+
+    data = github_action_benchmark(read_run(args.run))
+    args.output.mkdir(parents=True, exist_ok=True)
+    for key, name in (("customSmallerIsBetter", "times.json"), ("customBiggerIsBetter", "speedups.json")):
+        (args.output / name).write_text(json.dumps(data[key], indent=1))
+    print(f"wrote {args.output / 'times.json'} ({len(data['customSmallerIsBetter'])} entries) and "
+          f"{args.output / 'speedups.json'} ({len(data['customBiggerIsBetter'])} entries)", file=sys.stdout)
+    return EXIT_OK
