@@ -7,8 +7,9 @@ numpy and torch-cpu), a fresh process per backend builds its own operands with p
 numpy (random values of the same shapes and dtype: none of the suite's code), pins the
 run's thread count, and times ``W @ x`` and ``B @ (A @ x)`` with a bare
 ``time.perf_counter`` loop: 1 ms blocks, 3 processes × 30 blocks, the lowest of the
-three per-process medians (the suite, too, reports its least disturbed process). The table shows both figures and their ratio; the exit code
-is 1 when any case differs by more than ``--tolerance`` (default 10%).
+three per-process medians (the suite, too, reports its least disturbed process). The
+table shows both figures and their ratio; the exit code is 1 when any case differs by
+more than ``--tolerance`` (default 10%).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ DEFAULT_OUTPUT = REPO / "results" / "runs"
 # Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in the pytest process.
 DEFAULT_PROCESSES = 3
 
-# What each variable does; the README and the errors say the same.
+# What each variable does (quoted in errors); a test checks that every variable the suite reads is here.
 VARIABLES = {
     "LOWRANK_BENCH_PROFILE": "the grid and timing profile: quick, default (default) or full",
     "LOWRANK_BENCH_BACKENDS": "comma-separated backends replacing the profile's",

@@ -410,7 +410,7 @@ def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float |
         case_cfg, _ = cfg.for_case(case)
         verdict = gate.time_finding(case, _bench(side_a), _bench(side_b), case_cfg).status
         ratio = side_b["median"] / side_a["median"]
-        beyond = ratio >= 1 + case_cfg.time_min_effect or ratio <= 1 / (1 + case_cfg.time_min_effect)
+        beyond = any(gate.beyond_min_effect(ratio, case_cfg.time_min_effect))
         status.append(verdict if verdict != STATUS_SAME or not beyond else STATUS_NOISE)
         effect.append(case_cfg.time_min_effect)
     m["ratio"] = m["median_b"] / m["median_a"]

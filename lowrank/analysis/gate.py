@@ -220,9 +220,14 @@ def _ratio(c, b) -> float:
         return math.nan
 
 
+def beyond_min_effect(ratio: float, min_effect: float) -> tuple[bool, bool]:
+    """(up, down): whether ``ratio`` is at least 1 + ``min_effect``, or at most its inverse."""
+    return ratio >= 1 + min_effect, ratio <= 1 / (1 + min_effect)
+
+
 def _classify(ratio: float, significant_up: bool, significant_down: bool, min_effect: float,
               bigger_is_worse: bool) -> str:
-    worse, better = (ratio >= 1 + min_effect, ratio <= 1 / (1 + min_effect))
+    worse, better = beyond_min_effect(ratio, min_effect)
     sig_worse, sig_better = significant_up, significant_down
     if not bigger_is_worse:
         worse, better = better, worse
@@ -259,8 +264,8 @@ def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
     Mann–Whitney U tests on the raw samples (asv's rule), or, for files without them, the
     median's standard error from the IQR.
     """
-    sb_, sc_ = base["stats"], cur["stats"]
-    mb, mc = sb_["median"], sc_["median"]
+    base_stats, cur_stats = base["stats"], cur["stats"]
+    mb, mc = base_stats["median"], cur_stats["median"]
     ratio = mc / mb
     sb, sc = _samples(base), _samples(cur)
     if sb is not None and sc is not None:
@@ -268,8 +273,8 @@ def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
         p_down = stats.mann_whitney_greater(sb, sc)
         status = _classify(ratio, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
         return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
-    rel = math.hypot(stats.median_relative_se(mb, sb_.get("iqr"), sb_.get("rounds")),
-                     stats.median_relative_se(mc, sc_.get("iqr"), sc_.get("rounds")))
+    rel = math.hypot(stats.median_relative_se(mb, base_stats.get("iqr"), base_stats.get("rounds")),
+                     stats.median_relative_se(mc, cur_stats.get("iqr"), cur_stats.get("rounds")))
     if not math.isfinite(rel):
         return Finding(case, "time", "unchanged", mb, mc, ratio, note="no samples or IQR: not tested for significance")
     z = NormalDist().inv_cdf(1 - cfg.alpha)  # one-sided, as the rank tests
