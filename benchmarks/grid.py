@@ -40,8 +40,14 @@ class Profile:
     batches: tuple[int, ...]
     caches: tuple[str, ...]
     timing: Policy  # how each case is timed (benchmarks/timing.py)
-    # (d, k, dtype) combinations left out to keep the profile's wall time in budget
-    skip: tuple[tuple[int, int, str], ...] = field(default=())
+    # Cells left out to keep the profile's wall time in budget: (d, k, dtype, batch), None
+    # matching any value. They apply to the profile's own shapes: a shape the user names
+    # in LOWRANK_BENCH_SHAPES is timed at every dtype and batch asked for.
+    skip: tuple[tuple[int, int, str | None, int | None], ...] = field(default=())
+
+    def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
+        return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
+                   for sd, sk, sdt, sb in self.skip)
 
 
 PROFILES: dict[str, Profile] = {
@@ -66,7 +72,9 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        skip=((8192, 8192, "float64"),),
+        # 8192² float64, and 8192² at n = 512 (compute-bound like 4096² at n = 512, 7 s a call
+        # pair here): about 3 minutes of the default run's wall time; both are in "full".
+        skip=((8192, 8192, "float64", None), (8192, 8192, None, 512)),
     ),
     "full": Profile(
         name="full",
@@ -178,6 +186,7 @@ class Selection:
     shapes: tuple[tuple[int, int], ...]
     batches: tuple[int, ...]
     ranks: tuple[int, ...] | None = None  # explicit ranks; None: the profile's plus r*/2 and r*
+    explicit_shapes: bool = False  # LOWRANK_BENCH_SHAPES given: the profile's skips do not apply
     explicit_backends: bool = False
     explicit_dtypes: bool = False  # LOWRANK_BENCH_DTYPES given: the other suites use it instead of their own
 
@@ -235,6 +244,7 @@ def select(
         shapes=_parse_shapes(shapes) or prof.shapes,
         batches=_parse_ints(batches, "LOWRANK_BENCH_BATCHES") or prof.batches,
         ranks=_parse_ints(ranks, "LOWRANK_BENCH_RANKS"),
+        explicit_shapes=shapes is not None and shapes.strip() != "",
         explicit_backends=chosen_backends is not None,
         explicit_dtypes=chosen_dtypes is not None,
     )
@@ -260,9 +270,9 @@ def expand(selection: Selection) -> list[Case]:
         ranks = selection.ranks_for(d, k)
         for backend in selection.backends:
             for dtype in dtypes_for(backend, selection):
-                if (d, k, dtype) in prof.skip:
-                    continue
                 for batch in selection.batches:
+                    if not selection.explicit_shapes and prof.skips(d, k, dtype, batch):
+                        continue
                     for cache in selection.caches:
                         if cache == "cold" and batch not in COLD_BATCHES and prof.name != "full":
                             continue

@@ -82,3 +82,13 @@ def test_impossible_grid_is_refused():
     sel = grid.select("quick", shapes="64x32", ranks="16,40")
     with pytest.raises(grid.GridError, match=r"rank 40 is impossible for the 64x32 shape; accepted: 1 to min\(d, k\) = 32"):
         grid.expand(sel)
+
+
+def test_profile_skips_leave_out_their_cells_unless_the_user_names_the_shape():
+    default = grid.expand(grid.select("default"))
+    big = [c for c in default if (c.d, c.k) == (8192, 8192)]
+    assert big and "float64" not in {c.dtype for c in big}
+    assert 512 not in {c.batch for c in big} and {1, 32} <= {c.batch for c in big}
+    assert any(c.batch == 512 and c.d == 4096 for c in default), "only the 8192² cell is skipped"
+    asked = grid.expand(grid.select("default", shapes="8192x8192", batches="512", dtypes="float64", ranks="16", backends="numpy"))
+    assert {(c.dtype, c.batch) for c in asked} == {("float64", 512)}

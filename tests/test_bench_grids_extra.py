@@ -88,3 +88,14 @@ def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an
     rounds, first = ops.plan_rounds(lambda: calls.append(1), False, 0.4, 5, ops.min_seconds(small, 100.0))
     assert calls == [1] and first is not None and rounds >= ops.MIN_ROUNDS
     assert ops.min_seconds(exact, None) == 0.0  # no calibration: no shortcut
+
+
+def test_large_shapes_sweep_only_their_spectra():
+    prof = g.FACTORIZE_PROFILES["default"]
+    cases = g.factorize_cases(grid.select("default"))
+    small = {c.spectrum for c in cases if max(c.d, c.k) <= prof.all_spectra_max_dim}
+    large = {c.spectrum for c in cases if max(c.d, c.k) > prof.all_spectra_max_dim}
+    assert small == set(g.SPECTRA)
+    assert large == set(prof.large_spectra) and large < small
+    full = g.factorize_cases(grid.select("full"))
+    assert {c.spectrum for c in full if c.d == 4096} == set(g.SPECTRA)
