@@ -17,7 +17,7 @@ from lowrank.backends import available_backends
 
 from . import factorize_operands as ops
 from . import settings
-from .grids_extra import FACTORIZE_PROFILES, FactorizeCase, factorize_cases
+from .factorize_grid import FACTORIZE_PROFILES, FactorizeCase, factorize_cases
 
 PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
 
@@ -31,11 +31,12 @@ def pytest_generate_tests(metafunc):
     for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):
         reason = status[case.backend] or ops.peer_unavailable(case.method)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
+        if FACTORIZE_PROFILES[selection.profile.name].single_pass:
+            marks.append(pytest.mark.single_pass)
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
     metafunc.parametrize(PARAM_NAMES, params)
 
 
-@pytest.mark.single_pass
 def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations):
     case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
     prof = FACTORIZE_PROFILES[lowrank_run.selection.profile.name]

@@ -17,7 +17,7 @@ from lowrank.backends import available_backends
 
 from . import lora_operands as ops
 from . import settings
-from .grids_extra import LoraCase, lora_forward_cases, lora_merge_cases
+from .lora_grid import LoraCase, lora_forward_cases, lora_merge_cases
 
 FORWARD_PARAMS = ("d", "k", "backend", "dtype", "batch", "variant", "rank")
 MERGE_PARAMS = ("d", "k", "backend", "dtype", "variant", "rank")

@@ -35,7 +35,7 @@ from lowrank import generators
 from lowrank.backends import get_backend
 
 from .operands import SEED
-from .grids_extra import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
+from .factorize_grid import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
 
 MATRIX_SEED = SEED  # the matvec suite's seed: its power-law operands are these matrices
 SKETCH_SEED = 7  # Ω of every randomized method (ours, torch.svd_lowrank, scikit-learn)

@@ -20,7 +20,7 @@ import lowrank
 from lowrank import generators, lora
 from lowrank.backends import get_backend
 
-from .grids_extra import LoraCase
+from .lora_grid import LoraCase
 
 SEED = 20261125
 ALPHA_PER_RANK = 2.0  # α = 2r, a common choice: s = α/r = 2

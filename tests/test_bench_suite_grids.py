@@ -1,26 +1,27 @@
-"""Grids of the factorization and LoRA suites: sizes per profile, ids, and what runs where."""
+"""Grids of the factorization and LoRA suites (factorize_grid.py, lora_grid.py): sizes per profile, ids, and what runs where."""
 
 import numpy as np
 import pytest
 
 from benchmarks import factorize_operands as fops
 from benchmarks import grid
-from benchmarks import grids_extra as g
+from benchmarks import factorize_grid as fg
+from benchmarks import lora_grid as lg
 
 
 def test_every_profile_expands_with_unique_ids_and_quick_stays_tiny():
     for name in grid.PROFILES:
         sel = grid.select(name)
-        cases = g.factorize_cases(sel) + g.lora_forward_cases(sel) + g.lora_merge_cases(sel)
+        cases = fg.factorize_cases(sel) + lg.lora_forward_cases(sel) + lg.lora_merge_cases(sel)
         assert cases and len({c.id for c in cases}) == len(cases), name
     quick = grid.select("quick", backends="numpy,torch-cpu")
-    fc = g.factorize_cases(quick)
+    fc = fg.factorize_cases(quick)
     assert len(fc) <= 24 and max(max(c.d, c.k) for c in fc) <= 512
-    assert len(g.lora_forward_cases(quick)) + len(g.lora_merge_cases(quick)) <= 16
+    assert len(lg.lora_forward_cases(quick)) + len(lg.lora_merge_cases(quick)) <= 16
 
 
 def test_the_issue_target_is_in_the_default_sweep():
-    cases = g.factorize_cases(grid.select("default", backends="numpy,torch-cpu"))
+    cases = fg.factorize_cases(grid.select("default", backends="numpy,torch-cpu"))
     target = [c for c in cases if (c.d, c.k, c.rank, c.spectrum, c.dtype) == (4096, 4096, 64, "power-law", "float32")]
     methods = {(c.method, c.backend) for c in target}
     assert methods == {("svd", "numpy"), ("svd", "torch-cpu"), ("randomized", "numpy"), ("randomized", "torch-cpu"),
@@ -32,13 +33,13 @@ def test_the_issue_target_is_in_the_default_sweep():
 
 
 def test_ids_read_and_cases_sharing_a_matrix_are_adjacent():
-    case = g.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "randomized", 10, 2)
+    case = fg.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "randomized", 10, 2)
     assert case.id == "numpy-float32-d4096-k4096-r0064-power-law-randomized-p010-q2"
-    assert g.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd").id.endswith("-power-law-svd")
-    lc = g.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "unmerged", 16)
+    assert fg.FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd").id.endswith("-power-law-svd")
+    lc = lg.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "unmerged", 16)
     assert lc.id == "forward-numpy-float32-d4096-k4096-r0016-n001-unmerged"
-    assert lc.group == g.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "merged", None).group
-    cases = g.factorize_cases(grid.select("default", backends="numpy"))
+    assert lc.group == lg.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "merged", None).group
+    cases = fg.factorize_cases(grid.select("default", backends="numpy"))
     keys = [(c.d, c.k, c.spectrum, fops.rank_key(c.spectrum, c.rank)) for c in cases]
     seen = []
     for key in keys:  # each matrix is built once: its cases form one contiguous run
@@ -49,15 +50,15 @@ def test_ids_read_and_cases_sharing_a_matrix_are_adjacent():
 
 def test_half_precision_where_it_is_fast_and_dtype_overrides():
     sel = grid.select("default")
-    lf = g.lora_forward_cases(sel)
+    lf = lg.lora_forward_cases(sel)
     assert {c.dtype for c in lf if c.backend == "torch-cuda"} == {"float32", "float16", "bfloat16"}
     assert {c.dtype for c in lf if c.backend != "torch-cuda"} == {"float32"}
-    merges = g.lora_merge_cases(sel)
+    merges = lg.lora_merge_cases(sel)
     assert all(max(c.d, c.k) <= 1024 for c in merges if c.backend == "torch-cpu" and c.dtype != "float32")
     assert {c.variant for c in merges if c.dtype == "bfloat16"} == {"native", "float32-accumulate"}
     explicit = grid.select("quick", dtypes="float64,float16")
-    assert {c.dtype for c in g.factorize_cases(explicit, explicit_dtypes=True)} == {"float64"}  # no half SVD
-    assert {c.dtype for c in g.factorize_cases(explicit)} == {"float32"}
+    assert {c.dtype for c in fg.factorize_cases(explicit, explicit_dtypes=True)} == {"float64"}  # no half SVD
+    assert {c.dtype for c in fg.factorize_cases(explicit)} == {"float32"}
 
 
 def test_spectra_have_the_documented_shape():
@@ -75,7 +76,7 @@ def test_spectra_have_the_documented_shape():
 
 def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an_untimed_call():
     from benchmarks import factorize_operands as ops
-    from benchmarks.grids_extra import FactorizeCase
+    from benchmarks.factorize_grid import FactorizeCase
 
     calls = []
     exact = FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd", None, None)
@@ -91,11 +92,11 @@ def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an
 
 
 def test_large_shapes_sweep_only_their_spectra():
-    prof = g.FACTORIZE_PROFILES["default"]
-    cases = g.factorize_cases(grid.select("default"))
+    prof = fg.FACTORIZE_PROFILES["default"]
+    cases = fg.factorize_cases(grid.select("default"))
     small = {c.spectrum for c in cases if max(c.d, c.k) <= prof.all_spectra_max_dim}
     large = {c.spectrum for c in cases if max(c.d, c.k) > prof.all_spectra_max_dim}
-    assert small == set(g.SPECTRA)
+    assert small == set(fg.SPECTRA)
     assert large == set(prof.large_spectra) and large < small
-    full = g.factorize_cases(grid.select("full"))
-    assert {c.spectrum for c in full if c.d == 4096} == set(g.SPECTRA)
+    full = fg.factorize_cases(grid.select("full"))
+    assert {c.spectrum for c in full if c.d == 4096} == set(fg.SPECTRA)
