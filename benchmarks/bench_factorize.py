@@ -5,7 +5,7 @@ Each case times one factorization of a matrix of known spectrum (see
 milliseconds to seconds, so an untimed first call sets how many rounds fit the
 profile's budget — and records, computed outside the timed call, its Frobenius
 error against the Eckart–Young optimum after truncation to rank r (schema:
-``lowrank.analysis.schema.FACTORIZE_FIELDS``).
+``lowrank/analysis/suites/factorize.py``).
 """
 
 

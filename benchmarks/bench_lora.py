@@ -6,7 +6,7 @@ so the table reads as the unmerged overhead. Because those cases run seconds apa
 each unmerged case also records a paired overhead: merged and unmerged timed back to
 back, interleaved, after the benchmark (``paired_overhead``). Merges record, computed
 outside the timed call, how far W₀ moves over a merge → unmerge round trip (schema:
-``lowrank.analysis.schema.LORA_FIELDS``).
+``lowrank/analysis/suites/lora.py``).
 """
 
 

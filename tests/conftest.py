@@ -73,7 +73,7 @@ def quick_result(tmp_path_factory) -> Path:
 
 
 # Fixtures that run the benchmark suite for real: a test using one times real code.
-TIMED_FIXTURES = {"quick_result", "aa_runs", "aa_dir", "two_runs"}
+TIMED_FIXTURES = {"quick_result", "aa_runs", "aa_dir", "two_runs", "suite_runs"}
 
 
 def pytest_collection_modifyitems(config, items):

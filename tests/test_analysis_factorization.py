@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from lowrank.analysis import factorization as fa
-from lowrank.analysis.schema import FACTORIZE_FIELDS, LORA_FIELDS, SCHEMA_TAG, field_problems
+from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.analysis.suites import SUITES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -154,8 +155,7 @@ def test_real_records_fit_the_schema_and_feed_the_tables(tiny_run):
     suites = {}
     for b in tiny_run:
         info = b["extra_info"]
-        fields = FACTORIZE_FIELDS if info["suite"] == "factorize" else LORA_FIELDS
-        assert field_problems(info, fields) == [], b["name"]
+        assert SUITES[info["suite"]].problems(info)[1] == [], b["name"]
         suites[info["suite"]] = suites.get(info["suite"], 0) + 1
     assert suites["factorize"] >= 4 and suites["lora"] >= 4
     table = fa.factorization_table(tiny_run)

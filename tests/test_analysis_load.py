@@ -10,7 +10,8 @@ import pytest
 
 from lowrank.analysis import load
 from lowrank.analysis.load import ResultFileError
-from lowrank.analysis.schema import MATVEC_FIELDS, SCHEMA_NAME, SCHEMA_VERSION
+from lowrank.analysis.schema import SCHEMA_NAME, SCHEMA_VERSION
+from lowrank.analysis.suites import SUITES
 from lowrank.errors import LowRankError
 
 from . import analysis_data as data
@@ -28,7 +29,7 @@ def test_real_run_becomes_one_row_per_benchmark(quick_result):
     assert (f["fingerprint"] == doc["machine_info"]["lowrank_bench"]["fingerprint"]).all()
     assert (f["commit"] == doc["commit_info"]["id"]).all()
     assert f["datetime"].notna().all()
-    for column in list(MATVEC_FIELDS) + ["median", "iqr", "min", "mean", "rounds", "param_backend", "param_rank"]:
+    for column in list(SUITES["matvec"].record()) + ["median", "iqr", "min", "mean", "rounds", "param_backend", "param_rank"]:
         assert column in f, column
     # Every statistic is the file's own number, row for row.
     by_name = {b["name"]: b for b in doc["benchmarks"]}
@@ -179,6 +180,8 @@ BAD_FILES = {
     "missing field": (_with(_drop_field("bytes_moved")), ["does not match schema", "missing field 'bytes_moved'"]),
     "wrong type": (_with(_set(["benchmarks", 2, "extra_info", "d"], "64")), ["field 'd' is str", "expected int"]),
     "no suite": (_with(_drop_field("suite")), ["no 'suite' field"]),
+    "unknown suite": (_with(_set(["benchmarks", 1, "extra_info", "suite"], "conv2d")),
+                      ["suite 'conv2d'", "does not know", "known suites: matvec, factorize, lora, overhead"]),
     "no median": (_with(_set(["benchmarks", 0, "stats"], {"rounds": 3})), ["no timing statistics"]),
     "not an object": (_with(_set(["benchmarks", 1], 7)), ["benchmark #1 is not a JSON object"]),
 }

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lowrank.analysis.schema import MATVEC_FIELDS, SCHEMA_TAG, field_problems
+from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.analysis.suites import SUITES
 
 # Every test here runs the suite (or a part of it) in a subprocess.
 pytestmark = pytest.mark.timed
@@ -57,7 +58,7 @@ def test_every_result_carries_the_schema_fields(two_runs):
     assert len(benches) == 2 * 3 * 2  # backends x (dense + 2 ranks) x caches
     for b in benches:
         info = b["extra_info"]
-        assert field_problems(info, MATVEC_FIELDS) == [], b["name"]
+        assert SUITES["matvec"].problems(info)[1] == [], b["name"]
         assert info["schema"] == SCHEMA_TAG
         assert b["params"]["backend"] == info["backend"] and isinstance(b["params"]["d"], int)
         assert b["stats"]["data"], "raw samples are kept for the statistics of the gate"

@@ -18,7 +18,8 @@ import numpy as np
 
 from lowrank.errors import LowRankValueError
 
-from .gate import EXACT_INT_FIELDS, GateConfig, exact_findings
+from .gate import GateConfig, exact_findings
+from .suites import SUITES
 
 DEFAULT_DIR = Path("results") / "baselines"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -72,10 +73,9 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
             raise LowRankValueError(f"benchmark {key!r} of {sources[0]} is missing from {', '.join(missing)}; "
                                     "pool only runs of the same profile")
         for src, other in zip(sources[1:], others):
-            if bench["extra_info"].get("suite") == "matvec":  # every exact metric, with the gate's tolerances
-                differ = [f.metric for f in exact_findings(key, bench, other, GateConfig())]
-            else:
-                differ = [f"exact:{n}" for n in EXACT_INT_FIELDS if other["extra_info"].get(n) != bench["extra_info"].get(n)]
+            suite = SUITES.get((bench.get("extra_info") or {}).get("suite"))
+            # every exact metric of the suite, with the gate's tolerances
+            differ = [f.metric for f in exact_findings(key, bench, other, GateConfig(), suite)] if suite else []
             if differ:
                 raise LowRankValueError(f"{src}: {key!r} differs from {sources[0]} in {', '.join(differ)}; runs of "
                                         "different code cannot be pooled")

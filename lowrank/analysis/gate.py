@@ -2,11 +2,15 @@
 
 What is compared
 ----------------
-* **Exact metrics** (parameters, bytes, FLOPs, errors) on every machine: they do not
-  depend on speed, so any change beyond round-off is a correctness regression.
-* **Speedup** (dense median / factored median, both measured in the same run) on every
-  machine: a ratio of two timings on one machine carries over between machines far
-  better than either timing.
+Every suite of ``lowrank/analysis/suites/`` is gated, as its definition says:
+
+* **Exact metrics** (``Suite.exact``: parameters, bytes, FLOPs, errors) on every
+  machine: they do not depend on speed, so any change beyond round-off is a
+  correctness regression.
+* **Same-run ratios** (``Suite.pairings``: the matvec speedup dense/factored, our
+  randomized SVD against its peer, the unmerged LoRA forward against the merged one,
+  ``apply`` against a bare product) on every machine: a ratio of two timings on one
+  machine carries over between machines far better than either timing.
 * **Absolute medians** only when the hardware fingerprints match (or when asked): a
   laptop and a CI runner are not expected to agree.
 
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import NormalDist
@@ -31,9 +34,8 @@ from statistics import NormalDist
 from lowrank.errors import LowRankValueError
 
 from . import stats
+from .suites import SUITES, Suite
 
-EXACT_INT_FIELDS = ("params", "param_bytes", "flops", "bytes_moved")
-EXACT_FLOAT_FIELDS = ("rel_error_fro", "optimal_error_fro")
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 ABSOLUTE_MODES = ("auto", "always", "never")
 
@@ -143,7 +145,7 @@ class Finding:
     """One compared figure of one case."""
 
     case: str
-    metric: str  # "exact:<field>", "speedup", "time"
+    metric: str  # "exact:<field>", a suite's pairing ("speedup", "vs_peer", ...), "time"
     status: str  # "regression", "improvement", "unchanged"
     baseline: float
     current: float
@@ -152,6 +154,12 @@ class Finding:
     high: float | None = None
     p_value: float | None = None
     note: str = ""
+    partner: str | None = None  # the reference case of a pairing's ratio
+    suite: str = ""
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.kind == "timing" and self.metric != "time"
 
     @property
     def kind(self) -> str:
@@ -192,24 +200,26 @@ def _samples(bench: dict):
     return data if data is not None and len(data) else None
 
 
-def exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig) -> list[Finding]:
-    """Regressions of the exact metrics (parameters, bytes, FLOPs, errors) of one case."""
-    out = []
+def exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig, suite: Suite | None = None) -> list[Finding]:
+    """Regressions of the exact metrics of one case (``suite.exact``; the suite named in its record by default)."""
     bi, ci = base["extra_info"], cur["extra_info"]
-    for name in EXACT_INT_FIELDS:
+    suite = suite or SUITES[ci.get("suite") or bi.get("suite")]
+    out = []
+    for name, kind in suite.exact.items():
         b, c = bi.get(name), ci.get(name)
-        if b != c:
-            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b), note="must be identical"))
-    for name in EXACT_FLOAT_FIELDS:
-        b, c = bi.get(name), ci.get(name)
-        if b is None or c is None or not math.isclose(c, b, rel_tol=cfg.exact_rtol, abs_tol=cfg.exact_atol):
-            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b),
-                               note=f"beyond rtol {cfg.exact_rtol:g}"))
-    b, c = bi.get("output_error"), ci.get("output_error")
-    tol = cfg.output_error_ulps * EPS.get(ci.get("dtype"), EPS["float32"])
-    if b is None or c is None or abs(c - b) > tol:
-        out.append(Finding(case, "exact:output_error", "regression", b, c, _ratio(c, b),
-                           note=f"beyond {cfg.output_error_ulps:g} units of round-off ({tol:.1e})"))
+        if b is None and c is None:
+            continue  # not measured in either (e.g. a later pass, timing disabled)
+        if kind == "identical":
+            same, note = b == c, "must be identical"
+        elif b is None or c is None:
+            same, note = False, "measured in one run only"
+        elif kind == "rtol":
+            same, note = math.isclose(c, b, rel_tol=cfg.exact_rtol, abs_tol=cfg.exact_atol), f"beyond rtol {cfg.exact_rtol:g}"
+        else:  # roundoff: the last bits depend on the BLAS kernel's summation order
+            tol = cfg.output_error_ulps * EPS.get(ci.get("dtype"), EPS["float32"])
+            same, note = abs(c - b) <= tol, f"beyond {cfg.output_error_ulps:g} units of round-off ({tol:.1e})"
+        if not same:
+            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b), note=note, suite=suite.name))
     return out
 
 
@@ -239,12 +249,19 @@ def _classify(ratio: float, significant_up: bool, significant_down: bool, min_ef
     return "unchanged"
 
 
-def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
-    sets = [_samples(cur[dense_case]), _samples(base[case]), _samples(cur[case]), _samples(base[dense_case])]
-    sb = base[dense_case]["stats"]["median"] / base[case]["stats"]["median"]
-    sc = cur[dense_case]["stats"]["median"] / cur[case]["stats"]["median"]
+def pair_finding(case: str, partner: str, metric: str, base: dict, cur: dict, cfg: GateConfig,
+                 suite: str = "") -> Finding:
+    """A same-run ratio (partner median / case median, e.g. the speedup) of the run against the baseline's.
+
+    Judged by a bootstrap interval of the ratio of ratios on the raw samples, which must
+    exclude 1, and ``cfg.speedup_min_effect``; bigger is better (the case got faster
+    relative to its partner).
+    """
+    sets = [_samples(cur[partner]), _samples(base[case]), _samples(cur[case]), _samples(base[partner])]
+    sb = base[partner]["stats"]["median"] / base[case]["stats"]["median"]
+    sc = cur[partner]["stats"]["median"] / cur[case]["stats"]["median"]
     if all(s is not None for s in sets):
-        # (dense_c / fact_c) / (dense_b / fact_b) = dense_c * fact_b / (fact_c * dense_b)
+        # (ref_c / case_c) / (ref_b / case_b) = ref_c * case_b / (case_c * ref_b)
         ratio, low, high = stats.ratio_interval(sets[:2], sets[2:], confidence=1 - cfg.alpha, n_boot=cfg.n_boot)
         note = f"{100 * (1 - cfg.alpha):g}% bootstrap interval"
     else:
@@ -252,7 +269,7 @@ def _speedup_finding(case: str, dense_case: str, base: dict, cur: dict, cfg: Gat
         note = "no raw samples: not tested for significance"
     status = _classify(ratio, low is not None and low > 1, high is not None and high < 1,
                        cfg.speedup_min_effect, bigger_is_worse=False)
-    return Finding(case, "speedup", status, sb, sc, ratio, low, high, None, note)
+    return Finding(case, metric, status, sb, sc, ratio, low, high, None, note, partner, suite)
 
 
 def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
@@ -286,50 +303,58 @@ def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
 def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -> GateResult:
     """Gate ``current`` against ``baseline``; each is a parsed result JSON (dict).
 
-    Only this suite's matvec benchmarks are gated; they are matched by their id
-    (``param``), e.g. ``numpy-float32-d1024-k1024-r0016-n001-warm``.
+    Every suite's benchmarks are gated (``lowrank/analysis/suites/``), matched by their
+    id (``param``, e.g. ``numpy-float32-d1024-k1024-r0016-n001-warm``); the partners of
+    a same-run ratio are found by the suite's pairing columns, never by parsing ids.
     """
     cfg = validate_config(cfg or GateConfig())
-    cur, base = matvec_cases(current), matvec_cases(baseline)
+    cur, base = suite_cases(current), suite_cases(baseline)
     common = sorted(set(cur) & set(base))
     if not common:
         raise LowRankValueError(
-            "the run and the baseline have no matvec cases in common "
+            "the run and the baseline have no cases in common "
             f"(run: {len(cur)} cases, baseline: {len(base)}); record a baseline of the same profile"
         )
+    absolute, reason = _absolute_policy(current, baseline, cfg)
+    findings: list[Finding] = []
+    for suite in SUITES.values():
+        cur_s, base_s = suite.cases(current), suite.cases(baseline)
+        partners, base_partners = suite.partners(cur_s), suite.partners(base_s)
+        for case in sorted(set(cur_s) & set(base_s)):
+            case_cfg, ignore = cfg.for_case(case)
+            if ignore:
+                continue
+            findings.extend(exact_findings(case, base_s[case], cur_s[case], case_cfg, suite))
+            if case in partners:
+                pairing, ref = partners[case]
+                if base_partners.get(case, (None, None))[1] == ref:
+                    findings.append(pair_finding(case, ref, pairing.metric, base_s, cur_s, case_cfg, suite.name))
+            if absolute:
+                findings.append(replace(time_finding(case, base_s[case], cur_s[case], case_cfg), suite=suite.name))
+    return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
+                      sorted(set(cur) - set(base)), _incomplete(current))
+
+
+def _absolute_policy(current: dict, baseline: dict, cfg: GateConfig) -> tuple[bool, str]:
+    """Whether absolute times are compared, and the sentence that says why."""
     fp_cur, fp_base = _fingerprint(current), _fingerprint(baseline)
     th_cur, th_base = _threads(current), _threads(baseline)
     if th_cur != th_base:
-        # Times and speedups both depend on the thread count: say so, and never compare absolute times.
-        absolute, reason = False, (
-            f"thread counts differ (baseline {th_base}, run {th_cur}): absolute times NOT compared, and speedups "
-            "are compared across thread counts; record a baseline with the same LOWRANK_BENCH_THREADS"
+        # Times and ratios both depend on the thread count: say so, and never compare absolute times.
+        return False, (
+            f"thread counts differ (baseline {th_base}, run {th_cur}): absolute times NOT compared, and same-run "
+            "ratios are compared across thread counts; record a baseline with the same LOWRANK_BENCH_THREADS"
         )
-    elif cfg.absolute == "always":
-        absolute, reason = True, "absolute times compared (absolute=always)"
-    elif cfg.absolute == "never":
-        absolute, reason = False, "absolute times not compared (absolute=never)"
-    elif fp_cur is not None and fp_cur == fp_base:
-        absolute, reason = True, f"same machine fingerprint ({fp_cur}): absolute times compared"
-    else:
-        absolute, reason = False, (
-            f"different machines (fingerprint {fp_base} -> {fp_cur}): absolute times NOT compared; "
-            "exact metrics and same-run speedups are"
-        )
-    findings: list[Finding] = []
-    for case in common:
-        case_cfg, ignore = cfg.for_case(case)
-        if ignore:
-            continue
-        findings.extend(exact_findings(case, base[case], cur[case], case_cfg))
-        if base[case]["extra_info"].get("variant") == "factored":
-            dense_case = dense_partner(case)
-            if dense_case in cur and dense_case in base:
-                findings.append(_speedup_finding(case, dense_case, base, cur, case_cfg))
-        if absolute:
-            findings.append(time_finding(case, base[case], cur[case], case_cfg))
-    return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
-                      sorted(set(cur) - set(base)), _incomplete(current))
+    if cfg.absolute == "always":
+        return True, "absolute times compared (absolute=always)"
+    if cfg.absolute == "never":
+        return False, "absolute times not compared (absolute=never)"
+    if fp_cur is not None and fp_cur == fp_base:
+        return True, f"same machine fingerprint ({fp_cur}): absolute times compared"
+    return False, (
+        f"different machines (fingerprint {fp_base} -> {fp_cur}): absolute times NOT compared; "
+        "exact metrics and same-run ratios are"
+    )
 
 
 def _incomplete(run: dict) -> str | None:
@@ -342,31 +367,22 @@ def _incomplete(run: dict) -> str | None:
     return f"the run is INCOMPLETE{count}: it was interrupted or a worker failed; re-run it"
 
 
-def matvec_cases(run: dict) -> dict[str, dict]:
-    """This suite's matvec benchmarks of a parsed run, by case id."""
-    from .schema import parse_tag
-
+def suite_cases(run: dict) -> dict[str, dict]:
+    """Every suite's benchmarks of a parsed run, by case id (pytest's ``param``)."""
     out = {}
-    for bench in run.get("benchmarks", []):
-        info = bench.get("extra_info") or {}
-        if parse_tag(info.get("schema")) is not None and info.get("suite") == "matvec":
-            out[bench.get("param") or bench["name"]] = bench
+    for suite in SUITES.values():
+        out.update(suite.cases(run))
     return out
 
 
-def dense_partner(case: str) -> str:
-    """The id of the dense case that shares a factored case's operand set (ids as in benchmarks/grid.py)."""
-    return re.sub(r"-r\d{4,}-", "-dense-", case)
-
-
 def cases_to_rerun(result: GateResult) -> list[str]:
-    """Ids of the cases with a timing regression, with the dense partners their speedups need."""
+    """Ids of the cases with a timing regression, with the partners their same-run ratios need."""
     ids = set()
     for f in result.regressions:
         if f.kind == "timing":
             ids.add(f.case)
-            if f.metric == "speedup":
-                ids.add(dense_partner(f.case))
+            if f.partner:
+                ids.add(f.partner)
     return sorted(ids)
 
 

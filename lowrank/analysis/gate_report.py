@@ -10,7 +10,7 @@ def _value(f: Finding, x) -> str:
         return "-"
     if f.metric == "time":
         return f"{x * 1e6:,.2f} us"
-    if f.metric == "speedup":
+    if f.is_ratio:
         return f"{x:.3g}x"
     return f"{x:.6g}" if isinstance(x, float) else str(x)
 
@@ -18,8 +18,8 @@ def _value(f: Finding, x) -> str:
 def _change(f: Finding) -> str:
     if f.kind == "correctness":
         return "changed"
-    if f.metric == "speedup":
-        return f"{(f.ratio - 1) * 100:+.1f}% speedup"
+    if f.is_ratio:
+        return f"{(f.ratio - 1) * 100:+.1f}% {f.metric}"
     return f"{(f.ratio - 1) * 100:+.1f}% time"
 
 

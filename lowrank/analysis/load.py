@@ -27,16 +27,9 @@ import pandas as pd
 
 from lowrank.errors import LowRankError
 
-from .schema import (
-    MATVEC_FIELDS,
-    READABLE_VERSIONS,
-    SCHEMA_NAME,
-    SCHEMA_TAG,
-    SCHEMA_VERSION,
-    TIMING_FIELDS,
-    field_problems,
-    parse_tag,
-)
+from .schema import READABLE_VERSIONS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, parse_tag
+from .suites import SUITES
+from .suites.base import PANDAS_DTYPES
 
 # Timing statistics copied from pytest-benchmark's ``stats`` (seconds per iteration).
 STAT_FIELDS = ("median", "iqr", "min", "max", "mean", "stddev", "q1", "q3", "rounds", "iterations", "ops")
@@ -45,18 +38,11 @@ RUN_COLUMNS = (
     "run_id", "file", "fingerprint", "host", "profile", "commit", "dirty", "branch", "datetime", "lowrank_version",
 )
 BENCH_COLUMNS = ("name", "fullname", "group", "param_id")
-# Fields of a suite's schema that the suite fills only after timing, or that older schema versions
-# lack: absent means "not measured".
-_AFTER_TIMING = ("gflops", "gbps", "roofline_fraction", "flag", *TIMING_FIELDS)
-# Sub-suites whose extra_info is checked field by field (schema.py); rows of other sub-suites are
-# kept as they are. Add a suite here once its writer fills every field of its schema.
-SUITE_FIELDS: dict[str, dict[str, str]] = {"matvec": MATVEC_FIELDS}
 # Files still being written. The suite's own (benchmarks/conftest.py) are hidden "*.partial" files that
 # the *.json search never sees; this also skips "*.partial.json" names other tools may use.
 _PARTIAL_SUFFIX = ".partial.json"
 # Column names the loader sets itself; an extra_info field of the same name is stored as extra_<name>.
 _RESERVED = frozenset(RUN_COLUMNS + BENCH_COLUMNS + STAT_FIELDS + ("rel_iqr", "n_samples", "samples"))
-_PD_DTYPES = {"int": "int64", "int|null": "Int64", "float": "float64", "float|null": "float64"}
 
 
 class ResultFileError(LowRankError, ValueError):
@@ -308,13 +294,13 @@ def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, 
         suite = extra.get("suite")
         if not isinstance(suite, str) or not suite:
             raise ResultFileError(path, f"benchmark {name!r} has the {SCHEMA_NAME} tag but no 'suite' field")
-        if suite in SUITE_FIELDS:
-            filled = {**{f: None for f in _AFTER_TIMING if f not in extra}, **extra}
-            problems = field_problems(filled, SUITE_FIELDS[suite])
-            if problems:
-                raise ResultFileError(path, f"benchmark {name!r} does not match schema {SCHEMA_TAG}: "
-                                            + "; ".join(problems))
-            extra = filled
+        if suite not in SUITES:
+            raise ResultFileError(path, f"benchmark {name!r} is of suite {suite!r}, which this version does not know; "
+                                        f"known suites: {', '.join(SUITES)}")
+        extra, problems = SUITES[suite].problems(extra)
+        if problems:
+            raise ResultFileError(path, f"benchmark {name!r} (suite {suite!r}) does not match schema {SCHEMA_TAG}: "
+                                        + "; ".join(problems))
         stats = bench.get("stats")
         if not isinstance(stats, dict) or not isinstance(stats.get("median"), (int, float)) or stats["median"] <= 0:
             raise ResultFileError(path, f"benchmark {name!r} has no timing statistics "
@@ -464,14 +450,14 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     columns = list(RUN_COLUMNS) + list(BENCH_COLUMNS)
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame(columns=columns + list(MATVEC_FIELDS) + list(STAT_FIELDS) + ["rel_iqr", "n_samples", "samples"])
-    for name, spec in MATVEC_FIELDS.items():
-        if name in frame and spec in _PD_DTYPES:
+        return pd.DataFrame(columns=columns + list(SUITES["matvec"].record()) + list(STAT_FIELDS)
+                            + ["rel_iqr", "n_samples", "samples"])
+    for name, dtype in _column_dtypes().items():
+        if name in frame:
             values = pd.to_numeric(frame[name], errors="coerce")
             # Integers stay plain int64 when every row has them; rows of other suites or
             # null ranks (dense) make them pandas' nullable Int64.
-            dtype = _PD_DTYPES[spec]
-            if dtype.startswith("int") or dtype == "Int64":
+            if dtype == "int64":
                 dtype = "int64" if values.notna().all() else "Int64"
             frame[name] = values.astype(dtype)
     for name in [c for c in frame.columns if c.startswith("param_") and frame[c].dtype.kind == "f"]:
@@ -484,6 +470,17 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     frame["datetime"] = pd.to_datetime(frame["datetime"], errors="coerce", utc=True)
     ordered = [c for c in columns if c in frame] + [c for c in frame.columns if c not in columns]
     return frame[ordered]
+
+
+def _column_dtypes() -> dict[str, str]:
+    """The pandas dtype of every numeric field of every suite's record (int64: nullable when a row lacks it)."""
+    out = {}
+    for suite in SUITES.values():
+        for name, f in suite.record().items():
+            dtype = PANDAS_DTYPES.get(f.type)
+            if dtype is not None:
+                out[name] = "int64" if dtype in ("int64", "Int64") else dtype
+    return out
 
 
 def matvec(frame: pd.DataFrame) -> pd.DataFrame:

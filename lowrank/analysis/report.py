@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import derive, load as load_mod, plots, report_extra, tables
+from . import derive, load as load_mod, plots, tables
+from .suites import SUITES
 from .derive import STATUS_CROSSING, STATUS_FASTER, STATUS_IMPROVEMENT, STATUS_REGRESSION, format_rank
 from .load import LoadResult, ResultFileError, RunInfo
 from .tables import Table
@@ -404,11 +405,10 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
 
     _speedup_section(doc, a)
     _cost_section(doc, a)
-    for heading, build in (("Factorization cost: randomized against exact SVD", report_extra.factorization_blocks),
-                           ("LoRA adapters at inference: merged or unmerged", report_extra.lora_blocks)):
-        extra_tables, extra_figures = build(a.frame, fig_dir, say)
+    for suite in SUITES.values():  # the sections the other suites contribute (their Suite.report)
+        extra_tables, extra_figures = suite.report_blocks(a.frame, fig_dir, say)
         if extra_tables or extra_figures:
-            doc.add(Heading(heading), *(TableBlock(t) for t in extra_tables),
+            doc.add(Heading(suite.report_heading or suite.title), *(TableBlock(t) for t in extra_tables),
                     *(FigureBlock(p, c) for p, c in extra_figures))
             figures += extra_figures
     if len(a.roofline):

@@ -1,4 +1,4 @@
-"""Report sections for the factorization-cost and LoRA-adapter suites.
+"""Report sections of the factorization-cost and LoRA-adapter suites (their ``Suite.report``).
 
 Kept apart from :mod:`lowrank.analysis.report` (the matvec report): each function
 takes the chosen run's rows, returns the blocks to add and writes its figures.

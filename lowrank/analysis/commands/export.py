@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         "export",
         help="write a run as github-action-benchmark JSON",
         description="Write OUT/times.json (customSmallerIsBetter: median time of every case, in us) and "
-                    "OUT/speedups.json (customBiggerIsBetter: dense/factored speedup of every factored case), "
+                    "OUT/speedups.json (customBiggerIsBetter: every same-run ratio of the suites: the dense/factored "
+                    "speedup of every factored case, randomized SVD against its peer, ...), "
                     "the generic formats of github-action-benchmark.",
     )
     p.add_argument("run", metavar="RUN", type=Path, help="the result file to export")

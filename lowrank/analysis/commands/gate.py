@@ -12,11 +12,13 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "gate",
         help="compare a run with a baseline; exit 1 on a regression",
-        description="Gate RUN against a stored baseline. Exact metrics (errors, parameters, bytes, FLOPs) must match "
-                    "on any machine; same-run speedups (dense/factored) are compared on any machine; absolute "
+        description="Gate RUN against a stored baseline, every suite as its definition says "
+                    "(lowrank/analysis/suites/). Exact metrics (errors, parameters, bytes, FLOPs) must match "
+                    "on any machine; same-run ratios (the matvec speedup dense/factored, randomized SVD against its "
+                    "peer, unmerged LoRA against merged, apply against a bare product) are compared on any machine; absolute "
                     "medians only when the hardware fingerprints match. A timing regresses only when it changes by "
                     "more than the minimum effect AND the change is significant on the raw samples (bootstrap "
-                    "interval for speedups, Mann-Whitney U for times). Thresholds come from [tool.lowrank-bench.gate] "
+                    "interval for ratios, Mann-Whitney U for times). Thresholds come from [tool.lowrank-bench.gate] "
                     "in pyproject.toml, then these flags. Exit codes: 0 no regression, 1 regression, 2 usage or "
                     "input error.",
     )
