@@ -34,6 +34,8 @@ from pathlib import Path
 
 WORKER_ENV = "LOWRANK_BENCH_WORKER"  # "<pass>/<backend>" inside a worker
 CALIBRATION_ENV = "LOWRANK_BENCH_CALIBRATION"  # the driver's calibration, as a JSON file
+# The folder where workers share the operands they built (benchmarks/operands.py reads this name).
+OPERAND_CACHE_ENV = "LOWRANK_BENCH_OPERAND_CACHE"
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")
@@ -83,7 +85,7 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
     out = workdir / f"pass{pass_no}-{backend}.json"
     log_path = workdir / f"pass{pass_no}-{backend}.log"
     env = {**os.environ, WORKER_ENV: f"{pass_no}/{backend}", CALIBRATION_ENV: str(calibration_file),
-           "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1"}
+           OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
            "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
     with open(log_path, "w") as sink:

@@ -5,6 +5,13 @@ synthetic matrix per shape with singular values σ_i = 1/i, whose exact truncate
 SVD is known (so no SVD of an 8192² matrix is ever computed). The caches below
 must only be appended to: changing the seed or the spectrum changes every
 recorded error (the numpy asv habit).
+
+Within one run, the worker processes of every pass and backend build the same
+float64 operands; the first to build one leaves it in the run's operand folder
+(:data:`CACHE_ENV`, set by ``benchmarks/driver.py``) and the others read it back
+into ordinary memory (not a memory map: the timed arrays are the same kind either
+way). Building the 8192² matrix and its rank-4096 factors costs about 7 s a
+process; reading them, under a second.
 """
 
 from __future__ import annotations
@@ -12,15 +19,18 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import sys
 import tracemalloc
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from lowrank import generators
 from lowrank.backends import get_backend, infer_backend
 
+from .driver import OPERAND_CACHE_ENV
 from .grid import Case
 
 SEED = 20261124
@@ -31,17 +41,47 @@ COLD_FOOTPRINT = 2.0
 MAX_COPIES = 512
 
 
+CACHE_ENV = OPERAND_CACHE_ENV  # a folder the run's worker processes share
+
+
+def _shared(name: str, build) -> dict[str, np.ndarray]:
+    """``build()`` (a dict of arrays), or what an earlier process of this run saved under ``name``."""
+    folder = os.environ.get(CACHE_ENV)
+    if not folder:
+        return build()
+    path = Path(folder) / f"{name}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)  # atomic: another process sees the whole file or none
+    return arrays
+
+
 @functools.lru_cache(maxsize=1)
 def synthetic(d: int, k: int) -> generators.SyntheticMatrix:
-    return generators.SyntheticMatrix.build(d, k, generators.power_law_spectrum(min(d, k)), seed=SEED)
+    def build():
+        sm = generators.SyntheticMatrix.build(d, k, generators.power_law_spectrum(min(d, k)), seed=SEED)
+        return {"W": sm.W, "s": sm.singular_values, "left": sm._left, "right": sm._right,
+                "mixing": np.array(sm.mixing)}
+
+    a = _shared(f"synthetic-{d}x{k}-{SEED}", build)
+    return generators.SyntheticMatrix(a["W"], a["s"], str(a["mixing"]), a["left"], a["right"])
 
 
 @functools.lru_cache(maxsize=16)
 def factors64(d: int, k: int, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Balanced factors B = U√Σ, A = √ΣVᵀ of the exact truncated SVD, float64."""
-    U, s, Vt = synthetic(d, k).svd_factors(rank)
-    root = np.sqrt(s)
-    return U * root, root[:, None] * Vt
+    def build():
+        U, s, Vt = synthetic(d, k).svd_factors(rank)
+        root = np.sqrt(s)
+        return {"B": U * root, "A": root[:, None] * Vt}
+
+    a = _shared(f"factors-{d}x{k}-r{rank}-{SEED}", build)
+    return a["B"], a["A"]
 
 
 @functools.lru_cache(maxsize=2)

@@ -67,3 +67,23 @@ def test_peak_memory_sees_the_output():
         case = Case(256, 256, "float64", "torch-cpu", 64, "warm", 16)
         peak, how = operands.peak_memory(case, operands.make_call(case).call)
         assert "profiler" in how and peak >= 256 * 64 * 8
+
+
+def test_operands_built_by_one_worker_are_read_back_identical_by_the_next(tmp_path, monkeypatch):
+    # The driver points every worker of a run at one folder (LOWRANK_BENCH_OPERAND_CACHE).
+    monkeypatch.setenv(operands.CACHE_ENV, str(tmp_path))
+    operands.synthetic.cache_clear()
+    operands.factors64.cache_clear()
+    built_sm, built_f = operands.synthetic(96, 64), operands.factors64(96, 64, 8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"factors-96x64-r8-{operands.SEED}.npz",
+                                                          f"synthetic-96x64-{operands.SEED}.npz"]
+    operands.synthetic.cache_clear()
+    operands.factors64.cache_clear()  # a fresh process: only the folder is left
+    read_sm, read_f = operands.synthetic(96, 64), operands.factors64(96, 64, 8)
+    np.testing.assert_array_equal(read_sm.W, built_sm.W)
+    assert read_sm.mixing == built_sm.mixing and read_sm.optimal_error(8) == built_sm.optimal_error(8)
+    for a, b in zip(read_f, built_f):
+        np.testing.assert_array_equal(a, b)
+        assert not isinstance(a, np.memmap)  # read into memory, as the built arrays are
+    operands.synthetic.cache_clear()
+    operands.factors64.cache_clear()
