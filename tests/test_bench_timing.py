@@ -40,6 +40,11 @@ def test_no_budget_cuts_below_the_minimum_rounds():
     clock = FakeClock(0.05)  # long calls: a stall is at most one call's worth, fewer rounds suffice
     plan = timing.plan(clock.call, POLICY, clock=clock)
     assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long and plan.warmup_rounds == 1
+    assert clock.calls == 2 and plan.warmup_calls == 2  # no separate calibration calls for one-iteration rounds
+    # a stall in one of the two calls cannot lower the rounds below the floor
+    clock = FakeClock(0.011, stalls={2})
+    plan = timing.plan(clock.call, POLICY, clock=clock)
+    assert plan.single_s == pytest.approx(0.011) and plan.rounds == POLICY.min_rounds_long
 
 
 def test_very_long_calls_skip_the_calibration_calls():
