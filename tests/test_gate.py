@@ -339,3 +339,22 @@ def test_changed_factorization_and_lora_errors_are_correctness_regressions(suite
     result = gate.compare_runs(cur, base)
     found = {(f.case, f.metric) for f in result.regressions if f.kind == "correctness"}
     assert set(changed.values()) <= found
+
+
+def test_missing_baseline_cases_fail_unless_allowed(aa_runs, tmp_path):
+    from lowrank.analysis import cli
+
+    base, cur = aa_runs
+    partial = copy.deepcopy(cur)
+    partial["benchmarks"] = partial["benchmarks"][: len(partial["benchmarks"]) // 3]
+    result = gate.compare_runs(partial, base)
+    assert result.only_baseline and result.regressions == [] and result.exit_code == 1
+    text = gate_report.to_text(result)
+    assert text.startswith("FAIL") and "missing from the run" in text and "--allow-missing" in text
+    allowed = gate.compare_runs(partial, base, allow_missing=True)
+    assert allowed.exit_code == 0 and "accepted" in gate_report.to_text(allowed)
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+    args = ["gate", str(tmp_path / "partial.json"), "--baseline", str(tmp_path / "base.json"), "--absolute", "never"]
+    assert cli.main(args) == 1
+    assert cli.main([*args, "--allow-missing"]) == 0

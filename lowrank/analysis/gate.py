@@ -175,6 +175,12 @@ class GateResult:
     only_baseline: list[str]
     only_current: list[str]
     incomplete: str | None = None  # the run was interrupted or failed: what it says about itself
+    allow_missing: bool = False  # baseline cases absent from the run are accepted (--allow-missing)
+
+    @property
+    def missing_fails(self) -> bool:
+        """Baseline cases the run lacks fail the gate: they were not checked (unless allowed)."""
+        return bool(self.only_baseline) and not self.allow_missing
 
     @property
     def common(self) -> int:
@@ -191,8 +197,8 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
-        # An incomplete run fails the gate: the cases it did not reach were not checked.
-        return 1 if self.regressions or self.incomplete else 0
+        # An incomplete run, or one missing baseline cases, fails the gate: what it lacks was not checked.
+        return 1 if self.regressions or self.incomplete or self.missing_fails else 0
 
 
 def _samples(bench: dict):
@@ -300,8 +306,10 @@ def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
     return Finding(case, "time", status, mb, mc, ratio, low, high, None, "median's SE from the IQR (no raw samples)")
 
 
-def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -> GateResult:
+def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, allow_missing: bool = False) -> GateResult:
     """Gate ``current`` against ``baseline``; each is a parsed result JSON (dict).
+
+    Baseline cases missing from the run fail the gate unless ``allow_missing``.
 
     Every suite's benchmarks are gated (``lowrank/analysis/suites/``), matched by their
     id (``param``, e.g. ``numpy-float32-d1024-k1024-r0016-n001-warm``); the partners of
@@ -332,7 +340,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None) -
             if absolute:
                 findings.append(replace(time_finding(case, base_s[case], cur_s[case], case_cfg), suite=suite.name))
     return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
-                      sorted(set(cur) - set(base)), _incomplete(current))
+                      sorted(set(cur) - set(base)), _incomplete(current), allow_missing)
 
 
 def _absolute_policy(current: dict, baseline: dict, cfg: GateConfig) -> tuple[bool, str]:

@@ -47,10 +47,18 @@ def _table(rows: list[list[str]]) -> str:
 def summary_line(result: GateResult) -> str:
     verdict = "FAIL" if result.exit_code else "PASS"
     n_corr = sum(f.kind == "correctness" for f in result.regressions)
+    missing = f", {len(result.only_baseline)} baseline case(s) missing" if result.only_baseline else ""
     return (
         f"{verdict}: {len(result.regressions)} regression(s) ({n_corr} correctness), "
-        f"{len(result.improvements)} improvement(s), {result.common} case(s) compared"
+        f"{len(result.improvements)} improvement(s), {result.common} case(s) compared{missing}"
     )
+
+
+def missing_line(result: GateResult) -> str:
+    verdict = ("accepted (--allow-missing)" if result.allow_missing
+               else "this fails the gate: they were not checked (--allow-missing to accept)")
+    return (f"{len(result.only_baseline)} baseline case(s) missing from the run, e.g. {result.only_baseline[0]}; "
+            f"{verdict}")
 
 
 def unchanged_cases(result: GateResult) -> list[str]:
@@ -64,7 +72,7 @@ def to_text(result: GateResult) -> str:
     if result.incomplete:
         out.append(result.incomplete)
     if result.only_baseline:
-        out.append(f"{len(result.only_baseline)} baseline case(s) missing from the run, e.g. {result.only_baseline[0]}")
+        out.append(missing_line(result))
     if result.only_current:
         out.append(f"{len(result.only_current)} new case(s) not in the baseline, e.g. {result.only_current[0]}")
     for title, items in (("Regressions", result.regressions), ("Improvements", result.improvements)):
@@ -88,6 +96,8 @@ def to_markdown(result: GateResult, title: str = "lowrank-bench regression gate"
     out = [f"## {title}", "", f"{icon} **{summary_line(result)}**", "", f"_{result.absolute_reason}_", ""]
     if result.incomplete:
         out += [f"**{result.incomplete}**", ""]
+    if result.only_baseline:
+        out += [f"**{missing_line(result)}**", ""]
     for heading, items in (("Regressions", result.regressions), ("Improvements", result.improvements)):
         out += [f"### {heading} ({len(items)})", ""]
         out += [md_table(items), ""] if items else ["None.", ""]

@@ -31,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--alpha", type=float, default=None, help="significance level (e.g. 0.01)")
     p.add_argument("--absolute", choices=("auto", "always", "never"), default=None,
                    help="compare absolute times: when fingerprints match (auto), always, or never")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="accept baseline cases the run lacks (by default they fail the gate: they were not checked)")
     p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown summary (CI job summaries)")
     p.add_argument("--failed-ids", type=Path, default=None,
                    help="write the ids of the cases with a timing regression, one per line (for a confirming re-run)")
@@ -50,9 +52,10 @@ def _run_gate(args) -> int:
     cfg = gate.validate_config(cfg)
     base_path = baselines.existing_baseline(args.baseline)
     base = read_run(base_path)
-    result = gate.compare_runs(read_run(args.run), base, cfg)
+    result = gate.compare_runs(read_run(args.run), base, cfg, allow_missing=args.allow_missing)
     if args.confirm is not None:
-        result = gate.confirm(result, gate.compare_runs(read_run(args.confirm), base, cfg))
+        # The re-run holds only the cases to confirm: its missing cases are expected.
+        result = gate.confirm(result, gate.compare_runs(read_run(args.confirm), base, cfg, allow_missing=True))
     print(f"gate: {args.run} against baseline {args.baseline!r} ({base_path}); thresholds from "
           f"{config if config.is_file() else 'built-in defaults'}")
     print(gate_report.to_text(result))

@@ -1,0 +1,56 @@
+"""Adding a suite is two files: a demonstration suite dropped into a copy of the tree is run, loaded,
+documented and gated with nothing else touched."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = Path(__file__).resolve().parent / "demo_suite"
+
+pytestmark = pytest.mark.timed
+
+CHECK = """
+import json, sys
+from lowrank.analysis import gate, load, schema_doc
+from lowrank.analysis.suites import SUITES
+run = sys.argv[1]
+frame = load.load([run]).frame
+doc = json.load(open(run))
+result = gate.compare_runs(doc, doc)
+print(json.dumps({
+    "suites": list(SUITES),
+    "rows": int((frame["suite"] == "transpose").sum()),
+    "ratios": sorted({f.metric for f in result.findings if f.suite == "transpose"}),
+    "documented": "## Suite `transpose`" in schema_doc.markdown(),
+}))
+"""
+
+
+def test_a_new_suite_is_one_benchmark_file_and_one_definition_module(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO / "lowrank", tree / "lowrank", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "benchmarks", tree / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
+    # The two files, and nothing else:
+    shutil.copy(DEMO / "transpose.py", tree / "lowrank" / "analysis" / "suites" / "transpose.py")
+    shutil.copy(DEMO / "bench_transpose.py", tree / "benchmarks" / "bench_transpose.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
+    env.update(LOWRANK_BENCH_PROFILE="quick", LOWRANK_BENCH_THREADS="1", LOWRANK_BENCH_BACKENDS="numpy",
+               LOWRANK_BENCH_OUTPUT=str(tmp_path / "runs"), PYTHONPATH=str(tree))
+    cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_transpose.py", "--benchmark-only", "-q",
+           "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = (tmp_path / "runs").glob("*.json")
+    check = subprocess.run([sys.executable, "-c", CHECK, str(run)], cwd=tree, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+    seen = json.loads(check.stdout)
+    assert "transpose" in seen["suites"] and seen["rows"] == 2
+    assert seen["ratios"] == ["vs_dense"] and seen["documented"]
