@@ -26,7 +26,7 @@ result = gate.compare_runs(doc, doc)
 print(json.dumps({
     "suites": list(SUITES),
     "rows": int((frame["suite"] == "transpose").sum()),
-    "ratios": sorted({f.metric for f in result.findings if f.suite == "transpose"}),
+    "ratios": sorted({f.metric for f in result.findings if f.suite == "transpose" and f.is_ratio}),
     "documented": "## Suite `transpose`" in schema_doc.markdown(),
 }))
 """

@@ -135,7 +135,7 @@ def test_cli_writes_a_plan_and_factors_that_reproduce_it(checkpoints, tmp_path, 
 
     out, factors = tmp_path / "plan.json", tmp_path / "factors.safetensors"
     code = cli.main(["model", str(checkpoints["sharded"]), "--max-error", "0.1", "--json", str(out),
-                     "--save", str(factors)])
+                     "--save", str(factors), "--no-timing"])
     assert code == 0
     text = capsys.readouterr().out
     assert "block.q.weight" in text and "skipped:" in text and "totals:" in text
@@ -154,12 +154,12 @@ def test_cli_writes_a_plan_and_factors_that_reproduce_it(checkpoints, tmp_path, 
         err = np.linalg.norm(W - B.astype(np.float64) @ A) / np.linalg.norm(W)
         assert err == pytest.approx(layer["relative_error"], rel=1e-4, abs=1e-6)
     # never overwritten
-    assert cli.main(["model", str(checkpoints["sharded"]), "--json", str(out)]) == 2
+    assert cli.main(["model", str(checkpoints["sharded"]), "--json", str(out), "--no-timing"]) == 2
     assert "exists" in capsys.readouterr().err
 
 
 def test_params_budget_from_the_cli(checkpoints, capsys):
-    assert cli.main(["model", str(checkpoints["npz"]), "--params", "0.5"]) == 0
+    assert cli.main(["model", str(checkpoints["npz"]), "--params", "0.5", "--no-timing"]) == 0
     assert "optimum is at most" in capsys.readouterr().out
 
 
@@ -178,7 +178,7 @@ def _truncated(src: Path, dst: Path) -> Path:
 ])
 def test_bad_checkpoints_get_one_line_naming_the_file(checkpoints, tmp_path, capsys, make, words):
     path = make(tmp_path, checkpoints)
-    assert cli.main(["model", str(path)]) == 2
+    assert cli.main(["model", str(path), "--no-timing"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and str(path) in err and "Traceback" not in err
 
@@ -188,18 +188,18 @@ def test_no_weights_nan_pickles_and_budgets_are_named(tmp_path, capsys):
 
     save_file({"bias": np.ones(4, dtype=np.float32), "ids": np.arange(6, dtype=np.int64).reshape(2, 3)},
               str(tmp_path / "nothing.safetensors"))
-    assert cli.main(["model", str(tmp_path / "nothing.safetensors")]) == 2
+    assert cli.main(["model", str(tmp_path / "nothing.safetensors"), "--no-timing"]) == 2
     assert "none of its 2 tensors" in capsys.readouterr().err
     bad = np.ones((8, 6), dtype=np.float32)
     bad[2, 3] = np.nan
     save_file({"layer.weight": bad}, str(tmp_path / "nan.safetensors"))
-    assert cli.main(["model", str(tmp_path / "nan.safetensors")]) == 2
+    assert cli.main(["model", str(tmp_path / "nan.safetensors"), "--no-timing"]) == 2
     assert "'layer.weight' holds 1 NaN/Inf" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["model", str(tmp_path / "nan.safetensors"), "--params", "1.5"])
     assert exc.value.code == 2 and "out of range" in capsys.readouterr().err
     save_file({"w": np.ones((64, 64), dtype=np.float32)}, str(tmp_path / "one.safetensors"))
-    assert cli.main(["model", str(tmp_path / "one.safetensors"), "--params", "0.01"]) == 2
+    assert cli.main(["model", str(tmp_path / "one.safetensors"), "--params", "0.01", "--no-timing"]) == 2
     assert "rank 1 in every layer needs" in capsys.readouterr().err
     torch = pytest.importorskip("torch", reason="the pickle case needs torch")
     torch.save({"w": torch.ones(3, 3), "obj": _Opaque()}, tmp_path / "pickle.pt")
@@ -230,3 +230,31 @@ def test_minilm_layers_are_analysed_and_match_an_exact_svd():
         assert sp.relative_error(r) == pytest.approx(np.sqrt((s[r:] ** 2).sum() / (s**2).sum()), rel=1e-3)
     layers, _ = model.plan(analysis, model.Policy(max_error=0.5))
     assert any(p.rank is not None for p in layers)
+
+
+@pytest.mark.timed
+def test_speedups_are_measured_by_the_suite_at_the_planned_shapes_and_ranks(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    sm = generators.SyntheticMatrix.build(128, 96, generators.power_law_spectrum(96), seed=5)
+    save_file({"a.weight": sm.W.astype(np.float32), "b.weight": sm.W[::-1].astype(np.float32).copy()},
+              str(tmp_path / "m.safetensors"))
+    out = tmp_path / "plan.json"
+    runs = tmp_path / "runs"
+    assert cli.main(["model", str(tmp_path / "m.safetensors"), "--max-error", "0.2", "--json", str(out),
+                     "--runs", str(runs)]) == 0
+    doc = json.loads(out.read_text())
+    factored = [layer for layer in doc["layers"] if layer["rank"] is not None]
+    assert factored and all(layer["speedup"] > 0 for layer in factored)
+    assert doc["timing"] == {"batch": 1, "backend": "numpy", "dtype": "float32"}
+    (run,) = runs.glob("*.json")  # one run of the matvec suite: both layers share the shape and rank
+    ids = {b["param"] for b in json.loads(run.read_text())["benchmarks"]}
+    rank = factored[0]["rank"]
+    assert ids == {"numpy-float32-d0128-k0096-dense-n001-warm", f"numpy-float32-d0128-k0096-r{rank:04d}-n001-warm"}
+    # --min-speedup above what was measured keeps the layers dense, and says why
+    high = max(layer["speedup"] for layer in factored) * 10
+    out2 = tmp_path / "plan2.json"
+    assert cli.main(["model", str(tmp_path / "m.safetensors"), "--max-error", "0.2", "--json", str(out2),
+                     "--min-speedup", str(high)]) == 0
+    doc2 = json.loads(out2.read_text())
+    assert all(layer["rank"] is None and "--min-speedup" in layer["reason"] for layer in doc2["layers"])

@@ -115,31 +115,67 @@ def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict
     return plan_max_error(analysis.spectra, policy.max_error), {"policy": "max_error", "max_error": policy.max_error}
 
 
-def totals(layers: list[LayerPlan], itemsize: dict[str, int] | None = None) -> dict:
+def timing_targets(layers: list[LayerPlan]) -> dict[tuple[int, int], set[int]]:
+    """The distinct (shape, rank) pairs of a plan's factored layers: what has to be timed."""
+    out: dict[tuple[int, int], set[int]] = {}
+    for p in layers:
+        if p.rank is not None:
+            out.setdefault(tuple(p.shape), set()).add(p.rank)
+    return out
+
+
+def keep_fast_layers(layers: list[LayerPlan], speedups: dict, min_speedup: float) -> list[LayerPlan]:
+    """The plan with every layer whose measured speedup is below ``min_speedup`` kept dense."""
+    from dataclasses import replace
+
+    out = []
+    for p in layers:
+        s = speedups.get((*p.shape, p.rank)) if p.rank is not None else None
+        if p.rank is not None and (s is None or s < min_speedup):
+            measured = "not measured" if s is None else f"measured speedup {s:.2f}x"
+            p = replace(p, rank=None, relative_error=0.0, params_factored=p.params_dense,
+                        reason=f"{measured} < --min-speedup {min_speedup:g}")
+        out.append(p)
+    return out
+
+
+def totals(layers: list[LayerPlan], speedups: dict | None = None) -> dict:
     dense = sum(p.params_dense for p in layers)
     planned = sum(p.params_factored for p in layers)
-    return {"layers": len(layers), "layers_factored": sum(p.rank is not None for p in layers),
-            "params_dense": dense, "params_planned": planned,
-            "params_fraction": planned / dense if dense else None}
+    out = {"layers": len(layers), "layers_factored": sum(p.rank is not None for p in layers),
+           "params_dense": dense, "params_planned": planned,
+           "params_fraction": planned / dense if dense else None}
+    factored = [p for p in layers if p.rank is not None]
+    if speedups is not None and factored and all((*p.shape, p.rank) in speedups for p in factored):
+        # Time of the factored layers against the same layers dense, each weighted by its dense FLOPs
+        # (one matvec per layer and token): Σ t_dense / Σ t_dense/speedup, with t_dense ∝ d·k.
+        t_dense = sum(p.params_dense for p in factored)
+        t_fact = sum(p.params_dense / speedups[(*p.shape, p.rank)] for p in factored)
+        out["factored_layers_speedup"] = t_dense / t_fact
+    return out
 
 
-def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict) -> dict:
-    """The plan as JSON: ``{"layers": [...], "totals": {...}, ...}`` (the format of ``--json``)."""
+def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict, speedups: dict | None = None) -> dict:
+    """The plan as JSON: ``{"layers": [...], "totals": {...}, ...}`` (the format of ``--json``).
+
+    ``speedups``: ``{(d, k, rank): measured dense/factored speedup}``; null where not measured.
+    """
     by_name = {sp.name: sp for sp in analysis.spectra}
+    speedups = speedups or {}
     rows = []
     for p in layers:
         sp = by_name[p.name]
         rows.append({
             "name": p.name, "shape": list(p.shape), "dtype": sp.dtype, "rank": p.rank,
             "relative_error": p.relative_error, "params_dense": p.params_dense, "params_factored": p.params_factored,
-            "speedup": None,  # measured speedups come with --min-speedup timing (not in this version)
+            "speedup": speedups.get((*p.shape, p.rank)) if p.rank is not None else None,
             "break_even_rank": sp.break_even_rank, "stable_rank": sp.stable_rank, "effective_rank": sp.effective_rank,
             "spectrum_exact": sp.exact,
             "rank_for_error": {f"{e:g}": sp.rank_for_error(e) for e in ERROR_LEVELS},
             "reason": p.reason or None,
         })
     return {"checkpoint": analysis.path, "format": analysis.format, **about, "layers": rows,
-            "totals": totals(layers), "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
+            "totals": totals(layers, speedups or None), "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
 
 
 def _atomic_write(target: Path, write) -> Path:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK, progress
+from .common import EXIT_OK, InputError, progress
 
 HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
                "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
@@ -47,6 +47,15 @@ def register(subparsers) -> None:
     p.add_argument("--max-rank", type=int, default=None, metavar="R",
                    help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
                         "one (default: exact SVD of every layer)")
+    timing = p.add_argument_group("measured speedups (the matvec suite at the model's shapes and planned ranks)")
+    timing.add_argument("--batch", type=int, default=1, metavar="N", help="columns of x (tokens at once; default 1)")
+    timing.add_argument("--backend", default="numpy", help="numpy (default), torch-cpu or torch-cuda")
+    timing.add_argument("--dtype", default="float32", help="dtype of the timed operands (default float32)")
+    timing.add_argument("--min-speedup", type=float, default=None, metavar="S",
+                        help="factor a layer only where the measured speedup at its planned rank is >= S")
+    timing.add_argument("--no-timing", action="store_true", help="plan from the spectra only (no speedups)")
+    timing.add_argument("--runs", type=Path, default=None, metavar="DIR",
+                        help="keep the timing runs' result files here (default: discarded)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the plan as JSON (a new file)")
     p.add_argument("--save", type=Path, default=None, metavar="OUT.safetensors",
                    help="write the factors of the planned layers: '<name>.B' (d x r) and '<name>.A' (r x k), "
@@ -60,7 +69,7 @@ def _fmt_rank(r) -> str:
 
 def _table(doc: dict) -> str:
     header = ["layer", "shape", "stable r", "eff. r", "r@1%", "r@5%", "r@10%", "r@20%", "r*", "rank", "error",
-              "params kept"]
+              "params kept", "speedup"]
     rows = []
     for layer in doc["layers"]:
         eff = layer["effective_rank"]
@@ -68,7 +77,8 @@ def _table(doc: dict) -> str:
         rows.append([layer["name"], "x".join(map(str, layer["shape"])), f"{layer['stable_rank']:.1f}",
                      "-" if eff is None else f"{eff:.0f}", *(_fmt_rank(at[k]) for k in ("0.01", "0.05", "0.1", "0.2")),
                      f"{layer['break_even_rank']:.0f}", "dense" if layer["rank"] is None else str(layer["rank"]),
-                     f"{layer['relative_error']:.3f}", f"{layer['params_factored'] / layer['params_dense']:.0%}"])
+                     f"{layer['relative_error']:.3f}", f"{layer['params_factored'] / layer['params_dense']:.0%}",
+                     "-" if layer["speedup"] is None else f"{layer['speedup']:.2f}x"])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
@@ -77,13 +87,34 @@ def _table(doc: dict) -> str:
 def _run_model(args) -> int:
     from .. import model
 
+    if args.batch < 1:
+        raise InputError(f"--batch {args.batch}: accepted an integer >= 1")
+    if args.min_speedup is not None and (args.no_timing or args.min_speedup <= 0):
+        raise InputError(f"--min-speedup {args.min_speedup}: needs timing (not --no-timing) and a value > 0, e.g. 1.2")
+    from lowrank.backends import BACKEND_NAMES, available_backends
+
+    if args.backend not in BACKEND_NAMES:
+        raise InputError(f"--backend {args.backend!r}; accepted: {', '.join(BACKEND_NAMES)}")
+    reason = None if args.no_timing else available_backends()[args.backend]
+    if reason is not None:
+        raise InputError(f"--backend {args.backend}: {reason}")
     policy = model.Policy(max_error=args.max_error if args.params is None else None, params=args.params)
     if policy.max_error is None and policy.params is None:
         policy = model.Policy(max_error=0.1)
     analysis = model.analyse_checkpoint(args.path, args.include, args.exclude, max_rank=args.max_rank,
                                         method="auto" if args.max_rank else "exact", log=progress)
     layers, about = model.plan(analysis, policy)
-    doc = model.plan_document(analysis, layers, about)
+    speedups = None
+    if not args.no_timing:
+        from .. import model_timing
+
+        speedups = model_timing.measure_speedups(model.timing_targets(layers), batch=args.batch, backend=args.backend,
+                                                 dtype=args.dtype, runs_dir=args.runs, log=progress)
+        about = {**about, "timing": {"batch": args.batch, "backend": args.backend, "dtype": args.dtype}}
+        if args.min_speedup is not None:
+            layers = model.keep_fast_layers(layers, speedups, args.min_speedup)
+            about["min_speedup"] = args.min_speedup
+    doc = model.plan_document(analysis, layers, about, speedups)
     t = doc["totals"]
     print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
           f"skipped")
@@ -93,6 +124,9 @@ def _run_model(args) -> int:
     print()
     print(f"totals: {t['layers_factored']} of {t['layers']} layers factored; parameters {t['params_dense']:,} -> "
           f"{t['params_planned']:,} ({t['params_fraction']:.1%})")
+    if t.get("factored_layers_speedup") is not None:
+        print(f"measured: the factored layers together run {t['factored_layers_speedup']:.2f}x as fast as the same "
+              f"layers dense (n = {args.batch}, {args.backend}, {args.dtype}; each layer weighted by its dense FLOPs)")
     if "optimality_gap_bound" in about:
         print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/rankplan.py)")
