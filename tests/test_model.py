@@ -258,3 +258,25 @@ def test_speedups_are_measured_by_the_suite_at_the_planned_shapes_and_ranks(tmp_
                      "--min-speedup", str(high)]) == 0
     doc2 = json.loads(out2.read_text())
     assert all(layer["rank"] is None and "--min-speedup" in layer["reason"] for layer in doc2["layers"])
+
+
+def test_the_checkpoint_script_writes_a_sharded_model_the_command_reads(tmp_path, capsys):
+    import runpy
+    import sys
+
+    out = tmp_path / "synthetic"
+    argv = sys.argv
+    try:
+        sys.argv = ["make_checkpoint.py", str(out), "--blocks", "1", "--hidden", "48", "--ffn", "96"]
+        with pytest.raises(SystemExit) as done:
+            runpy.run_path(str(Path(__file__).resolve().parent.parent / "scripts" / "make_checkpoint.py"),
+                           run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert done.value.code == 0
+    index = json.loads((out / "model.safetensors.index.json").read_text())
+    assert len(index["weight_map"]) == 6 and len(list(out.glob("model-*.safetensors"))) == 6
+    analysis = model.analyse_checkpoint(out, max_rank=16, method="randomized")
+    shapes = sorted(sp.shape for sp in analysis.spectra)
+    assert shapes == sorted([(48, 48)] * 4 + [(96, 48), (48, 96)])
+    assert all(not sp.exact and sp.max_rank == 16 for sp in analysis.spectra)
