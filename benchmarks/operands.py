@@ -8,7 +8,7 @@ recorded error (the numpy asv habit).
 
 Within one run, the worker processes of every pass and backend build the same
 float64 operands; the first to build one leaves it in the run's operand folder
-(:data:`CACHE_ENV`, set by ``benchmarks/driver.py``) and the others read it back
+(``driver.OPERAND_CACHE_ENV``, set by ``benchmarks/driver.py``) and the others read it back
 into ordinary memory (not a memory map: the timed arrays are the same kind either
 way). Building the 8192² matrix and its rank-4096 factors costs about 7 s a
 process; reading them, under a second.
@@ -41,12 +41,9 @@ COLD_FOOTPRINT = 2.0
 MAX_COPIES = 512
 
 
-CACHE_ENV = OPERAND_CACHE_ENV  # a folder the run's worker processes share
-
-
 def _shared(name: str, build) -> dict[str, np.ndarray]:
     """``build()`` (a dict of arrays), or what an earlier process of this run saved under ``name``."""
-    folder = os.environ.get(CACHE_ENV)
+    folder = os.environ.get(OPERAND_CACHE_ENV)
     if not folder:
         return build()
     path = Path(folder) / f"{name}.npz"

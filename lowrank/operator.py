@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .backends import ITEMSIZE, Backend, get_backend, infer_backend
-from .errors import LowRankTypeError, LowRankValueError
+from .errors import LowRankValueError
 from .validation import check_same_array_kind
 
 

@@ -71,7 +71,7 @@ def test_peak_memory_sees_the_output():
 
 def test_operands_built_by_one_worker_are_read_back_identical_by_the_next(tmp_path, monkeypatch):
     # The driver points every worker of a run at one folder (LOWRANK_BENCH_OPERAND_CACHE).
-    monkeypatch.setenv(operands.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(operands.OPERAND_CACHE_ENV, str(tmp_path))
     operands.synthetic.cache_clear()
     operands.factors64.cache_clear()
     built_sm, built_f = operands.synthetic(96, 64), operands.factors64(96, 64, 8)

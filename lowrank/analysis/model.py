@@ -13,7 +13,7 @@ import fnmatch
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +126,6 @@ def timing_targets(layers: list[LayerPlan]) -> dict[tuple[int, int], set[int]]:
 
 def keep_fast_layers(layers: list[LayerPlan], speedups: dict, min_speedup: float) -> list[LayerPlan]:
     """The plan with every layer whose measured speedup is below ``min_speedup`` kept dense."""
-    from dataclasses import replace
-
     out = []
     for p in layers:
         s = speedups.get((*p.shape, p.rank)) if p.rank is not None else None

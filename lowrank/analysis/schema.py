@@ -10,7 +10,7 @@ suites' records (``lowrank/analysis/suites/``) by ``lowrank-bench schema``; bump
 
 from __future__ import annotations
 
-from .suites.base import Field, field_problems  # noqa: F401  (field_problems: re-exported for readers)
+from .suites.base import Field
 
 SCHEMA_NAME = "lowrank-bench"
 SCHEMA_VERSION = 2

@@ -1,7 +1,5 @@
 """Demonstration suite: a layer's backward product, dense ``W.T @ y`` against factored ``A.T @ (B.T @ y)``."""
 
-import pytest
-
 from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
 

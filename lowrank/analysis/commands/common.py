@@ -22,14 +22,26 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def positive_fraction(text: str) -> float:
-    """argparse type: ``0.1`` or ``10%``, above 0 and below 10."""
+def _fraction(text: str) -> float:
     try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        return float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number; accepted e.g. 0.1 or 10%") from None
+
+
+def positive_fraction(text: str) -> float:
+    """argparse type: ``0.1`` or ``10%``, above 0 and below 10 (a relative change)."""
+    value = _fraction(text)
     if not 0 < value < 10:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction above 0, e.g. 0.1 or 10%")
+    return value
+
+
+def unit_fraction(text: str) -> float:
+    """argparse type: ``0.1`` or ``10%``, in (0, 1] (a share of something, an error bound)."""
+    value = _fraction(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction in (0, 1], e.g. 0.1 or 10%")
     return value
 
 

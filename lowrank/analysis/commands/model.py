@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK, InputError, progress
+from .common import EXIT_OK, InputError, progress, unit_fraction
 
 HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
                "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
                "to minimise the total squared error)")
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; accepted e.g. 0.1 or 10%") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction in (0, 1], e.g. 0.1 or 10%")
-    return value
 
 
 def register(subparsers) -> None:
@@ -40,9 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip tensors whose name matches (repeatable)")
     policy = p.add_mutually_exclusive_group()
-    policy.add_argument("--max-error", type=_fraction, default=None, metavar="E",
+    policy.add_argument("--max-error", type=unit_fraction, default=None, metavar="E",
                         help="per-layer relative Frobenius error bound (default 0.1)")
-    policy.add_argument("--params", type=_fraction, default=None, metavar="F",
+    policy.add_argument("--params", type=unit_fraction, default=None, metavar="F",
                         help="fraction of the analysed parameters to keep, e.g. 0.5")
     p.add_argument("--max-rank", type=int, default=None, metavar="R",
                    help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
