@@ -13,6 +13,7 @@ import lowrank
 from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
 
+from . import settings
 from .operands import SEED, factors64
 
 D = K = 1024
@@ -25,10 +26,13 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.name != "bench_apply_overhead":
         return
     status = available_backends()
+    # The run's backends only: a worker process of the driver times one backend and must not
+    # import or time the other (it did, so the overhead cases were pooled across both workers).
+    chosen = [b for b in BACKENDS if b in settings.of(metafunc.config).selection.backends]
     # variant first: ids stay "bare-numpy", "apply-torch-cpu", as in earlier result files
     metafunc.parametrize("variant", ["bare", "apply"])
     metafunc.parametrize("backend", [pytest.param(b, marks=pytest.mark.skipif(status[b] is not None, reason=status[b] or ""))
-                                     for b in BACKENDS])
+                                     for b in chosen])
 
 
 @functools.lru_cache(maxsize=None)
