@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lowrank.analysis import plausibility
+from lowrank.analysis import plausibility, pooling
 from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import BACKEND_NAMES, available_backends
 
@@ -201,17 +201,10 @@ def pytest_runtestloop(session):
 
 
 def _write_pooled(config, run, docs: list, complete: bool, passes: int) -> None:
-    merged = driver.merge(docs, recheck=run.recheck)
+    merged = pooling.merge(docs, recheck=run.recheck)
     block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
-    planned = sum((d.get("machine_info") or {}).get("lowrank_bench", {}).get("cases_planned") or 0
-                  for p, d in docs if p == 1)
-    passes_run = max(p for p, _ in docs)
+    block.update(pooling.pooled_block(docs, merged, complete, passes))
     block.update({
-        "complete": bool(complete and passes_run == passes),
-        "cases_planned": planned,
-        "cases_finished": len(merged["benchmarks"]),
-        "processes": passes,
-        "processes_run": passes_run,
         "flagged": len(run.flagged),
         "calibration": run.calibration or {},
         # This process pinned every backend's threads and loaded every library: its view is the run's.
@@ -221,7 +214,7 @@ def _write_pooled(config, run, docs: list, complete: bool, passes: int) -> None:
     block["timing"] = {**block.get("timing", {}), "processes": passes}
     progress = config.stash[PROGRESS]
     progress["complete"] = block["complete"]
-    progress["planned"], progress["finished"] = planned, len(merged["benchmarks"])
+    progress["planned"], progress["finished"] = block["cases_planned"], block["cases_finished"]
     progress["pooled"] = merged
     output = config.stash[OUTPUT]
     target = output.get("driver_target")
@@ -495,6 +488,8 @@ def pytest_terminal_summary(terminalreporter, config):
                 f"processes; between-pass spread of medians: median {mid:.1%}, {wide} case(s) above 5%")
     incomplete = progress.get("complete") is False if progress and "complete" in progress else (
         progress and progress["planned"] is not None and progress["finished"] < progress["planned"])
+    if config.option.collectonly:
+        incomplete = False  # nothing was meant to run
     if progress and output and (output.get("written") or output.get("driver_target")) and incomplete:
         # Without a single finished case there is nothing to keep: say so rather than name a file.
         kept = "the file is marked incomplete" if output.get("written") else "no case finished: no file written"

@@ -18,7 +18,7 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
 
 The result is a normal pytest-benchmark document: each case reports the pass with the
 lowest median exactly as pytest-benchmark measured it, and records the median of every
-pass and their spread (see :func:`merge`).
+pass and their spread (see :func:`lowrank.analysis.pooling.merge`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -105,45 +104,6 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
         tail = log_path.read_text()[-3000:]
         raise WorkerFailed(f"the {backend} worker of pass {pass_no} failed (exit {code}); its output ends:\n{tail}")
     return out if out.exists() else None
-
-
-def merge(docs: list, recheck=None) -> dict:
-    """One pytest-benchmark document from the worker documents of every pass and backend.
-
-    ``docs`` is a list of ``(pass_no, doc)``. Benchmarks are matched by ``fullname``.
-    Each case reports the pass with the lowest median, as pytest-benchmark measured it
-    (its ``stats``, raw ``data`` and ``extra_info`` unchanged), and records every pass:
-    ``processes``, ``process_medians`` (in pass order), ``process_spread`` ((max − min) /
-    median of those medians) and ``reported_pass``. Disturbances on a shared machine only
-    ever slow a pass down, so the least disturbed pass is the best estimate of what the
-    machine does (the reasoning of Python's ``timeit``); the spread says how far another
-    run may land. Fields a later pass left null (the untimed metrics, computed once) come
-    from pass 1. ``recheck(benchmarks)`` recomputes cross-case fields in place.
-    """
-    if not docs:
-        raise ValueError("no worker wrote a result")
-    by_name: dict[str, list] = {}
-    for pass_no, doc in docs:
-        for bench in doc.get("benchmarks", []):
-            by_name.setdefault(bench["fullname"], []).append((pass_no, bench))
-    merged = []
-    for parts in by_name.values():
-        medians = [b["stats"]["median"] for _, b in parts]
-        best_pass, best = min(parts, key=lambda pb: pb[1]["stats"]["median"])
-        mid = statistics.median(medians)
-        # The untimed metrics come from pass 1 (later passes leave them null); the timing from the best pass.
-        first = parts[0][1].get("extra_info") or {}
-        extra = {**first, **{k: v for k, v in (best.get("extra_info") or {}).items() if v is not None}}
-        extra.update({
-            "processes": len(parts),
-            "process_medians": medians,
-            "process_spread": (max(medians) - min(medians)) / mid if len(medians) > 1 and mid > 0 else None,
-            "reported_pass": best_pass,
-        })
-        merged.append({**best, "extra_info": extra})
-    if recheck is not None:
-        recheck(merged)
-    return {**docs[0][1], "benchmarks": merged}
 
 
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log) -> bool:
