@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI regression gate: run the quick profile single-threaded, gate it against the
+# CI regression gate: run the quick profile single-threaded (or take $LOWRANK_GATE_RUN), gate it against the
 # committed baseline (default: ci-quick), and re-run the cases with a timing
 # regression once to confirm it (a transient disturbance rarely hits twice).
 # Exit codes: 0 pass, 1 regression, 2 usage or input error. Expects .venv (scripts/setup_env.sh).
@@ -15,9 +15,15 @@ mkdir -p "$out"
 # produce 10-100x outliers; the baseline was recorded the same way.
 export LOWRANK_BENCH_PROFILE=quick LOWRANK_BENCH_THREADS=1
 
-echo "[gate] quick profile, 1 thread"
-LOWRANK_BENCH_OUTPUT="$out/runs" python -m pytest benchmarks/ --benchmark-only -q -p no:cacheprovider
-run=$(ls -t "$out"/runs/*.json | head -n 1)
+# LOWRANK_GATE_RUN: an existing quick run to gate (.ci/run passes the head side of its A/B run).
+run=${LOWRANK_GATE_RUN:-}
+if [ -z "$run" ]; then
+    echo "[gate] quick profile, 1 thread"
+    LOWRANK_BENCH_OUTPUT="$out/runs" python -m pytest benchmarks/ --benchmark-only -q -p no:cacheprovider
+    run=$(ls -t "$out"/runs/*.json | head -n 1)
+else
+    echo "[gate] gating $run"
+fi
 
 # Every suite is gated (lowrank/analysis/suites/). No absolute times against a baseline recorded
 # earlier: on a shared VM they drift by up to 1.8x for minutes (README, "What this 2-vCPU VM can
