@@ -48,7 +48,7 @@ def test_help_explains_every_subcommand(capsys):
 def test_subcommands_are_registered_by_small_functions():
     parser = cli.build_parser()
     names = set(parser._subparsers._group_actions[0].choices)
-    assert names == {"report", "compare", "csv", "baseline", "gate", "ab", "export", "model", "schema"}
+    assert names == {"report", "compare", "csv", "baseline", "gate", "ab", "history", "export", "model", "schema"}
     assert all(callable(r) for r in cli.registrars())
 
 

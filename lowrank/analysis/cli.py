@@ -35,9 +35,9 @@ def registrars():
     A subcommand is a module of :mod:`lowrank.analysis.commands` with ``register(subparsers)``;
     to add one, write the module and list it here.
     """
-    from .commands import ab, baseline, compare, csv, export, gate, model, report, schema
+    from .commands import ab, baseline, compare, csv, export, gate, history, model, report, schema
 
-    return [m.register for m in (report, compare, csv, baseline, gate, ab, export, model, schema)]
+    return [m.register for m in (report, compare, csv, baseline, gate, ab, history, export, model, schema)]
 
 
 def build_parser() -> argparse.ArgumentParser:
