@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,6 +47,9 @@ def register(subparsers) -> None:
     timing.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="keep the timing runs' result files here (default: discarded)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the plan as JSON (a new file)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
+                        "layer kind, the plan, and speedup against rank measured at the model's shapes")
     p.add_argument("--save", type=Path, default=None, metavar="OUT.safetensors",
                    help="write the factors of the planned layers: '<name>.B' (d x r) and '<name>.A' (r x k), "
                         "W ~= B @ A")
@@ -93,12 +97,16 @@ def _run_model(args) -> int:
     analysis = model.analyse_checkpoint(args.path, args.include, args.exclude, max_rank=args.max_rank,
                                         method="auto" if args.max_rank else "exact", log=progress)
     layers, about = model.plan(analysis, policy)
-    speedups = None
+    speedups = sweep = None
     if not args.no_timing:
-        from .. import model_timing
+        from .. import model_report, model_timing
 
-        speedups = model_timing.measure_speedups(model.timing_targets(layers), batch=args.batch, backend=args.backend,
-                                                 dtype=args.dtype, runs_dir=args.runs, log=progress)
+        targets = model.timing_targets(layers)
+        if args.report is not None:  # the report's speedup-vs-rank figure: a sweep of ranks at every shape
+            targets = model_report.sweep_targets(analysis, targets)
+        sweep = model_timing.measure_speedups(targets, batch=args.batch, backend=args.backend, dtype=args.dtype,
+                                              runs_dir=args.runs, log=progress)
+        speedups = {key: s for key, s in sweep.items() if key[2] in targets.get(key[:2], ())}
         about = {**about, "timing": {"batch": args.batch, "backend": args.backend, "dtype": args.dtype}}
         if args.min_speedup is not None:
             layers = model.keep_fast_layers(layers, speedups, args.min_speedup)
@@ -128,5 +136,25 @@ def _run_model(args) -> int:
         print(f"wrote {model.write_json(doc, args.json)}")
     if args.save is not None:
         print(f"wrote {model.save_factors(analysis, layers, args.save)}")
+    if args.report is not None:
+        from .. import model_report
+
+        written = model_report.write(args.report, analysis, doc, sweep, _command(args), log=progress)
+        print(f"wrote {written.html}")
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _command(args) -> str:
+    """The command line that repeats this analysis (for the report)."""
+    parts = ["lowrank-bench", "model", args.path.name]
+    for flag, value in (("--max-error", args.max_error), ("--params", args.params), ("--max-rank", args.max_rank),
+                        ("--min-speedup", args.min_speedup)):
+        if value is not None:
+            parts += [flag, f"{value:g}"]
+    parts += [x for g in args.include for x in ("--include", g)] + [x for g in args.exclude for x in ("--exclude", g)]
+    if args.no_timing:
+        parts.append("--no-timing")
+    else:
+        parts += ["--batch", str(args.batch), "--backend", args.backend, "--dtype", args.dtype]
+    return shlex.join(parts)
