@@ -147,6 +147,22 @@ def totals_lines(doc: dict, analysis: ModelAnalysis) -> list[str]:
     return out
 
 
+def end_to_end_blocks(e: dict) -> list:
+    """The end-to-end check (``model_e2e.run``'s result) as a paragraph and a latency table."""
+    from .report import Para, TableBlock
+
+    rows = tuple((f"batch {n}", (f"{v['tokens']}", f"{v['dense_ms']:.2f}", f"{v['factored_ms']:.2f}",
+                                 f"{v['speedup']:.2f}×")) for n, v in e["latency"].items())
+    text = (f"{e['layers_factored']} linears replaced by factored pairs (`B(A(x))`, as PEFT applies LoRA); "
+            f"parameters {e['params_before']:,} → {e['params_after']:,}. On {e['sentences']} fixed sentences the "
+            f"embeddings (mean-pooled last hidden state) keep a cosine similarity of min "
+            f"{e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f} with the original model's; "
+            f"every token's last hidden state min {e['token_cosine']['min']:.4f}, mean {e['token_cosine']['mean']:.4f}.")
+    table = Table("Forward latency, whole model", "inputs", ("tokens", "original (ms)", "factored (ms)", "speedup"),
+                  rows, footer=f"{e['timer']}; {e['threads']} torch thread(s)")
+    return [Para(text), TableBlock(table)]
+
+
 @dataclass(frozen=True)
 class ModelReport:
     markdown: Path
@@ -190,6 +206,8 @@ def write(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, com
         for s in doc["skipped"]:
             reasons[s["why"]] = reasons.get(s["why"], 0) + 1
         report.add(Para("Skipped: " + "; ".join(f"{n} tensor(s): {why}" for why, n in reasons.items()) + "."))
+    if "end_to_end" in doc:
+        report.add(Heading("End to end"), *end_to_end_blocks(doc["end_to_end"]))
     report.add(Heading("Figures"), *(FigureBlock(p, c) for p, c in figures))
     report.add(Heading("Plan"), TableBlock(plan_table(doc)))
     md, page = out / "report.md", out / "report.html"

@@ -47,6 +47,11 @@ def register(subparsers) -> None:
     timing.add_argument("--runs", type=Path, default=None, metavar="DIR",
                         help="keep the timing runs' result files here (default: discarded)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the plan as JSON (a new file)")
+    p.add_argument("--e2e", action="store_true",
+                   help="for a Hugging Face model folder: replace the planned linears by factored pairs and measure "
+                        "how close the embeddings stay and the forward latency at batch 1 and 16 (needs the e2e "
+                        "extra: pip install -e '.[e2e]')")
+    p.add_argument("--e2e-threads", type=int, default=1, metavar="T", help="torch threads of the e2e timing (1)")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
                         "layer kind, the plan, and speedup against rank measured at the model's shapes")
@@ -112,6 +117,14 @@ def _run_model(args) -> int:
             layers = model.keep_fast_layers(layers, speedups, args.min_speedup)
             about["min_speedup"] = args.min_speedup
     doc = model.plan_document(analysis, layers, about, speedups)
+    if args.e2e:
+        from .. import model_e2e
+
+        if args.e2e_threads < 1:
+            raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
+        folder = args.path if args.path.is_dir() else args.path.parent
+        ranks = {p.name: p.rank for p in layers if p.rank is not None}
+        doc["end_to_end"] = model_e2e.run(folder, ranks, threads=args.e2e_threads, log=progress)
     t = doc["totals"]
     print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
           f"skipped")
@@ -127,6 +140,12 @@ def _run_model(args) -> int:
     if "optimality_gap_bound" in about:
         print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/rankplan.py)")
+    if "end_to_end" in doc:
+        e = doc["end_to_end"]
+        print(f"end to end ({e['layers_factored']} linears factored, {e['sentences']} sentences): embedding cosine "
+              f"similarity min {e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f}; "
+              + "; ".join(f"batch {n}: {v['dense_ms']:.2f} -> {v['factored_ms']:.2f} ms ({v['speedup']:.2f}x)"
+                          for n, v in e["latency"].items()))
     if analysis.skipped:
         reasons: dict[str, int] = {}
         for _, why in analysis.skipped:
@@ -153,6 +172,8 @@ def _command(args) -> str:
         if value is not None:
             parts += [flag, f"{value:g}"]
     parts += [x for g in args.include for x in ("--include", g)] + [x for g in args.exclude for x in ("--exclude", g)]
+    if args.e2e:
+        parts += ["--e2e", "--e2e-threads", str(args.e2e_threads)]
     if args.no_timing:
         parts.append("--no-timing")
     else:

@@ -1,0 +1,181 @@
+"""End to end: a Hugging Face model with its planned layers factored, against the original model.
+
+Each planned ``nn.Linear`` is replaced by a pair of linears applied as LoRA applies its
+adapter (``x @ A.T @ B.T``, PEFT's ``lora_B(lora_A(x))``): ``A`` (r×k) without bias, then
+``B`` (d×r) with the layer's bias, from the truncated SVD of the layer's own weight
+(``lowrank.factorize``, the balanced split). Then, on a fixed set of sentences:
+
+* **How close the outputs stay**: the cosine similarity of each sentence's embedding (the
+  last hidden state, mean-pooled over its tokens as sentence-transformers pools MiniLM)
+  between the factored and the original model, and of every token's last hidden state.
+* **Latency**: the forward pass of both models at batch 1 and a larger batch, timed by
+  ``torch.utils.benchmark.Timer.blocked_autorange`` (its own warm-up and blocked rounds;
+  the median reported), with the torch thread count pinned and recorded.
+
+Needs the ``e2e`` extra (``pip install -e '.[e2e]'``: transformers). Nothing is downloaded:
+the model is read from its folder (``local_files_only``, ``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lowrank.errors import LowRankValueError
+
+# Fixed inputs: sentences of several lengths and topics (the comparison needs no labels).
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Low-rank factorization replaces a weight matrix by the product of two thin matrices.",
+    "A singular value decomposition orders directions by how much energy they carry.",
+    "Benchmarks on shared machines need several processes to show their spread.",
+    "The model was trained on a large corpus of sentence pairs.",
+    "It rained all afternoon, so the match was postponed until Sunday.",
+    "Memory bandwidth, not arithmetic, bounds a matrix-vector product.",
+    "She ordered a coffee and opened her laptop to finish the report.",
+    "Adapters add a small trainable update next to a frozen layer.",
+    "How many parameters can be removed before the answers change?",
+    "Paris is the capital of France.",
+    "Compilers reorder floating-point sums, so the last bits of a result may differ.",
+    "The committee will publish its decision next week.",
+    "Caches reward operands that are used again soon.",
+    "A cat sat quietly on the warm windowsill.",
+    "Every regression in a benchmark suite deserves a second measurement.",
+)
+LARGE_BATCH = 16
+
+
+def _need_transformers():
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise LowRankValueError("the end-to-end check needs transformers: pip install -e '.[e2e]'") from None
+
+
+def load(folder: Path):
+    """The model and tokenizer of a Hugging Face model folder, read offline."""
+    _need_transformers()
+    if not (Path(folder) / "config.json").is_file():
+        raise LowRankValueError(f"{folder}: the end-to-end check needs a Hugging Face model folder (config.json, "
+                                "weights, tokenizer); accepted: the folder `save_pretrained` writes")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    return model, tokenizer
+
+
+def _module_for(model, tensor_name: str):
+    """The ``nn.Linear`` holding ``tensor_name`` (``...query.weight``), allowing a prefix on either side."""
+    import torch
+
+    path = tensor_name.removesuffix(".weight")
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) and name and (
+                name == path or name.endswith("." + path) or path.endswith("." + name)):
+            return name, module
+    return None, None
+
+
+class _Factored:
+    """Builds the factored replacement of one linear (kept out of torch's import at module load)."""
+
+    @staticmethod
+    def build(linear, rank: int):
+        import torch
+
+        import lowrank
+
+        W = linear.weight.detach().to(torch.float64).cpu().numpy()
+        f = lowrank.factorize(W, rank, "svd")
+        d, k = W.shape
+        first = torch.nn.Linear(k, rank, bias=False)
+        second = torch.nn.Linear(rank, d, bias=linear.bias is not None)
+        with torch.no_grad():
+            first.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.A, dtype=np.float32)))
+            second.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.B, dtype=np.float32)))
+            if linear.bias is not None:
+                second.bias.copy_(linear.bias.detach())
+        return torch.nn.Sequential(first, second).to(linear.weight.dtype)
+
+
+def factor(model, ranks: dict[str, int]) -> list[str]:
+    """Replace, in place, each linear of ``ranks`` (tensor name -> rank) by its factored pair; the replaced names."""
+    done = []
+    for tensor, rank in ranks.items():
+        name, linear = _module_for(model, tensor)
+        if linear is None:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, _Factored.build(linear, rank))
+        done.append(name)
+    return done
+
+
+def _embed(model, batch):
+    import torch
+
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return hidden, (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def _cosine(a, b) -> np.ndarray:
+    import torch
+
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1).double().cpu().numpy()
+
+
+def _latency(model, batch, threads: int) -> float:
+    import torch
+    from torch.utils.benchmark import Timer
+
+    with torch.inference_mode():
+        return Timer("model(**batch)", globals={"model": model, "batch": batch},
+                     num_threads=threads).blocked_autorange(min_run_time=1.0).median
+
+
+def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None) -> dict:
+    """Factor ``ranks``' layers of the model in ``folder``; similarity and latency against the original."""
+    import copy
+
+    import torch
+
+    say = log or (lambda _m: None)
+    model, tokenizer = load(folder)
+    factored = copy.deepcopy(model)
+    replaced = factor(factored, ranks)
+    if not replaced:
+        raise LowRankValueError(f"no planned layer matched a linear of the model in {folder}")
+    say(f"[e2e] {len(replaced)} linear(s) factored; comparing on {len(SENTENCES)} sentences")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        batch = tokenizer(list(SENTENCES), padding=True, return_tensors="pt")
+        h0, e0 = _embed(model, batch)
+        h1, e1 = _embed(factored, batch)
+        token_mask = batch["attention_mask"].bool()
+        sentence_cos = _cosine(e0, e1)
+        token_cos = _cosine(h0[token_mask], h1[token_mask])
+        latency = {}
+        for n in (1, LARGE_BATCH):
+            inputs = tokenizer(list(SENTENCES[:n]), padding=True, return_tensors="pt")
+            dense, fact = _latency(model, inputs, threads), _latency(factored, inputs, threads)
+            latency[str(n)] = {"dense_ms": dense * 1e3, "factored_ms": fact * 1e3, "speedup": dense / fact,
+                               "tokens": int(inputs["input_ids"].shape[1])}
+            say(f"[e2e] batch {n}: {dense * 1e3:.2f} ms dense, {fact * 1e3:.2f} ms factored")
+    finally:
+        torch.set_num_threads(previous)
+    params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {"model": str(folder), "layers_factored": len(replaced), "params_before": params(model),
+            "params_after": params(factored), "sentences": len(SENTENCES),
+            "embedding_cosine": {"min": float(sentence_cos.min()), "mean": float(sentence_cos.mean())},
+            "token_cosine": {"min": float(token_cos.min()), "mean": float(token_cos.mean())},
+            "latency": latency, "threads": threads, "timer": "torch.utils.benchmark.Timer.blocked_autorange, median"}
