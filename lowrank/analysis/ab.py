@@ -201,19 +201,11 @@ def medians_by_round(docs: list) -> dict[str, dict[int, tuple[dict, float]]]:
     return out
 
 
-def _round_docs(docs: list) -> dict[int, dict]:
-    """One side's documents merged per round (every backend's process of the round in one document)."""
-    out: dict[int, dict] = {}
-    for round_no, doc in docs:
-        out.setdefault(round_no, {"benchmarks": []})["benchmarks"].extend(doc.get("benchmarks", []))
-    return out
-
-
 def ratio_rounds(docs: list) -> dict[str, tuple[dict, dict[int, float]]]:
     """``"case metric" -> (extra_info, {round: time of the case / time of its partner})`` from one side's
     processes: each suite's same-run pairings, within each process."""
     out: dict[str, tuple[dict, dict[int, float]]] = {}
-    for round_no, doc in _round_docs(docs).items():
+    for round_no, doc in docs:  # one process each: a pairing's cases share its backend, so its process
         for suite in SUITES.values():
             cases = suite.cases(doc)
             for case, (pairing, ref) in suite.partners(cases).items():
