@@ -80,7 +80,7 @@ def error_figure(analysis: ModelAnalysis, ranks: dict[str, int | None]) -> Figur
         ax.axvline(sps[0].break_even_rank, color=c, ls=":", lw=0.8)
     ax.set_xlabel("rank r")
     ax.set_ylabel("‖W − W_r‖_F / ‖W‖_F")
-    ax.set_title("Error against rank per kind (dots: the plan; dotted: r* = dk/(d+k))")
+    ax.set_title("Error against rank per layer kind")
     ax.legend(fontsize=6)
     ax.grid(True, alpha=0.3)
     return fig
@@ -104,7 +104,7 @@ def speedup_figure(speedups: dict[tuple[int, int, int], float], timing: dict, pl
     ax.set_xlabel("rank r")
     ax.set_ylabel("speedup (dense / factored)")
     ax.set_title(f"Measured at the model's shapes: n = {timing.get('batch')}, {timing.get('backend')} "
-                 f"{timing.get('dtype')} (circled: planned; dotted: r*)")
+                 f"{timing.get('dtype')}")
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
     return fig
@@ -188,7 +188,7 @@ def write(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, com
     if sweep:
         specs.append(("model_speedup_vs_rank.png", lambda: speedup_figure(sweep, doc.get("timing", {}), planned),
                       "Figure 3. Measured speedup (dense/factored) against rank at the model's own shapes; circled: "
-                      "the planned ranks; below 1 factoring is slower."))
+                      "the planned ranks; dotted: r* of each shape; below 1 factoring is slower."))
     figures = []
     for name, build, caption in specs:
         path = fig_dir / name
