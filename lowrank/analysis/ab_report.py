@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from . import paired
 from .ab import SIDES, AbRun
+from .files import write_new_text
 from .gate import Finding
 
 # Undecided cases are listed up to this many in the text and Markdown (all are in ab.json).
@@ -62,7 +62,7 @@ def summary_line(run: AbRun, correctness: list[Finding]) -> str:
             f"in {run.seconds / 60:.1f} min")
 
 
-def _sections(run: AbRun, correctness: list[Finding]) -> list[tuple[str, list[list[str]]]]:
+def _sections(run: AbRun) -> list[tuple[str, list[list[str]]]]:
     j = run.judgement
     changed = [v for v in j.verdicts if v.verdict in ("slower", "faster")]
     changed.sort(key=lambda v: (v.verdict != "slower", -abs(v.ratio - 1)))
@@ -86,7 +86,7 @@ def _describe(run: AbRun) -> list[str]:
 
 def to_text(run: AbRun, correctness: list[Finding]) -> str:
     out = [summary_line(run, correctness), *_describe(run)]
-    for title, rows in _sections(run, correctness):
+    for title, rows in _sections(run):
         if rows:
             out += ["", f"{title}:", _text_table(rows)]
     out += [f"exact metric changed: {f.case} {f.metric}: {f.baseline} -> {f.current} ({f.note})" for f in correctness]
@@ -97,7 +97,7 @@ def to_markdown(run: AbRun, correctness: list[Finding], command: str) -> str:
     out = ["# lowrank-bench ab", "", f"**{summary_line(run, correctness)}**", ""]
     out += [f"- {line}" for line in _describe(run)]
     out += ["", f"Reproduce: `{command}`"]
-    for title, rows in _sections(run, correctness):
+    for title, rows in _sections(run):
         if rows:
             out += ["", f"## {title}", "", _md_table(rows)]
     if correctness:
@@ -126,36 +126,14 @@ def to_json(run: AbRun, correctness: list[Finding]) -> dict:
     }
 
 
-def new_folder(parent: Path, stem: str) -> Path:
-    """A folder under ``parent`` that did not exist (``stem``, ``stem-2``, ...): nothing is ever overwritten."""
-    parent.mkdir(parents=True, exist_ok=True)
-    n = 1
-    while True:
-        folder = parent / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            folder.mkdir()
-            return folder
-        except FileExistsError:
-            n += 1
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a new file ``path`` at once (a reader sees no half file); refuses to replace one."""
-    if path.exists():
-        raise FileExistsError(f"{path} exists: result files are never overwritten")
-    partial = path.with_name(f".{path.name}.{os.getpid()}.writing")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
 def write(folder: Path, run: AbRun, pooled: dict[str, dict], correctness: list[Finding], command: str) -> list[Path]:
     """Write ``base.json``, ``head.json``, ``ab.json`` and ``ab.md`` into ``folder``; their paths."""
     paths = []
     for label in SIDES:
         paths.append(folder / f"{label}.json")
-        write_atomic(paths[-1], json.dumps(pooled[label], indent=1))
+        write_new_text(paths[-1], json.dumps(pooled[label], indent=1))
     paths.append(folder / "ab.json")
-    write_atomic(paths[-1], json.dumps(to_json(run, correctness), indent=1))
+    write_new_text(paths[-1], json.dumps(to_json(run, correctness), indent=1))
     paths.append(folder / "ab.md")
-    write_atomic(paths[-1], to_markdown(run, correctness, command))
+    write_new_text(paths[-1], to_markdown(run, correctness, command))
     return paths

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +19,8 @@ import numpy as np
 from lowrank.checkpoint import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
 from lowrank.errors import LowRankValueError
 from lowrank.rankplan import LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget
+
+from .files import write_new, write_new_text
 
 # Embeddings are a gather (a row lookup), not a matvec: factoring them changes no matvec time.
 # Skipped unless an --include pattern names them.
@@ -176,24 +176,8 @@ def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict,
             "totals": totals(layers, speedups or None), "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
 
 
-def _atomic_write(target: Path, write) -> Path:
-    """Write through a hidden temporary file in the same folder, then rename: never half a file, never a replacement."""
-    if target.exists():
-        raise LowRankValueError(f"{target} exists; choose another name (result files are never overwritten)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.link(tmp, target)  # fails if target appeared meanwhile: no silent replacement
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
-
-
 def write_json(document: dict, target) -> Path:
-    return _atomic_write(Path(target), lambda tmp: Path(tmp).write_text(json.dumps(document, indent=1)))
+    return write_new_text(Path(target), json.dumps(document, indent=1))
 
 
 def save_factors(analysis: ModelAnalysis, layers: list[LayerPlan], target) -> Path:
@@ -218,4 +202,4 @@ def save_factors(analysis: ModelAnalysis, layers: list[LayerPlan], target) -> Pa
     if not tensors:
         raise LowRankValueError("the plan factors no layer: nothing to save (loosen --max-error or raise --params)")
     meta = {"format": "lowrank-bench factors: W ~= B @ A", "source": str(analysis.path)}
-    return _atomic_write(Path(target), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return write_new(Path(target), lambda tmp: save_file(tensors, tmp, metadata=meta))

@@ -82,26 +82,23 @@ def _module_for(model, tensor_name: str):
     return None, None
 
 
-class _Factored:
-    """Builds the factored replacement of one linear (kept out of torch's import at module load)."""
+def _factored_pair(linear, rank: int):
+    """``Sequential(A, B)`` replacing ``linear``: the balanced truncated SVD of its weight, its bias on B."""
+    import torch
 
-    @staticmethod
-    def build(linear, rank: int):
-        import torch
+    import lowrank
 
-        import lowrank
-
-        W = linear.weight.detach().to(torch.float64).cpu().numpy()
-        f = lowrank.factorize(W, rank, "svd")
-        d, k = W.shape
-        first = torch.nn.Linear(k, rank, bias=False)
-        second = torch.nn.Linear(rank, d, bias=linear.bias is not None)
-        with torch.no_grad():
-            first.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.A, dtype=np.float32)))
-            second.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.B, dtype=np.float32)))
-            if linear.bias is not None:
-                second.bias.copy_(linear.bias.detach())
-        return torch.nn.Sequential(first, second).to(linear.weight.dtype)
+    W = linear.weight.detach().to(torch.float64).cpu().numpy()
+    f = lowrank.factorize(W, rank, "svd")
+    d, k = W.shape
+    first = torch.nn.Linear(k, rank, bias=False)
+    second = torch.nn.Linear(rank, d, bias=linear.bias is not None)
+    with torch.no_grad():
+        first.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.A, dtype=np.float32)))
+        second.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.B, dtype=np.float32)))
+        if linear.bias is not None:
+            second.bias.copy_(linear.bias.detach())
+    return torch.nn.Sequential(first, second).to(linear.weight.dtype)
 
 
 def factor(model, ranks: dict[str, int]) -> list[str]:
@@ -113,7 +110,7 @@ def factor(model, ranks: dict[str, int]) -> list[str]:
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, _Factored.build(linear, rank))
+        setattr(parent, child, _factored_pair(linear, rank))
         done.append(name)
     return done
 

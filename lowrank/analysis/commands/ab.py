@@ -68,6 +68,7 @@ def _sides(args) -> tuple[str, str]:
 
 def _run_ab(args) -> int:
     from .. import ab, ab_report, gate
+    from ..files import new_folder
 
     cfg, _ = gate_config(args)
     base_rev, head_rev = _sides(args)
@@ -94,7 +95,7 @@ def _run_ab(args) -> int:
     correctness = [f for f in result.regressions if f.kind == "correctness"]
     print(ab_report.to_text(run, correctness))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = ab_report.new_folder(args.output, stamp)
+    folder = new_folder(args.output, stamp)
     command = _command(args, base_rev, head_rev)
     for path in ab_report.write(folder, run, pooled, correctness, command):
         progress(f"lowrank-bench ab: wrote {path}")
