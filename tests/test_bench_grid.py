@@ -88,7 +88,7 @@ def test_profile_skips_leave_out_their_cells_unless_the_user_names_the_shape():
     default = grid.expand(grid.select("default"))
     big = [c for c in default if (c.d, c.k) == (8192, 8192)]
     assert big and "float64" not in {c.dtype for c in big}
-    assert 512 not in {c.batch for c in big} and {1, 32} <= {c.batch for c in big}
-    assert any(c.batch == 512 and c.d == 4096 for c in default), "only the 8192² cell is skipped"
+    assert {c.batch for c in big} == {1}, "8192² is timed where W streams from DRAM: n = 1"
+    assert any(c.batch == 512 and c.d == 4096 for c in default), "only the 8192² cells are skipped"
     asked = grid.expand(grid.select("default", shapes="8192x8192", batches="512", dtypes="float64", ranks="16", backends="numpy"))
     assert {(c.dtype, c.batch) for c in asked} == {("float64", 512)}

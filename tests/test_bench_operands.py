@@ -19,6 +19,29 @@ def test_factors_are_the_exact_truncated_svd_of_the_synthetic_matrix():
     assert 0 < q32["rel_error_fro"] < 1e-6  # storing W in float32 only rounds it
 
 
+@pytest.mark.parametrize("rank", [None, 3])
+def test_backends_store_the_same_values_so_one_quality_figure_serves_all(rank, tmp_path, monkeypatch):
+    # quality() is computed by the first worker of a run and read back by the others,
+    # whatever their backend: that is only right if every backend rounds alike.
+    if lowrank.available_backends()["torch-cpu"]:
+        pytest.skip(lowrank.available_backends()["torch-cpu"])
+    for dtype in ("float32", "float64"):
+        ops = [operands._dense(50, 30, dtype, b) if rank is None else operands._factors(50, 30, rank, dtype, b)
+               for b in ("numpy", "torch-cpu")]
+        pairs = [(ops[0], ops[1])] if rank is None else list(zip(ops[0], ops[1]))
+        for a, t in pairs:
+            np.testing.assert_array_equal(np.asarray(a), t.numpy())
+    monkeypatch.setenv(operands.OPERAND_CACHE_ENV, str(tmp_path))
+    operands.quality.cache_clear()
+    first = operands.quality(50, 30, "float32", rank, "torch-cpu")
+    assert list(tmp_path.glob("quality-50x30-float32-*.npz")), "the first computation is left for other workers"
+    operands.quality.cache_clear()
+    assert operands.quality(50, 30, "float32", rank, "numpy") == first
+    monkeypatch.delenv(operands.OPERAND_CACHE_ENV)
+    operands.quality.cache_clear()
+    assert operands.quality(50, 30, "float32", rank, "numpy") == pytest.approx(first, rel=1e-12)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch-cpu"])
 @pytest.mark.parametrize("rank", [None, 4])
 def test_timed_call_computes_the_product(backend, rank):
