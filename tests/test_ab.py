@@ -171,3 +171,12 @@ def test_ab_flags_a_commit_that_makes_apply_twice_as_slow(tmp_path):
         assert len(apply["extra_info"]["process_medians"]) == 5
         assert doc["machine_info"]["lowrank_bench"]["ab"]["commit"] == summary["sides"][side]["commit"]
     assert "bench_apply_overhead[apply-numpy]" in (folder / "ab.md").read_text()
+
+
+def test_an_interval_too_wide_for_a_float_is_unbounded_not_an_error():
+    # Two rounds that disagree by 2.7x, at a simultaneous level near 1: the t quantile is
+    # about 6e5, so the upper bound exp(mean + half) is far beyond a float.
+    from lowrank.analysis import paired
+
+    estimate, low, high = paired.interval([0.0, 1.0], 1 - 1e-12)
+    assert high == math.inf and 0 <= low < 1 < estimate < 2

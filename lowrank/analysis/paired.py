@@ -160,7 +160,13 @@ def interval(logs: list[float], confidence: float) -> tuple[float, float, float]
         return math.exp(mean), 0.0, math.inf
     se = float(a.std(ddof=1)) / math.sqrt(a.size)
     half = float(t.ppf(0.5 + confidence / 2, a.size - 1)) * se
-    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+    return _exp(mean), _exp(mean - half), _exp(mean + half)
+
+
+def _exp(x: float) -> float:
+    """exp that saturates: with two or three rounds and a simultaneous 99.99% level, the t
+    quantile is in the hundreds and a noisy case's bound can pass exp's range (an undecided case)."""
+    return math.inf if x > 709.0 else math.exp(x)
 
 
 def confidence_for(alpha: float, cases: int, looks: int) -> float:
