@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,40 +42,29 @@ def to_numpy(x) -> np.ndarray:
 
 
 # -- a real result file of the benchmark suite, for the analysis tests ------------------------------
-REPO = Path(__file__).resolve().parent.parent
-QUICK_RUN_ENV = {
-    "LOWRANK_BENCH_PROFILE": "quick",
-    "LOWRANK_BENCH_SHAPES": "256x256,1024x256",
-    "LOWRANK_BENCH_CACHE": "both",
-}
-
-
 @pytest.fixture(scope="session")
 def quick_result(tmp_path_factory) -> Path:
-    """One real result JSON of the quick profile (two shapes, warm and cold), written once per session.
+    """A real result JSON of the quick matvec profile (two shapes, warm and cold), recorded in
+    ``tests/recorded/quick`` (``scripts/record_fixtures.py``) and copied read-only: the analysis
+    must never write to a result file."""
+    from . import recorded
 
-    Only the matvec benchmarks run (``-k bench_matvec``): the other benchmark files
-    take longer and the analysis tests cover other suites with hand-made files.
-    """
-    out = tmp_path_factory.mktemp("quick_run")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
-    env.update(QUICK_RUN_ENV, LOWRANK_BENCH_OUTPUT=str(out))
-    cmd = [sys.executable, "-m", "pytest", "benchmarks/", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-           "-k", "bench_matvec"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    files = sorted(out.glob("*.json"))
-    assert len(files) == 1, f"expected one result file in {out}, found {files}"
-    files[0].chmod(0o444)  # the analysis must never write to a result file
-    return files[0]
+    target = tmp_path_factory.mktemp("quick_run") / "quick-run.json"
+    shutil.copy(recorded.path("quick", "run1.json"), target)
+    target.chmod(0o444)
+    return target
 
 
-# Fixtures that run the benchmark suite for real: a test using one times real code.
-TIMED_FIXTURES = {"quick_result", "aa_runs", "aa_dir", "two_runs", "suite_runs"}
+# Fixtures that run the benchmark suite for real.
+TIMED_FIXTURES = {"two_runs", "tiny_run"}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that runs the suite for real ``timed`` (``-m "not timed"``: the fast, deterministic part)."""
+    """Mark every test that runs the suite for real ``timed`` (``-m "not timed"``: the fast part).
+
+    A timed test checks what the machine cannot change (files, schema, completeness marks, exit
+    codes); verdicts are tested on recorded data (``tests/recorded``).
+    """
     for item in items:
         if TIMED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timed)

@@ -141,8 +141,9 @@ def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run.json"
     # One thread: on a shared 2-core machine multi-threaded BLAS can stall for seconds when
     # another process holds a core, and this test checks records, not speed.
+    # One process: this checks records, not the spread between processes.
     env = {**os.environ, "LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_BACKENDS": "numpy,torch-cpu",
-           "LOWRANK_BENCH_THREADS": "1"}
+           "LOWRANK_BENCH_THREADS": "1", "LOWRANK_BENCH_PROCESSES": "1"}
     cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_factorize.py", "benchmarks/bench_lora.py", "-q",
            "-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-json={out}",
            "-k", "(power-law and q2) or power-law-svd or n001 or (merge and bfloat16)"]

@@ -34,12 +34,23 @@ def run_suite(out: Path, *args, **env):
     return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=600)
 
 
+# The second run into the same folder is the one-process mode on one backend: it checks that a
+# run adds a file, and what that mode writes, at the cost of one small run.
+ONE_PROCESS = {"LOWRANK_BENCH_PROCESSES": "1", "LOWRANK_BENCH_BACKENDS": "numpy", "LOWRANK_BENCH_CACHE": "warm"}
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     first = run_suite(out, "--benchmark-only")
-    second = run_suite(out, "--benchmark-only")
+    second = run_suite(out, "--benchmark-only", **ONE_PROCESS)
     return out, first, second
+
+
+def _first(out: Path) -> dict:
+    """The first run's document (two backends, two passes): the file with more cases."""
+    docs = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    return max(docs, key=lambda d: len(d["benchmarks"]))
 
 
 def test_a_run_writes_one_complete_json_and_never_overwrites(two_runs):
@@ -49,12 +60,12 @@ def test_a_run_writes_one_complete_json_and_never_overwrites(two_runs):
     files = sorted(out.glob("*.json"))
     assert len(files) == 2, "the second run must add a file, not replace the first"
     assert not list(out.glob(".*partial")), "no partial file may remain"
-    assert "results written to" in first.stdout
+    assert "results written to" in first.stdout and "results written to" in second.stdout
 
 
 def test_every_result_carries_the_schema_fields(two_runs):
     out, _, _ = two_runs
-    data = json.loads(sorted(out.glob("*.json"))[0].read_text())
+    data = _first(out)
     benches = data["benchmarks"]
     assert len(benches) == 2 * 3 * 2  # backends x (dense + 2 ranks) x caches
     for b in benches:
@@ -80,7 +91,7 @@ def test_every_result_carries_the_schema_fields(two_runs):
 
 def test_every_case_is_timed_in_every_pass_and_reports_the_fastest(two_runs):
     out, _, _ = two_runs
-    data = json.loads(sorted(out.glob("*.json"))[0].read_text())
+    data = _first(out)
     for b in data["benchmarks"]:
         info, stats = b["extra_info"], b["stats"]
         assert info["processes"] == 2 and len(info["process_medians"]) == 2
@@ -88,7 +99,9 @@ def test_every_case_is_timed_in_every_pass_and_reports_the_fastest(two_runs):
         assert info["process_spread"] >= 0
         assert stats["rounds"] >= 10, "no profile cuts below the minimum rounds"
         assert info["timing_engine"] == timing.ENGINE_VERSION and info["settled"] in (True, False)
-        assert info["flag"] is None, f"{b['name']}: {info['flag']}"
+        # Whether a case is flagged depends on the machine's noise (tests/test_plausibility.py tests
+        # the rule on fixed numbers); that the field is there does not.
+        assert "flag" in info and (info["flag"] is None or isinstance(info["flag"], str))
 
 
 def test_backends_are_timed_in_processes_of_their_own(two_runs):
@@ -100,19 +113,17 @@ def test_backends_are_timed_in_processes_of_their_own(two_runs):
 
 def test_user_json_path_is_honoured(tmp_path):
     target = tmp_path / "mine.json"
-    result = run_suite(tmp_path / "unused", "--benchmark-only", f"--benchmark-json={target}",
-                       LOWRANK_BENCH_BACKENDS="numpy", LOWRANK_BENCH_CACHE="warm")
+    result = run_suite(tmp_path / "unused", "--benchmark-only", f"--benchmark-json={target}", **ONE_PROCESS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(target.read_text())["benchmarks"]
     assert not (tmp_path / "unused").exists() or not list((tmp_path / "unused").glob("*.json"))
 
 
-def test_one_process_mode_times_in_the_pytest_process(tmp_path):
-    result = run_suite(tmp_path, "--benchmark-only", LOWRANK_BENCH_PROCESSES="1", LOWRANK_BENCH_BACKENDS="numpy")
-    assert result.returncode == 0, result.stdout + result.stderr
-    (path,) = tmp_path.glob("*.json")
-    data = json.loads(path.read_text())
-    assert "[pass" not in result.stdout
+def test_one_process_mode_times_in_the_pytest_process(two_runs):
+    out, _, second = two_runs
+    data = min((json.loads(p.read_text()) for p in out.glob("*.json")), key=lambda d: len(d["benchmarks"]))
+    assert "[pass" not in second.stdout
+    assert len(data["benchmarks"]) == 3  # numpy: dense and two ranks, warm
     assert all(b["extra_info"]["processes"] == 1 and b["extra_info"]["process_spread"] is None
                for b in data["benchmarks"])
     assert data["machine_info"]["lowrank_bench"]["complete"] is True
@@ -209,7 +220,7 @@ def test_cuda_request_without_gpu_is_a_usage_error(tmp_path):
 
 def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs):
     out, _, _ = two_runs
-    path = sorted(out.glob("*.json"))[0]
+    path = max(out.glob("*.json"), key=lambda p: len(json.loads(p.read_text())["benchmarks"]))
     threads = json.loads(path.read_text())["machine_info"]["lowrank_bench"]["threads"]["requested"]
     # A tolerance no timing can miss: this checks the tool (cases, pinned pools), not the machine.
     cmd = [sys.executable, "-m", "benchmarks.crosscheck", str(path), "--shape", "64x48", "--batches", "1",

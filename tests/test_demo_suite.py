@@ -15,6 +15,9 @@ DEMO = Path(__file__).resolve().parent / "demo_suite"
 
 pytestmark = pytest.mark.timed
 
+# What the gate would judge of the new suite: its cases and their same-run pairings (judging the
+# run itself would be a verdict on a run measured during the test; the gate's verdicts on every
+# suite's pairings are tested on recorded runs in test_gate.py).
 CHECK = """
 import json, sys
 from lowrank.analysis import gate, load, schema_doc
@@ -22,11 +25,12 @@ from lowrank.analysis.suites import SUITES
 run = sys.argv[1]
 frame = load.load([run]).frame
 doc = json.load(open(run))
-result = gate.compare_runs(doc, doc)
+suite = SUITES["transpose"]
 print(json.dumps({
     "suites": list(SUITES),
     "rows": int((frame["suite"] == "transpose").sum()),
-    "ratios": sorted({f.metric for f in result.findings if f.suite == "transpose" and f.is_ratio}),
+    "gated": sorted(gate.suite_cases(doc)),
+    "ratios": sorted({pairing.metric for pairing, _ in suite.partners(suite.cases(doc)).values()}),
     "documented": "## Suite `transpose`" in schema_doc.markdown(),
 }))
 """
@@ -42,6 +46,7 @@ def test_a_new_suite_is_one_benchmark_file_and_one_definition_module(tmp_path):
     shutil.copy(DEMO / "bench_transpose.py", tree / "benchmarks" / "bench_transpose.py")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
     env.update(LOWRANK_BENCH_PROFILE="quick", LOWRANK_BENCH_THREADS="1", LOWRANK_BENCH_BACKENDS="numpy",
+               LOWRANK_BENCH_PROCESSES="1",
                LOWRANK_BENCH_OUTPUT=str(tmp_path / "runs"), PYTHONPATH=str(tree))
     cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_transpose.py", "--benchmark-only", "-q",
            "-p", "no:cacheprovider"]
@@ -53,4 +58,4 @@ def test_a_new_suite_is_one_benchmark_file_and_one_definition_module(tmp_path):
     assert check.returncode == 0, check.stderr[-3000:]
     seen = json.loads(check.stdout)
     assert "transpose" in seen["suites"] and seen["rows"] == 2
-    assert seen["ratios"] == ["vs_dense"] and seen["documented"]
+    assert seen["ratios"] == ["vs_dense"] and seen["documented"] and len(seen["gated"]) == 2
