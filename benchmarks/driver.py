@@ -31,10 +31,11 @@ import sys
 import time
 from pathlib import Path
 
-WORKER_ENV = "LOWRANK_BENCH_WORKER"  # "<pass>/<backend>" inside a worker
-CALIBRATION_ENV = "LOWRANK_BENCH_CALIBRATION"  # the driver's calibration, as a JSON file
-# The folder where workers share the operands they built (benchmarks/operands.py reads this name).
-OPERAND_CACHE_ENV = "LOWRANK_BENCH_OPERAND_CACHE"
+from .settings import INTERNAL_VARIABLES
+
+# WORKER: "<pass>/<backend>" inside a worker; CALIBRATION: the driver's calibration, as a JSON
+# file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/operands.py).
+WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV = INTERNAL_VARIABLES
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")

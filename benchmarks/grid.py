@@ -168,6 +168,9 @@ def _parse_list(value: str | None, name: str, accepted) -> tuple[str, ...] | Non
     if value is None or value.strip() == "":
         return None
     items = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not items:
+        raise GridError(f"{name}={value!r} names no value; accepted: a comma-separated list of "
+                        f"{', '.join(map(repr, accepted))}")
     bad = [v for v in items if v not in accepted]
     if bad:
         raise GridError(

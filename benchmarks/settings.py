@@ -37,6 +37,10 @@ VARIABLES = {
 }
 
 
+# Set by the driver (benchmarks/driver.py) for its worker processes, never by a user.
+INTERNAL_VARIABLES = ("LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE")
+
+
 class SettingsError(ValueError):
     """A ``LOWRANK_BENCH_*`` value that cannot be used; the message names it and what is accepted."""
 
@@ -55,6 +59,7 @@ class Settings:
     def from_env(cls, env=None, profile: str | None = None, output: str | None = None) -> Settings:
         """Parse ``env`` (default ``os.environ``); ``profile``/``output`` are the command-line options, which win."""
         env = dict(os.environ if env is None else env)
+        check_names(env)
         if profile:
             env["LOWRANK_BENCH_PROFILE"] = profile
         try:
@@ -64,8 +69,26 @@ class Settings:
             raise SettingsError(str(exc)) from None
         processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES)
         out = output or env.get("LOWRANK_BENCH_OUTPUT") or DEFAULT_OUTPUT
+        if Path(out).exists() and not Path(out).is_dir():
+            raise SettingsError(f"LOWRANK_BENCH_OUTPUT={str(out)!r}: is a file; accepted: a folder for the result "
+                                "JSON (created if missing), or --benchmark-json=FILE for one file")
         return cls(selection=selection, threads=threads, threads_explicit=bool(env.get("LOWRANK_BENCH_THREADS")),
                    processes=processes, output_dir=Path(out))
+
+
+def check_names(env) -> None:
+    """Refuse a ``LOWRANK_BENCH_*`` variable the suite does not read (a misspelt one would be ignored
+    silently, and the run would not be the one asked for), suggesting the nearest known name."""
+    import difflib
+
+    unknown = sorted(k for k in env if k.startswith("LOWRANK_BENCH_") and k not in VARIABLES
+                     and k not in INTERNAL_VARIABLES)
+    if unknown:
+        name = unknown[0]
+        near = difflib.get_close_matches(name, VARIABLES, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise SettingsError(f"{name}={env[name]!r} is not a setting of the suite{hint}; accepted: "
+                            f"{', '.join(VARIABLES)}")
 
 
 def _positive_int(env, name: str, default: int) -> int:

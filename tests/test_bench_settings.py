@@ -52,5 +52,25 @@ def test_every_variable_the_suite_reads_is_documented_here():
     import re
 
     text = "".join(Path(settings.__file__).parent.joinpath(f).read_text() for f in ("grid.py", "machine.py", "settings.py"))
-    read = set(re.findall(r'"(LOWRANK_BENCH_[A-Z_]+)"', text))
+    read = set(re.findall(r'"(LOWRANK_BENCH_[A-Z_]+)"', text)) - set(settings.INTERNAL_VARIABLES)
     assert read <= set(settings.VARIABLES), read - set(settings.VARIABLES)
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"LOWRANK_BENCH_PROFLE": "quick"}, ["LOWRANK_BENCH_PROFLE='quick' is not a setting", "did you mean LOWRANK_BENCH_PROFILE?"]),
+    ({"LOWRANK_BENCH_XYZZY": "1"}, ["LOWRANK_BENCH_XYZZY='1' is not a setting", "accepted: LOWRANK_BENCH_PROFILE"]),
+    ({"LOWRANK_BENCH_BACKENDS": ","}, ["LOWRANK_BENCH_BACKENDS=',' names no value", "'numpy'"]),
+])
+def test_unknown_or_empty_settings_are_refused_by_name(env, words):
+    # A misspelt variable used to be ignored: the default profile ran instead of the one asked for.
+    with pytest.raises(settings.SettingsError) as err:
+        settings.Settings.from_env(env)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(settings.SettingsError, match="LOWRANK_BENCH_OUTPUT=.*is a file"):
+        settings.Settings.from_env({"LOWRANK_BENCH_OUTPUT": str(tmp_path / "f")})
+    assert settings.Settings.from_env({"LOWRANK_BENCH_WORKER": "1/numpy"}).processes >= 1  # the driver's own

@@ -101,15 +101,54 @@ def _stats_of(data: list[float], iterations: int) -> dict:
     }
 
 
+def _is_baseline(path: Path) -> bool:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("lowrank_bench_baseline"), dict)
+
+
+def _refuse_repeated_runs(runs: list[dict], sources: list) -> None:
+    """Refuse the same run given twice: pooling it would count its samples twice, as if two processes agreed."""
+    seen: dict = {}
+    for run, source in zip(runs, sources):
+        block = (run.get("machine_info") or {}).get("lowrank_bench") or {}
+        key = (run.get("datetime"), json.dumps(run.get("commit_info"), sort_keys=True), block.get("fingerprint"),
+               json.dumps([(b.get("stats") or {}).get("median") for b in run.get("benchmarks", [])]))
+        if key in seen:
+            raise LowRankValueError(f"{source}: the same run as {seen[key]} (same date, commit and medians); "
+                                    "a baseline pools different runs of the same code")
+        seen[key] = source
+
+
 def record_baseline(runs: list[dict], sources: list, name: str, directory: str | Path = DEFAULT_DIR,
                     update: bool = False) -> Path:
     """Store the parsed runs (read from ``sources``), pooled, as baseline ``name``; returns its path.
 
     Several runs of the same profile make a sturdier baseline (see :func:`pool_runs`).
     """
-    target = baseline_path(name, directory)
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".json"):
+        raise LowRankValueError(
+            f"baseline name {name!r} is not accepted: a name, not a path; use letters, digits, '.', '_' and '-', "
+            "without '.json' (it is stored as DIR/NAME.json)")
+    from .files import check_output_folder
+
+    check_output_folder(directory, option="--dir")
+    target = Path(directory) / f"{name}.json"
+    if target.is_symlink():
+        raise LowRankValueError(f"baseline {name!r}: {target} is a symbolic link; baselines are never written "
+                                "through links")
+    for source in sources:
+        if target.exists() and Path(source).exists() and os.path.samefile(target, source):
+            raise LowRankValueError(f"baseline {name!r}: {target} is one of the runs given; a baseline never replaces "
+                                    "its own input")
     if target.exists() and not update:
         raise LowRankValueError(f"baseline {name!r} already exists at {target}; pass --update to replace it")
+    if target.exists() and not _is_baseline(target):
+        raise LowRankValueError(f"baseline {name!r}: {target} exists and is not a baseline (no "
+                                "'lowrank_bench_baseline' block); --update replaces only baselines")
+    _refuse_repeated_runs(runs, sources)
     for run, source in zip(runs, sources):
         missing = [b.get("param") for b in run.get("benchmarks", []) if not b.get("stats", {}).get("data")]
         if missing:

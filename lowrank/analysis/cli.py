@@ -6,18 +6,23 @@ Each subcommand is one module of :mod:`lowrank.analysis.commands` (asv's
 :mod:`~lowrank.analysis.gate`, ...) and returns an exit code. What they share
 (exit codes, argument types, the gate's ``--config``) is in ``commands/common.py``.
 
-Exit codes: 0 success; 2 usage or input error, with a one-line message that
-names the problem and no traceback.
+Exit codes: 0 success; 1 a verdict (a regression, a changed exact metric, a stale
+file); 2 usage or input error, with a one-line message that names the problem and no
+traceback; 3 an internal error (a bug: the message says where to report it, and
+``LOWRANK_TRACEBACK=1`` shows the traceback); 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
+from pathlib import Path
 
 from lowrank.errors import LowRankError
 
-from .commands.common import EXIT_USAGE
+from .commands.common import EXIT_INTERNAL, EXIT_USAGE, ISSUES
 
 DESCRIPTION = """\
 Turn lowrank-bench result files into tables, plots and a report.
@@ -67,6 +72,14 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"lowrank-bench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a verdict: never exit 1
+        if os.environ.get("LOWRANK_TRACEBACK"):
+            traceback.print_exc()
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"lowrank-bench {args.command}: internal error: {type(exc).__name__}: {exc} (at "
+              f"{Path(where.filename).name}:{where.lineno}). This is a bug: please report it at {ISSUES} with the "
+              f"command line (LOWRANK_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Writing result files: never half a file, never over an existing one."""
+"""Writing files: result files never half-written nor overwritten; replaceable outputs (reports, summaries, CSVs) checked before any work and replaced atomically."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from lowrank.errors import LowRankValueError
@@ -45,3 +48,117 @@ def new_folder(parent: Path, stem: str) -> Path:
             return folder
         except FileExistsError:
             n += 1
+
+
+# -- outputs that a command may replace (a report, a summary, a CSV) -----------------------------------
+# A result file is never an output, whatever the command: one that parses as JSON with a
+# "benchmarks" list (a pytest-benchmark run, a baseline) is refused as a target.
+_SNIFF_BYTES = 64 * 2**20
+
+
+def is_result_file(path: Path) -> bool:
+    """Whether ``path`` is an existing result file or baseline (JSON with a ``benchmarks`` list)."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size > _SNIFF_BYTES:
+            return path.is_file() and path.suffix.lower() == ".json"
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+        if b'"benchmarks"' not in head:
+            return False
+        doc = json.loads(head)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list)
+
+
+def check_output(target, *, inputs=(), option: str = "output", replace: bool = True) -> Path:
+    """Refuse an output file before any work is done; return it as a Path.
+
+    Refused, each with a message naming ``option`` and the path: a symbolic link (writing
+    through it would change the file it points to), a folder, one of the command's
+    ``inputs``, an existing result file or baseline, and any existing file when ``replace``
+    is False.
+    """
+    target = Path(target)
+    if target.is_symlink():
+        raise LowRankValueError(f"{option} {target}: is a symbolic link; outputs are never written through links "
+                                "(name the file itself)")
+    if target.is_dir():
+        raise LowRankValueError(f"{option} {target}: is a folder; a file name is needed")
+    for source in inputs:
+        try:
+            if target.exists() and Path(source).exists() and os.path.samefile(target, source):
+                raise LowRankValueError(f"{option} {target}: is one of the command's inputs; choose another name")
+        except OSError:
+            continue
+    if is_result_file(target):
+        raise LowRankValueError(f"{option} {target}: is a result file; result files and baselines are never "
+                                "overwritten (choose another name)")
+    if target.exists() and not replace:
+        raise LowRankValueError(f"{option} {target}: exists; choose another name (it is never overwritten)")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise LowRankValueError(f"{option} {target}: its folder {target.parent} is a file")
+    return target
+
+
+def check_output_folder(folder, *, option: str = "--output") -> Path:
+    """Refuse an output folder that is a file or a symbolic link, before any work is done."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise LowRankValueError(f"{option} {folder}: is a symbolic link; name the folder itself")
+    if folder.exists() and not folder.is_dir():
+        raise LowRankValueError(f"{option} {folder}: is a file; an output folder is needed")
+    return folder
+
+
+def replace_text(target, text: str, *, inputs=(), option: str = "output") -> Path:
+    """Write ``text`` to ``target`` atomically (a temporary file moved into place), after :func:`check_output`.
+
+    Readers see the old file or the whole new one, never half of one.
+    """
+    target = check_output(target, inputs=inputs, option=option)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+@contextmanager
+def staged_folder(folder, *, inputs=(), option: str = "--output"):
+    """Write a folder's outputs into a hidden staging folder; move them in only when all are written.
+
+    Yields the staging folder. On success every file written there replaces its namesake
+    in ``folder`` (files of ``folder`` that were not rewritten stay); on an error nothing in
+    ``folder`` changes. So a command that fails half-way leaves the old outputs, never a mix.
+    """
+    folder = check_output_folder(folder, option=option)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
+    try:
+        yield staging
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        for src in files:  # every target checked before the first is replaced
+            check_output(folder / src.relative_to(staging), inputs=inputs, option=option)
+        for src in files:
+            dst = folder / src.relative_to(staging)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(src, 0o644)
+            os.replace(src, dst)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def relocated(path, staging: Path, folder: Path) -> Path:
+    """``path`` under ``staging`` as it is named once moved into ``folder``."""
+    try:
+        return Path(folder) / Path(path).relative_to(staging)
+    except ValueError:
+        return Path(path)

@@ -87,14 +87,30 @@ CONFIG_KEYS = {"speedup_min_effect", "time_min_effect", "min_effect", "alpha", "
 
 
 def load_config(pyproject: str | Path | None) -> GateConfig:
-    """Read ``[tool.lowrank-bench.gate]`` from a pyproject.toml (defaults when absent)."""
+    """Read ``[tool.lowrank-bench.gate]`` from a pyproject.toml (defaults when absent).
+
+    A file that is not TOML, a table of the wrong type, an unknown key or a value out of range
+    raises :class:`~lowrank.errors.LowRankValueError` naming the file, the key and the value.
+    """
     import tomllib
 
     cfg = GateConfig()
     if pyproject is None or not Path(pyproject).exists():
         return cfg
-    with open(pyproject, "rb") as fh:
-        table = tomllib.load(fh).get("tool", {}).get("lowrank-bench", {}).get("gate", {})
+    try:
+        with open(pyproject, "rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise LowRankValueError(f"{pyproject}: not valid TOML ({exc}); the gate's thresholds cannot be read") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LowRankValueError(f"{pyproject}: cannot be read as a TOML file ({exc})") from None
+    table, keys = document, []
+    for key in ("tool", "lowrank-bench", "gate"):
+        table = table.get(key, {})
+        keys.append(key)
+        if not isinstance(table, dict):
+            raise LowRankValueError(f"{pyproject}: {'.'.join(keys)} = {table!r} ({type(table).__name__}); "
+                                    "accepted: a table")
     unknown = set(table) - CONFIG_KEYS
     if unknown:
         raise LowRankValueError(
@@ -104,8 +120,16 @@ def load_config(pyproject: str | Path | None) -> GateConfig:
     if "min_effect" in table:
         values.setdefault("speedup_min_effect", table["min_effect"])
         values.setdefault("time_min_effect", table["min_effect"])
+    entries = table.get("override", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise LowRankValueError(f"{pyproject}: 'override' must be a list of [[tool.lowrank-bench.gate.override]] "
+                                f"tables, got {entries!r}")
     overrides = []
-    for entry in table.get("override", []):
+    for entry in entries:
+        unknown = set(entry) - OVERRIDE_KEYS
+        if unknown:
+            raise LowRankValueError(f"{pyproject}: unknown key(s) {sorted(unknown)} in an override; accepted: "
+                                    f"{sorted(OVERRIDE_KEYS)}")
         if "pattern" not in entry:
             raise LowRankValueError(f"{pyproject}: every [[tool.lowrank-bench.gate.override]] needs a 'pattern'")
         me = entry.get("min_effect")
@@ -115,28 +139,70 @@ def load_config(pyproject: str | Path | None) -> GateConfig:
                 speedup_min_effect=entry.get("speedup_min_effect", me),
                 time_min_effect=entry.get("time_min_effect", me),
                 alpha=entry.get("alpha"),
-                ignore=bool(entry.get("ignore", False)),
+                ignore=entry.get("ignore", False),
             )
         )
-    return validate_config(replace(cfg, **values, overrides=tuple(overrides)))
+    try:
+        return validate_config(replace(cfg, **values, overrides=tuple(overrides)))
+    except LowRankValueError as exc:
+        raise LowRankValueError(f"{pyproject}: {exc}") from None
+
+
+OVERRIDE_KEYS = {"pattern", "min_effect", "speedup_min_effect", "time_min_effect", "alpha", "ignore"}
+
+
+def _number(value) -> bool:
+    """A real, finite number (not a bool: TOML's ``true`` is no threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_min_effect(name: str, value) -> None:
+    """A minimum effect: a finite fraction in [0, 10) (10 would mean "an 11x change is noise")."""
+    if not _number(value) or not 0 <= value < 10:
+        raise LowRankValueError(f"{name}={value!r}: accepted a finite fraction in [0, 10), e.g. 0.10 for 10%")
+
+
+def check_alpha(name: str, value) -> None:
+    """A significance level in the open interval (0, 1)."""
+    if not _number(value) or not 0 < value < 1:
+        raise LowRankValueError(f"{name}={value!r}: accepted a significance level in (0, 1), e.g. 0.01")
 
 
 def validate_config(cfg: GateConfig) -> GateConfig:
-    """Check ranges; raise naming the bad setting and what is accepted."""
+    """Check every threshold, the overrides' too; raise naming the bad setting and what is accepted.
+
+    A threshold that is NaN, infinite, negative or out of range would switch the gate off
+    (no change exceeds an infinite effect; a NaN comparison is always false), so none is
+    accepted, from a file or a flag.
+    """
     for name in ("speedup_min_effect", "time_min_effect"):
-        value = getattr(cfg, name)
-        if not isinstance(value, (int, float)) or not 0 <= value < 10:
-            raise LowRankValueError(f"{name}={value!r}: accepted a fraction >= 0, e.g. 0.10 for 10%")
-    if not isinstance(cfg.alpha, (int, float)) or not 0 < cfg.alpha < 1:
-        raise LowRankValueError(f"alpha={cfg.alpha!r}: accepted a significance level in (0, 1), e.g. 0.01")
+        check_min_effect(name, getattr(cfg, name))
+    check_alpha("alpha", cfg.alpha)
     if cfg.absolute not in ABSOLUTE_MODES:
         raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
     for name in ("exact_rtol", "exact_atol", "output_error_ulps"):
         value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise LowRankValueError(f"{name}={value!r}: accepted a number >= 0")
-    if isinstance(cfg.n_boot, bool) or not isinstance(cfg.n_boot, int) or cfg.n_boot < 100:
-        raise LowRankValueError(f"n_boot={cfg.n_boot!r}: accepted an integer >= 100")
+        if not _number(value) or value < 0:
+            raise LowRankValueError(f"{name}={value!r}: accepted a finite number >= 0")
+    if isinstance(cfg.n_boot, bool) or not isinstance(cfg.n_boot, int) or not 100 <= cfg.n_boot <= 1_000_000:
+        raise LowRankValueError(f"n_boot={cfg.n_boot!r}: accepted an integer from 100 to 1000000")
+    for ov in cfg.overrides:
+        if not isinstance(ov.pattern, str) or not ov.pattern:
+            raise LowRankValueError(f"override pattern={ov.pattern!r}: accepted a non-empty fnmatch pattern, e.g. '*-n001-*'")
+        where = f"override {ov.pattern!r}: "
+        for name in ("speedup_min_effect", "time_min_effect"):
+            if getattr(ov, name) is not None:
+                try:
+                    check_min_effect(name, getattr(ov, name))
+                except LowRankValueError as exc:
+                    raise LowRankValueError(where + str(exc)) from None
+        if ov.alpha is not None:
+            try:
+                check_alpha("alpha", ov.alpha)
+            except LowRankValueError as exc:
+                raise LowRankValueError(where + str(exc)) from None
+        if not isinstance(ov.ignore, bool):
+            raise LowRankValueError(where + f"ignore={ov.ignore!r}: accepted true or false")
     return cfg
 
 

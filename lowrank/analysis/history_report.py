@@ -77,12 +77,26 @@ def trend_figure(history: History, series: list[Series]) -> Figure:
 
 
 def write(history: History, out: Path, log=None) -> HistoryResult:
-    """Write ``history.md``, ``history.html``, ``figures/trend_*.png`` and ``change_points.csv`` to ``out``."""
+    """Write ``history.md``, ``history.html``, ``figures/trend_*.png`` and ``change_points.csv`` to ``out``.
+
+    The files are written to a staging folder and moved in once all are written, so a failure
+    leaves the old history page.
+    """
+    from .files import relocated, staged_folder
+
+    say = log or (lambda _m: None)
+    with staged_folder(out) as staging:
+        r = _write_files(history, staging, say)
+    moved = lambda p: relocated(p, staging, Path(out))  # noqa: E731
+    say(f"[history] wrote {moved(r.markdown)} and {moved(r.html)}")
+    return HistoryResult(history, moved(r.markdown), moved(r.html), [moved(p) for p in r.figures], moved(r.csv))
+
+
+def _write_files(history: History, out: Path, say) -> HistoryResult:
     import pandas as pd
 
     from .report import Bullets, Document, FigureBlock, Heading, Para, TableBlock
 
-    say = log or (lambda _m: None)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     drawn = _drawn(history)
@@ -91,7 +105,6 @@ def write(history: History, out: Path, log=None) -> HistoryResult:
         path = fig_dir / f"trend_{i // PANELS + 1}.png"
         plots.save(trend_figure(history, drawn[i:i + PANELS]), path)
         figures.append(path)
-        say(f"[history] figure {path}")
     csv = to_csv(pd.DataFrame([{"case": c.case, "machine": c.machine, "before_point": history.points[c.index - 1].key,
                                 "after_point": history.points[c.index].key, "before": c.before, "after": c.after,
                                 "ratio": c.ratio} for c in history.changes],
@@ -114,7 +127,6 @@ def write(history: History, out: Path, log=None) -> HistoryResult:
     md, page = out / "history.md", out / "history.html"
     md.write_text(doc.to_markdown(out), encoding="utf-8")
     page.write_text(doc.to_html(), encoding="utf-8")
-    say(f"[history] wrote {md} and {page}")
     return HistoryResult(history, md, page, figures, csv)
 
 

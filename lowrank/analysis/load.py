@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -275,8 +276,28 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
     )
 
 
+# Sizes a result may record: a dimension or rank beyond this is no measurement (2**31 elements on a side).
+MAX_SIZE = 2**31
+
+
+def _positive_time(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _check_sizes(path: Path, name: str, extra: dict) -> None:
+    """Shapes, ranks and batches are whole numbers from 1 to :data:`MAX_SIZE`, or null where a suite has
+    none (a dense case's rank, a merge's batch)."""
+    for key in ("d", "k", "rank", "batch"):
+        value = extra.get(key)
+        if value is None:  # the suite's record says whether the field may be null
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < MAX_SIZE:
+            raise ResultFileError(path, f"benchmark {name!r}: extra_info.{key} = {value!r}; accepted: an integer "
+                                        f"from 1 to {MAX_SIZE - 1}")
+
+
 def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, Counter]:
-    rows, foreign, suites = [], 0, Counter()
+    rows, foreign, suites, seen = [], 0, Counter(), {}
     common = {
         "run_id": info.run_id, "file": info.path, "fingerprint": info.fingerprint, "host": info.host,
         "profile": info.profile, "commit": info.commit, "dirty": info.dirty, "branch": info.branch,
@@ -301,13 +322,29 @@ def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, 
         if problems:
             raise ResultFileError(path, f"benchmark {name!r} (suite {suite!r}) does not match schema {SCHEMA_TAG}: "
                                         + "; ".join(problems))
+        _check_sizes(path, name, extra)
+        fullname = bench.get("fullname") or name
+        if fullname in seen:
+            raise ResultFileError(path, f"benchmark {fullname!r} appears twice (#{seen[fullname]} and #{i}); a run "
+                                        "times each case once, and two copies would be judged differently by "
+                                        "different readers")
+        seen[fullname] = i
         stats = bench.get("stats")
-        if not isinstance(stats, dict) or not isinstance(stats.get("median"), (int, float)) or stats["median"] <= 0:
-            raise ResultFileError(path, f"benchmark {name!r} has no timing statistics "
-                                        "('stats.median' missing or not positive)")
+        if not isinstance(stats, dict) or "median" not in stats:
+            raise ResultFileError(path, f"benchmark {name!r} has no timing statistics ('stats.median' missing)")
+        if not _positive_time(stats["median"]):
+            raise ResultFileError(path, f"benchmark {name!r}: stats.median = {stats['median']!r}; accepted: a "
+                                        "finite number of seconds > 0")
         params = bench.get("params") or {}
         data = stats.get("data")
-        samples = np.asarray(data, dtype=float) if isinstance(data, list) and data else None
+        if data is not None and not isinstance(data, list):
+            raise ResultFileError(path, f"benchmark {name!r}: stats.data is {type(data).__name__}; accepted: a list "
+                                        "of sample times in seconds")
+        for j, value in enumerate(data or []):
+            if not _positive_time(value):
+                raise ResultFileError(path, f"benchmark {name!r}: stats.data[{j}] = {value!r}; accepted: finite "
+                                            "sample times in seconds > 0")
+        samples = np.asarray(data, dtype=float) if data else None
         row = {
             **common,
             "name": name,
@@ -490,12 +527,16 @@ def matvec(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["suite"] == "matvec"]
 
 
-def to_csv(frame: pd.DataFrame, path) -> Path:
-    """Write ``frame`` as CSV without the raw samples (their count stays in ``n_samples``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.drop(columns=["samples"], errors="ignore").to_csv(path, index=False)
-    return path
+def to_csv(frame: pd.DataFrame, path, inputs=()) -> Path:
+    """Write ``frame`` as CSV without the raw samples (their count stays in ``n_samples``), atomically.
+
+    Never over one of ``inputs``, a result file or through a symbolic link
+    (:func:`lowrank.analysis.files.replace_text`).
+    """
+    from .files import replace_text
+
+    return replace_text(path, frame.drop(columns=["samples"], errors="ignore").to_csv(index=False), inputs=inputs,
+                        option="CSV output")
 
 
 def describe_loaded(result: LoadResult) -> str:

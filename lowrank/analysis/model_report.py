@@ -171,11 +171,24 @@ class ModelReport:
 
 
 def write(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, command: str, log=None) -> ModelReport:
-    """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a model's plan to ``out``."""
+    """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a model's plan to ``out``.
+
+    Staged and moved in once complete: a failure leaves the old report.
+    """
+    from .files import relocated, staged_folder
+
+    say = log or (lambda _m: None)
+    with staged_folder(out, option="--report") as staging:
+        r = _write_files(staging, analysis, doc, sweep, command)
+    moved = lambda p: relocated(p, staging, Path(out))  # noqa: E731
+    say(f"[model] wrote {moved(r.markdown)} and {moved(r.html)}")
+    return ModelReport(moved(r.markdown), moved(r.html), [moved(p) for p in r.figures])
+
+
+def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, command: str) -> ModelReport:
     from .load import now_iso
     from .report import Bullets, Document, FigureBlock, Heading, Para, TableBlock
 
-    say = log or (lambda _m: None)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     ranks = {layer["name"]: layer["rank"] for layer in doc["layers"]}
@@ -194,7 +207,6 @@ def write(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, com
         path = fig_dir / name
         plots.save(build(), path)
         figures.append((path, caption))
-        say(f"[model] figure {path}")
     report = Document("lowrank-bench model report")
     policy = (f"at most {doc['max_error']:g} relative error per layer" if doc.get("policy") == "max_error"
               else f"at most {doc.get('params_fraction', 0):.0%} of the analysed parameters, least total squared error")
@@ -213,5 +225,4 @@ def write(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | None, com
     md, page = out / "report.md", out / "report.html"
     md.write_text(report.to_markdown(out), encoding="utf-8")
     page.write_text(report.to_html(), encoding="utf-8")
-    say(f"[model] wrote {md} and {page}")
     return ModelReport(md, page, [p for p, _ in figures])

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import derive, load as load_mod, plots, tables
+from .files import relocated, staged_folder
 from .suites import SUITES
 from .derive import STATUS_CROSSING, STATUS_FASTER, STATUS_IMPROVEMENT, STATUS_REGRESSION, format_rank
 from .load import LoadResult, ResultFileError, RunInfo
@@ -367,10 +368,22 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
     say(f"[report] read {load_mod.describe_loaded(loaded)}")
     a = analyse(loaded, run_id, n_boot=n_boot)
     say(f"[report] run {a.run.run_id}: {len(a.speedups)} speedups, {len(a.break_even)} break-even curves")
-    out = Path(out_dir)
+    final = Path(out_dir)
+    _guard_inputs(final, loaded)
+    # Written to a staging folder and moved in whole: a report that fails half-way leaves the old one.
+    with staged_folder(final, inputs=[r.path for r in loaded.runs]) as out:
+        result = _report_files(out, loaded, a, say)
+    moved = lambda p: relocated(p, out, final)  # noqa: E731
+    result = ReportResult(final, moved(result.markdown), moved(result.html), [moved(p) for p in result.figures],
+                          [moved(p) for p in result.csvs], result.run_id, result.errors)
+    say(f"[report] wrote {result.markdown} and {result.html}")
+    return result
+
+
+def _report_files(out: Path, loaded: LoadResult, a: Analysis, say) -> ReportResult:
+    """Every file of the report, written to ``out``."""
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    _guard_inputs(out, loaded)
 
     csvs = [
         load_mod.to_csv(loaded.frame, out / "results.csv"),
@@ -429,7 +442,6 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text(doc.to_markdown(out), encoding="utf-8")
     html_path.write_text(doc.to_html(), encoding="utf-8")
-    say(f"[report] wrote {md_path} and {html_path}")
     return ReportResult(out, md_path, html_path, [p for p, _ in figures], csvs, a.run.run_id, loaded.errors)
 
 
@@ -593,13 +605,21 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
     cmp = derive.compare_runs(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
                               config=config)
-    out = Path(out_dir)
+    final = Path(out_dir)
+    _guard_inputs(final, loaded)
+    with staged_folder(final, inputs=[r.path for r in loaded.runs]) as out:
+        result = _comparison_files(out, cmp, a, b, say)
+    moved = lambda p: relocated(p, out, final)  # noqa: E731
+    say(f"[compare] wrote {moved(result.markdown)} and {moved(result.html)}")
+    return ComparisonResult(cmp, result.text, moved(result.markdown), moved(result.html), moved(result.figure),
+                            moved(result.csv))
+
+
+def _comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    _guard_inputs(out, loaded)
     fig_path = fig_dir / "run_comparison.png"
     plots.save(plots.comparison_plot([(cmp, a.label, b.label)]), fig_path)
-    say(f"[compare] figure {fig_path}")
     csv = load_mod.to_csv(cmp.table, out / "comparison.csv")
 
     doc = Document("lowrank-bench comparison")
@@ -625,5 +645,4 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     md, page = out / "comparison.md", out / "comparison.html"
     md.write_text(doc.to_markdown(out), encoding="utf-8")
     page.write_text(doc.to_html(), encoding="utf-8")
-    say(f"[compare] wrote {md} and {page}")
     return ComparisonResult(cmp, "\n".join(texts), md, page, fig_path, csv)

@@ -92,6 +92,6 @@ def markdown() -> str:
 
 def write(path: str | Path = DEFAULT_PATH) -> Path:
     """Write :func:`markdown` to ``path``; returns it."""
-    path = Path(path)
-    path.write_text(markdown(), encoding="utf-8")
-    return path
+    from .files import replace_text
+
+    return replace_text(path, markdown(), option="-o")

@@ -7,7 +7,8 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_REGRESSION, InputError, add_config_argument, gate_config, positive_fraction, progress
+from .common import (EXIT_OK, EXIT_REGRESSION, InputError, add_config_argument, count, gate_config, level,
+                     positive_fraction, progress)
 
 DEFAULT_FOLDER = Path("results") / "ab"
 
@@ -39,15 +40,15 @@ def register(subparsers) -> None:
     p.add_argument("--head-python", default=None, metavar="PY", help="interpreter of the head side (default: this one)")
     p.add_argument("-k", dest="select", default=None, metavar="EXPR", help="pytest -k selection of cases")
     p.add_argument("--profile", default="quick", choices=("quick", "default", "full"), help="grid profile (quick)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS and torch threads of every process (1)")
+    p.add_argument("--threads", type=count(1), default=1, help="BLAS and torch threads of every process (1)")
     p.add_argument("--backend", dest="backends", default="numpy,torch-cpu",
                    help="comma-separated backends, each timed in processes of its own (numpy,torch-cpu)")
-    p.add_argument("--min-rounds", type=int, default=6, help="rounds before the first look at the verdicts (6)")
-    p.add_argument("--max-rounds", type=int, default=12, help="rounds at most (12)")
-    p.add_argument("--check-every", type=int, default=3, help="rounds between looks after --min-rounds (3)")
+    p.add_argument("--min-rounds", type=count(2), default=6, help="rounds before the first look at the verdicts (6)")
+    p.add_argument("--max-rounds", type=count(2), default=12, help="rounds at most (12)")
+    p.add_argument("--check-every", type=count(1), default=3, help="rounds between looks after --min-rounds (3)")
     p.add_argument("--threshold", type=positive_fraction, default=0.05,
                    help="smallest change reported, e.g. 0.05 or 5%% (5%%)")
-    p.add_argument("--alpha", type=positive_fraction, default=0.05,
+    p.add_argument("--alpha", type=level, default=0.05,
                    help="false-alarm probability over the whole comparison (0.05)")
     p.add_argument("--accept", action="append", default=[], metavar="GLOB",
                    help="a case whose slowdown is intended (glob on e.g. 'bench_matvec[numpy-*]'): reported, does "

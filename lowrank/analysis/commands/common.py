@@ -10,7 +10,9 @@ from lowrank.errors import LowRankError
 
 RUNS_FOLDER = Path("results") / "runs"
 DEFAULT_OUTPUT = Path("results") / "report"
-EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+# 1 means a verdict (a regression, a stale file) and nothing else, so that CI never reads a crash as one.
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+ISSUES = "the project's issue tracker"
 
 
 class InputError(LowRankError, ValueError):
@@ -42,6 +44,54 @@ def unit_fraction(text: str) -> float:
     value = _fraction(text)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a fraction in (0, 1], e.g. 0.1 or 10%")
+    return value
+
+
+def min_effect(text: str) -> float:
+    """argparse type: a minimum effect, ``0.1`` or ``10%``, finite and in [0, 10).
+
+    NaN, infinity and negative values are refused: each would switch a gate off.
+    """
+    value = _fraction(text)
+    if not 0 <= value < 10:  # False for NaN too
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a finite fraction in [0, 10), "
+                                         "e.g. 0.1 or 10%")
+    return value
+
+
+def level(text: str) -> float:
+    """argparse type: a significance level in (0, 1), e.g. ``0.01``."""
+    value = _fraction(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a significance level in (0, 1), "
+                                         "e.g. 0.01 or 1%")
+    return value
+
+
+def count(minimum: int = 1, maximum: int | None = None):
+    """argparse type: an integer in [``minimum``, ``maximum``]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            accepted = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range; accepted: {accepted}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (a speedup, a factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; accepted: a finite number > 0, e.g. 1.2")
     return value
 
 

@@ -23,12 +23,15 @@ def register(subparsers) -> None:
 
 def _run_csv(args) -> int:
     from .. import load
+    from ..files import check_output
 
     if args.output.suffix.lower() == ".json":
         raise InputError(f"{args.output}: the CSV output must not be a .json file (result files are never written)")
+    inputs = [p for p in map(Path, args.paths) if p.is_file()]
+    check_output(args.output, inputs=inputs, option="-o")
     result = load.load(args.paths, keep_going=args.keep_going, log=progress)
     for err in result.errors:
         progress(f"[csv] warning: skipped {err}")
-    path = load.to_csv(result.frame, args.output)
+    path = load.to_csv(result.frame, args.output, inputs=inputs)
     print(f"wrote {path}: {load.describe_loaded(result)}")
     return EXIT_OK

@@ -26,10 +26,15 @@ def register(subparsers) -> None:
 def _run_export(args) -> int:
     from ..export import github_action_benchmark
 
+    from ..files import check_output, check_output_folder, staged_folder
+
+    check_output_folder(args.output, option="-o")
+    for name in ("times.json", "speedups.json"):
+        check_output(args.output / name, inputs=[args.run], option="-o")
     data = github_action_benchmark(read_run(args.run))
-    args.output.mkdir(parents=True, exist_ok=True)
-    for key, name in (("customSmallerIsBetter", "times.json"), ("customBiggerIsBetter", "speedups.json")):
-        (args.output / name).write_text(json.dumps(data[key], indent=1))
+    with staged_folder(args.output, inputs=[args.run], option="-o") as staging:
+        for key, name in (("customSmallerIsBetter", "times.json"), ("customBiggerIsBetter", "speedups.json")):
+            (staging / name).write_text(json.dumps(data[key], indent=1))
     print(f"wrote {args.output / 'times.json'} ({len(data['customSmallerIsBetter'])} entries) and "
           f"{args.output / 'speedups.json'} ({len(data['customBiggerIsBetter'])} entries)", file=sys.stdout)
     return EXIT_OK

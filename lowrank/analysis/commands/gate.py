@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .common import EXIT_OK, EXIT_REGRESSION, add_config_argument, gate_config, read_run
+from .common import EXIT_OK, EXIT_REGRESSION, InputError, add_config_argument, gate_config, level, min_effect, read_run
 
 
 def register(subparsers) -> None:
@@ -27,8 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--confirm", type=Path, default=None, metavar="RUN2",
                    help="a re-run of (some of) the cases: a timing regression counts only if it shows in both runs")
     add_config_argument(p)
-    p.add_argument("--min-effect", type=float, default=None, help="minimum relative change of a timing (e.g. 0.1)")
-    p.add_argument("--alpha", type=float, default=None, help="significance level (e.g. 0.01)")
+    p.add_argument("--min-effect", type=min_effect, default=None, help="minimum relative change of a timing (e.g. 0.1)")
+    p.add_argument("--alpha", type=level, default=None, help="significance level (e.g. 0.01)")
     p.add_argument("--absolute", choices=("auto", "always", "never"), default=None,
                    help="compare absolute times: when fingerprints match (auto), always, or never")
     p.add_argument("--allow-missing", action="store_true",
@@ -41,8 +41,16 @@ def register(subparsers) -> None:
 
 def _run_gate(args) -> int:
     from .. import baselines, gate, gate_report
+    from ..files import check_output, replace_text
 
     cfg, config = gate_config(args)
+    # Outputs checked before any work: never an input, a result file or baseline, or a link.
+    inputs = [p for p in (args.run, args.confirm, args.config, baselines.baseline_path(args.baseline)) if p]
+    for option, target in (("--markdown", args.markdown), ("--failed-ids", args.failed_ids)):
+        if target is not None:
+            check_output(target, inputs=inputs, option=option)
+    if args.markdown is not None and args.failed_ids is not None and args.markdown.resolve() == args.failed_ids.resolve():
+        raise InputError(f"--markdown and --failed-ids name the same file {args.markdown}")
     # Flags win over pyproject, pattern overrides included: a catch-all override applied last.
     if args.min_effect is not None or args.alpha is not None:
         cfg = replace(cfg, overrides=(*cfg.overrides, gate.Override(
@@ -60,8 +68,8 @@ def _run_gate(args) -> int:
           f"{config if config.is_file() else 'built-in defaults'}")
     print(gate_report.to_text(result))
     if args.markdown is not None:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(gate_report.to_markdown(result))
+        replace_text(args.markdown, gate_report.to_markdown(result), inputs=inputs, option="--markdown")
     if args.failed_ids is not None:
-        args.failed_ids.write_text("".join(f"{i}\n" for i in gate.cases_to_rerun(result)))
+        replace_text(args.failed_ids, "".join(f"{i}\n" for i in gate.cases_to_rerun(result)), inputs=inputs,
+                     option="--failed-ids")
     return EXIT_REGRESSION if result.exit_code else EXIT_OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import EXIT_OK, RUNS_FOLDER, positive_fraction, progress
+from .common import EXIT_OK, RUNS_FOLDER, count, positive_fraction, progress
 
 DEFAULT_OUTPUT = Path("results") / "history"
 
@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     p.add_argument("-k", dest="select", default=None, metavar="TEXT", help="keep the cases whose name contains TEXT")
     p.add_argument("--min-effect", type=positive_fraction, default=0.05,
                    help="smallest change of level reported, e.g. 0.05 or 5%% (5%%)")
-    p.add_argument("--min-size", type=int, default=3, help="commits per level at least (3)")
+    p.add_argument("--min-size", type=count(1), default=3, help="commits per level at least (3)")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder ({DEFAULT_OUTPUT})")
     p.add_argument("--keep-going", action="store_true", help="skip unreadable files instead of stopping")
     p.set_defaults(handler=_run_history)

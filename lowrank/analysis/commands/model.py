@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK, InputError, progress, unit_fraction
+from .common import EXIT_OK, InputError, count, positive_number, progress, unit_fraction
 
 HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
                "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
@@ -34,14 +34,14 @@ def register(subparsers) -> None:
                         help="per-layer relative Frobenius error bound (default 0.1)")
     policy.add_argument("--params", type=unit_fraction, default=None, metavar="F",
                         help="fraction of the analysed parameters to keep, e.g. 0.5")
-    p.add_argument("--max-rank", type=int, default=None, metavar="R",
+    p.add_argument("--max-rank", type=count(1), default=None, metavar="R",
                    help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
                         "one (default: exact SVD of every layer)")
     timing = p.add_argument_group("measured speedups (the matvec suite at the model's shapes and planned ranks)")
-    timing.add_argument("--batch", type=int, default=1, metavar="N", help="columns of x (tokens at once; default 1)")
+    timing.add_argument("--batch", type=count(1), default=1, metavar="N", help="columns of x (tokens at once; default 1)")
     timing.add_argument("--backend", default="numpy", help="numpy (default), torch-cpu or torch-cuda")
     timing.add_argument("--dtype", default="float32", help="dtype of the timed operands (default float32)")
-    timing.add_argument("--min-speedup", type=float, default=None, metavar="S",
+    timing.add_argument("--min-speedup", type=positive_number, default=None, metavar="S",
                         help="factor a layer only where the measured speedup at its planned rank is >= S")
     timing.add_argument("--no-timing", action="store_true", help="plan from the spectra only (no speedups)")
     timing.add_argument("--runs", type=Path, default=None, metavar="DIR",
@@ -51,7 +51,7 @@ def register(subparsers) -> None:
                    help="for a Hugging Face model folder: replace the planned linears by factored pairs and measure "
                         "how close the embeddings stay and the forward latency at batch 1 and 16 (needs the e2e "
                         "extra: pip install -e '.[e2e]')")
-    p.add_argument("--e2e-threads", type=int, default=1, metavar="T", help="torch threads of the e2e timing (1)")
+    p.add_argument("--e2e-threads", type=count(1), default=1, metavar="T", help="torch threads of the e2e timing (1)")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
                         "layer kind, the plan, and speedup against rank measured at the model's shapes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import DEFAULT_OUTPUT, EXIT_OK, RUNS_FOLDER, progress
+from .common import DEFAULT_OUTPUT, EXIT_OK, RUNS_FOLDER, count, progress
 
 
 def register(subparsers) -> None:
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
                    help="the run the report is about: run id, file name or unique prefix (default: the newest)")
     p.add_argument("--keep-going", action="store_true",
                    help="skip unreadable files (they are listed in the report) instead of stopping at the first")
-    p.add_argument("--bootstrap", type=int, default=200, metavar="N",
+    p.add_argument("--bootstrap", type=count(0, 100_000), default=200, metavar="N",
                    help="bootstrap resamples per timing for the speedup intervals (default 200; 0: use the IQRs)")
     p.set_defaults(handler=_run_report)
 
@@ -36,7 +36,7 @@ def _run_report(args) -> int:
         progress(f"[report] no files given: using the newest result file, {newest}")
         paths = [newest]
     result = report.write_report(paths, args.output, run_id=args.run, keep_going=args.keep_going,
-                                 n_boot=max(0, args.bootstrap), log=progress)
+                                 n_boot=args.bootstrap, log=progress)
     for err in result.errors:
         progress(f"[report] warning: skipped {err}")
     print(f"report written: {result.markdown} and {result.html} ({len(result.figures)} figures)")
