@@ -127,6 +127,16 @@ def _open_folder(folder: Path, index: Path | None = None) -> Checkpoint:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{indexes[0]}: not a safetensors index (a JSON object with 'weight_map'): "
                                   f"{exc}") from None
+        if not isinstance(weight_map, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                       for k, v in weight_map.items()):
+            raise CheckpointError(f"{indexes[0]}: 'weight_map' is {type(weight_map).__name__}; accepted: an object "
+                                  "mapping each tensor name to its shard's file name")
+        root = folder.resolve()
+        for shard in dict.fromkeys(weight_map.values()):
+            # A shard is a file of this folder: an index naming ../other.safetensors would read outside it.
+            if Path(shard).is_absolute() or (folder / shard).resolve().parent != root:
+                raise CheckpointError(f"{indexes[0]}: shard {shard!r} is not a file of the model folder {folder}; "
+                                      "accepted: plain file names beside the index")
         files = [folder / name for name in dict.fromkeys(weight_map.values())]
         missing = [f.name for f in files if not f.is_file()]
         if missing:
@@ -208,6 +218,9 @@ def _flatten(obj, path: Path, prefix: str = "") -> dict:
     import torch
 
     if isinstance(obj, torch.Tensor):
+        if not prefix:  # a bare tensor has no name to plan, save or report it by
+            raise CheckpointError(f"{path}: holds a bare tensor, not a state dict; save it as "
+                                  "torch.save({'name.weight': tensor}, ...) so that the layer has a name")
         return {prefix: obj}
     if isinstance(obj, dict):
         out = {}

@@ -242,3 +242,41 @@ def test_an_interval_too_wide_for_a_float_is_unbounded_not_an_error():
 
     estimate, low, high = paired.interval([0.0, 1.0], 1 - 1e-12)
     assert high == math.inf and 0 <= low < 1 < estimate < 2
+
+
+@pytest.mark.timed
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    # A cancelled CI job sends SIGTERM: the temporary folder and the registered worktrees must go.
+    import signal
+    import time
+
+    tree = tmp_path / "repo"
+    for part in ("lowrank", "benchmarks"):
+        shutil.copytree(REPO / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
+    git = lambda *a: subprocess.run(["git", "-C", str(tree), *a], check=True, capture_output=True, text=True)  # noqa: E731
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "head")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
+    env.update(PYTHONPATH=str(tree), TMPDIR=str(scratch), PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "lowrank.analysis.cli", "ab", "HEAD~1", "HEAD", "-k", "bare-numpy",
+           "--backend", "numpy", "--output", str(tmp_path / "ab")]
+    proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:  # SIGTERM once both worktrees exist and a process has been timed
+        lines.append(line)
+        if "[ab] round 1/" in line or time.monotonic() > deadline:
+            break
+    assert len(git("worktree", "list").stdout.splitlines()) == 3, "".join(lines)
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert "interrupted" in rest
+    assert len(git("worktree", "list").stdout.splitlines()) == 1, git("worktree", "list").stdout
+    assert not list(scratch.iterdir()), "the temporary folder must be removed"
+    assert not (tmp_path / "ab").exists() or not list((tmp_path / "ab").iterdir())

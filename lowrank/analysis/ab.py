@@ -128,11 +128,32 @@ def repository_root(path: Path) -> Path:
         raise AbError(f"{path} is not inside a git repository: ab compares revisions of one") from None
 
 
+_PROBE = "import sys, numpy, pytest, pytest_benchmark; print('lowrank-bench-probe', sys.version_info[0])"
+
+
+def check_interpreter(label: str, python: str) -> None:
+    """Raise :class:`AbError` unless ``python`` is a Python that can run the suite (before any timing).
+
+    It must print what it was asked to: a program that exits 0 whatever it is given (``/bin/true``)
+    is no interpreter.
+    """
+    try:
+        proc = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AbError(f"--{label}-python {python}: cannot be run ({exc})") from None
+    if proc.returncode != 0 or "lowrank-bench-probe 3" not in proc.stdout:
+        why = (proc.stderr.strip().splitlines() or ["it printed nothing a Python would"])[-1]
+        raise AbError(f"--{label}-python {python}: not a Python that can run the suite (it needs numpy, pytest "
+                      f"and pytest-benchmark): {why}")
+
+
 def resolve(repo: Path, label: str, revision: str, python: str | None) -> Side:
     """A :class:`Side` with its commit; raises :class:`AbError` naming a revision or interpreter that does not exist."""
     python = python or sys.executable
     if shutil.which(python) is None and not Path(python).is_file():
         raise AbError(f"--{label}-python {python}: no such interpreter")
+    if python != sys.executable:
+        check_interpreter(label, python)
     if revision == WORKING_TREE:
         try:
             commit = git(repo, "rev-parse", "HEAD")

@@ -54,12 +54,17 @@ def _need_transformers():
         raise LowRankValueError("the end-to-end check needs transformers: pip install -e '.[e2e]'") from None
 
 
-def load(folder: Path):
-    """The model and tokenizer of a Hugging Face model folder, read offline."""
+def check_folder(folder: Path) -> None:
+    """Raise :class:`LowRankValueError` unless the end-to-end check can load ``folder`` (before any analysis)."""
     _need_transformers()
     if not (Path(folder) / "config.json").is_file():
         raise LowRankValueError(f"{folder}: the end-to-end check needs a Hugging Face model folder (config.json, "
                                 "weights, tokenizer); accepted: the folder `save_pretrained` writes")
+
+
+def load(folder: Path):
+    """The model and tokenizer of a Hugging Face model folder, read offline."""
+    check_folder(folder)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging

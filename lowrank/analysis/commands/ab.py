@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+import signal
 import tempfile
 from pathlib import Path
 
@@ -60,6 +61,10 @@ def register(subparsers) -> None:
     p.set_defaults(handler=_run_ab)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _sides(args) -> tuple[str, str]:
     if args.base is None and args.head is None:
         same = args.base_python or args.head_python
@@ -71,7 +76,10 @@ def _run_ab(args) -> int:
     from .. import ab, ab_report, gate
     from ..files import new_folder
 
+    from ..files import check_output_folder
+
     cfg, _ = gate_config(args)
+    check_output_folder(args.output)  # before any timing
     base_rev, head_rev = _sides(args)
     if base_rev == head_rev == "." and args.base_python == args.head_python:
         progress("lowrank-bench ab: base and head are the same code and interpreter: an A/A run (measures the noise)")
@@ -89,8 +97,14 @@ def _run_ab(args) -> int:
              "head": ab.resolve(repo, "head", head_rev, args.head_python)}
     progress(f"lowrank-bench ab: base {sides['base'].description}; head {sides['head'].description}; profile "
              f"{settings.profile}, {settings.threads} thread(s); rounds {settings.min_rounds}-{settings.max_rounds}")
-    with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
-        run = ab.run_ab(repo, sides, settings, Path(tmp), log=progress)
+    # SIGTERM (a CI job cancelled, `kill`) cleans up as Ctrl-C does: the temporary folder and the
+    # registered git worktrees are removed on the way out.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
+            run = ab.run_ab(repo, sides, settings, Path(tmp), log=progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     pooled = {label: ab.pooled(run, label) for label in ab.SIDES}
     result = gate.compare_runs(pooled["head"], pooled["base"], cfg, allow_missing=True)
     correctness = [f for f in result.regressions if f.kind == "correctness"]

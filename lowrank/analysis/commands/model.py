@@ -82,6 +82,23 @@ def _table(doc: dict) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def _check_targets(args) -> None:
+    """Every output and the end-to-end folder, checked before any work."""
+    from ..files import check_output, check_output_folder
+
+    for option, target in (("--json", args.json), ("--save", args.save)):
+        if target is not None:
+            check_output(target, inputs=[args.path], option=option, replace=False)
+    if args.report is not None:
+        check_output_folder(args.report, option="--report")
+    if args.runs is not None:
+        check_output_folder(args.runs, option="--runs")
+    if args.e2e:
+        from .. import model_e2e
+
+        model_e2e.check_folder(args.path if args.path.is_dir() else args.path.parent)
+
+
 def _run_model(args) -> int:
     from .. import model
 
@@ -96,6 +113,7 @@ def _run_model(args) -> int:
     reason = None if args.no_timing else available_backends()[args.backend]
     if reason is not None:
         raise InputError(f"--backend {args.backend}: {reason}")
+    _check_targets(args)  # before the analysis: a bad target must not cost minutes of work first
     policy = model.Policy(max_error=args.max_error if args.params is None else None, params=args.params)
     if policy.max_error is None and policy.params is None:
         policy = model.Policy(max_error=0.1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .common import EXIT_OK
+from .common import EXIT_OK, InputError
 
 EXIT_STALE = 1
 
@@ -28,7 +28,11 @@ def _run_schema(args) -> int:
 
     path = args.output or schema_doc.DEFAULT_PATH
     if args.check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        try:
+            current = path.read_text(encoding="utf-8") if path.exists() else ""
+        except (UnicodeDecodeError, IsADirectoryError) as exc:
+            raise InputError(f"--check {path}: not a UTF-8 text file ({type(exc).__name__}); accepted: the "
+                             "schema page, e.g. benchmarks/SCHEMA.md") from None
         if current != schema_doc.markdown():
             print(f"{path} is stale: run `lowrank-bench schema` to regenerate it", file=sys.stderr)
             return EXIT_STALE
