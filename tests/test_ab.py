@@ -137,20 +137,29 @@ SLOWER_APPLY = '''
 '''
 
 
+def _scratch_repo(tmp_path):
+    """A git repository of this checkout's code with one commit, and a ``git(*args)`` runner in it."""
+    tree = tmp_path / "repo"
+    for part in ("lowrank", "benchmarks"):
+        shutil.copytree(REPO / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tree), *args], check=True, capture_output=True, text=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    return tree, git
+
+
 @pytest.mark.timed
 def test_a_real_ab_run_times_both_commits_in_alternating_processes_and_writes_its_files(tmp_path):
     # The machinery, on a real run: worktrees of two commits, one process per side and round, the
     # pooled files, the exit code that matches the verdicts written. Which verdicts a real run
     # reaches depends on the machine's noise: test_the_recorded_ab_run_names_the_slowed_case judges
     # recorded rounds, and scripts/measure_verdicts.py measures detection on this machine.
-    tree = tmp_path / "repo"
-    for part in ("lowrank", "benchmarks"):
-        shutil.copytree(REPO / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
-    git = lambda *a: subprocess.run(["git", "-C", str(tree), *a], check=True, capture_output=True)  # noqa: E731
-    git("init", "-q")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    tree, git = _scratch_repo(tmp_path)
     bench = tree / "benchmarks" / "bench_overhead.py"
     text = bench.read_text()
     original = '    call = functools.partial(f.apply if variant == "apply" else bare, x)\n'
@@ -250,14 +259,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     import signal
     import time
 
-    tree = tmp_path / "repo"
-    for part in ("lowrank", "benchmarks"):
-        shutil.copytree(REPO / part, tree / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
-    git = lambda *a: subprocess.run(["git", "-C", str(tree), *a], check=True, capture_output=True, text=True)  # noqa: E731
-    git("init", "-q")
-    git("add", "-A")
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    tree, git = _scratch_repo(tmp_path)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "head")
     scratch = tmp_path / "tmp"
     scratch.mkdir()

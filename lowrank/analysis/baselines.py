@@ -166,7 +166,7 @@ def record_baseline(runs: list[dict], sources: list, name: str, directory: str |
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".partial")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(stored, fh, separators=(",", ":"))
+            json.dump(stored, fh, separators=(",", ":"), allow_nan=False)  # standard JSON only
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a baseline is a shared, committed file
         os.replace(tmp, target)  # atomic: readers see the old file or the new one, never half of one
     except BaseException:
