@@ -36,7 +36,6 @@ and prints a summary table.
 from __future__ import annotations
 
 import argparse
-import copy
 import datetime as dt
 import json
 import platform
@@ -51,13 +50,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lowrank.analysis import ab, baselines, gate  # noqa: E402
+from lowrank.analysis import ab, baselines, gate, inject  # noqa: E402
 from lowrank.analysis.files import write_new_text  # noqa: E402
 from lowrank.analysis.suite_run import run_suite  # noqa: E402
 
 OUT = REPO / "results" / "measurements"
 CI_ENV = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_THREADS": "1"}
-STAT_KEYS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr")
 
 # The injected A/B regression: the apply benchmark calls apply twice.
 APPLY_LINE = '    call = functools.partial(f.apply if variant == "apply" else bare, x)\n'
@@ -71,19 +69,6 @@ SLOWED_CASE = "bench_apply_overhead[apply-numpy]"
 
 def log(msg: str) -> None:
     print(msg, flush=True)
-
-
-def scaled(run: dict, case: str, factor: float) -> dict:
-    """A copy of ``run`` whose samples and stats of ``case`` are ``factor`` times slower."""
-    out = copy.deepcopy(run)
-    for bench in out["benchmarks"]:
-        if bench.get("param") == case:
-            st = bench["stats"]
-            st["data"] = [t * factor for t in st.get("data") or []]
-            for key in STAT_KEYS:
-                if isinstance(st.get(key), (int, float)):
-                    st[key] *= factor
-    return out
 
 
 def _git(tree: Path, *args: str) -> None:
@@ -138,7 +123,7 @@ def measure_gate(args) -> dict:
             cases = sorted(gate.suite_cases(doc))
             failed, reported, missed = [], [], []
             for case in cases:
-                slowed = gate.compare_runs(scaled(doc, case, args.factor), base, cfg, allow_missing=True)
+                slowed = gate.compare_runs(inject.slowed(doc, args.factor, [case]), base, cfg, allow_missing=True)
                 # A slower case fails the gate when a ratio it is the numerator of drops (factored/dense,
                 # ours/peer, ...); a slower reference case (dense W@x, the peer) raises its partners'
                 # ratios: reported as an improvement, which does not fail the gate, as CI wants.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank.analysis import baselines, gate, gate_report, stats
+from lowrank.analysis import baselines, gate, gate_report, inject, stats
 from lowrank.analysis.suites import SUITES
 from lowrank.errors import LowRankValueError
 
@@ -37,15 +37,7 @@ def suite_runs():
 
 def shifted(run: dict, case: str, factor: float) -> dict:
     """A copy of ``run`` whose recorded samples and stats of ``case`` are scaled by ``factor``."""
-    out = copy.deepcopy(run)
-    for bench in out["benchmarks"]:
-        if bench.get("param") == case:
-            st = bench["stats"]
-            st["data"] = [t * factor for t in st["data"]]
-            for key in ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr"):
-                st[key] *= factor
-            return out
-    raise KeyError(case)
+    return inject.slowed(run, factor, [case])
 
 
 PROJECT_CONFIG = gate.load_config(REPO / "pyproject.toml")
@@ -330,3 +322,15 @@ def test_missing_baseline_cases_fail_unless_allowed(aa_runs, tmp_path):
     args = ["gate", str(tmp_path / "partial.json"), "--baseline", str(tmp_path / "base.json"), "--absolute", "never"]
     assert cli.main(args) == 1
     assert cli.main([*args, "--allow-missing"]) == 0
+
+
+def test_an_injection_changes_exactly_the_named_cases(aa_runs):
+    _, cur = aa_runs
+    case = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    out = inject.slowed(cur, 2.0, [case])
+    for before, after in zip(cur["benchmarks"], out["benchmarks"]):
+        factor = 2.0 if before["param"] == case else 1.0
+        assert after["stats"]["median"] == before["stats"]["median"] * factor
+        assert after["stats"]["data"] == [t * factor for t in before["stats"]["data"]]
+    with pytest.raises(KeyError, match="no-such-case"):
+        inject.slowed(cur, 2.0, ["no-such-case"])  # a no-op injection would pass tests for the wrong reason

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank.analysis import cli, report
+from lowrank.analysis import cli, inject, report
 
 from . import recorded
 
@@ -56,12 +56,7 @@ def files(tmp_path):
     """A real run (recorded), a baseline of it, and a 3x slower copy of the run."""
     run1 = tmp_path / "run.json"
     run1.write_text(json.dumps(recorded.run("matvec-aa", 1)))
-    slow = copy.deepcopy(recorded.run("matvec-aa", 2))
-    for bench in slow["benchmarks"]:
-        st = bench["stats"]
-        st["data"] = [t * 3 for t in st["data"]]
-        for key in ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr"):
-            st[key] *= 3
+    slow = inject.slowed(recorded.run("matvec-aa", 2), 3)
     (tmp_path / "slow.json").write_text(json.dumps(slow))
     assert cli.main(["baseline", str(run1), "--name", "mine", "--dir", str(tmp_path / "bl")]) == 0
     return tmp_path
