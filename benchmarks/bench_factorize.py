@@ -5,15 +5,15 @@ Each case times one factorization of a matrix of known spectrum (see
 milliseconds to seconds, so an untimed first call sets how many rounds fit the
 profile's budget — and records, computed outside the timed call, its Frobenius
 error against the Eckart–Young optimum after truncation to rank r (schema:
-``lowrank/analysis/suites/factorize.py``).
+``lowrank/record/suites/factorize.py``).
 """
 
 
 import pytest
 
-from lowrank.analysis import plausibility
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
+from lowrank.record import plausibility
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import factorize_operands as ops
 from . import settings

@@ -6,14 +6,14 @@ so the table reads as the unmerged overhead. Because those cases run seconds apa
 each unmerged case also records a paired overhead: merged and unmerged timed back to
 back, interleaved, after the benchmark (``paired_overhead``). Merges record, computed
 outside the timed call, how far W₀ moves over a merge → unmerge round trip (schema:
-``lowrank/analysis/suites/lora.py``).
+``lowrank/record/suites/lora.py``).
 """
 
 
 import pytest
 
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import lora_operands as ops
 from . import settings

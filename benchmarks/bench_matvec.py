@@ -10,8 +10,8 @@ timing window.
 
 import pytest
 
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.cost import break_even_rank, dense_cost, factored_cost
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import operands
 from .grid import Case

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import lowrank
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import settings
 from .operands import SEED, factors64

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from lowrank.analysis import plausibility, pooling
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import BACKEND_NAMES, available_backends
+from lowrank.record import merging, plausibility
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import driver, grid, machine, settings, timing
 
@@ -194,16 +194,16 @@ def pytest_runtestloop(session):
             progress["failed"] = str(exc).splitlines()[0]
             complete = False
         if docs:
-            _write_pooled(config, run, docs, complete, passes)
+            _write_merged(config, run, docs, complete, passes)
     if interrupted:
         raise KeyboardInterrupt
     return True
 
 
-def _write_pooled(config, run, docs: list, complete: bool, passes: int) -> None:
-    merged = pooling.merge(docs, recheck=run.recheck)
+def _write_merged(config, run, docs: list, complete: bool, passes: int) -> None:
+    merged = merging.merge_passes(docs, recheck=run.recheck)
     block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
-    block.update(pooling.pooled_block(docs, merged, complete, passes))
+    block.update(merging.merged_block(docs, merged, complete, passes))
     block.update({
         "flagged": len(run.flagged),
         "calibration": run.calibration or {},

@@ -18,7 +18,7 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
 
 The result is a normal pytest-benchmark document: each case reports the pass with the
 lowest median exactly as pytest-benchmark measured it, and records the median of every
-pass and their spread (see :func:`lowrank.analysis.pooling.merge`).
+pass and their spread (see :func:`lowrank.record.merging.merge`).
 """
 
 from __future__ import annotations

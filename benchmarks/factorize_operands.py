@@ -34,8 +34,8 @@ import lowrank
 from lowrank import generators
 from lowrank.backends import get_backend
 
-from .operands import SEED
 from .factorize_grid import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
+from .operands import SEED
 
 MATRIX_SEED = SEED  # the matvec suite's seed: its power-law operands are these matrices
 SKETCH_SEED = 7  # Ω of every randomized method (ours, torch.svd_lowrank, scikit-learn)

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from lowrank.record import paths
+
 from . import grid, machine
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = REPO / "results" / "runs"
+DEFAULT_OUTPUT = paths.RUNS
 # Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in the pytest process.
 DEFAULT_PROCESSES = 3
 

@@ -25,7 +25,7 @@ else
     echo "[gate] gating $run"
 fi
 
-# Every suite is gated (lowrank/analysis/suites/). No absolute times against a baseline recorded
+# Every suite is gated (lowrank/record/suites/). No absolute times against a baseline recorded
 # earlier: on a shared VM they drift by up to 1.8x for minutes (README, "What this 2-vCPU VM can
 # and cannot measure"); exact metrics and same-run ratios (speedup, vs_peer, ...) are gated.
 rc=0

@@ -50,9 +50,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lowrank.analysis import ab, baselines, gate, inject  # noqa: E402
-from lowrank.analysis.files import write_new_text  # noqa: E402
-from lowrank.analysis.suite_run import run_suite  # noqa: E402
+from lowrank.judge import (  # noqa: E402
+    baselines,  # noqa: E402
+    gate,
+    inject,
+)
+from lowrank.runner import ab  # noqa: E402
+from lowrank.runner.launch import run_suite  # noqa: E402
+from lowrank.store.files import write_new_text  # noqa: E402
 
 OUT = REPO / "results" / "measurements"
 CI_ENV = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_THREADS": "1"}

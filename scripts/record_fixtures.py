@@ -49,11 +49,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.timing import ENGINE_VERSION  # noqa: E402
-from lowrank.analysis import ab, baselines, gate  # noqa: E402
-from lowrank.analysis.schema import SCHEMA_TAG  # noqa: E402
-from lowrank.analysis.suite_run import run_suite  # noqa: E402
 from measure_verdicts import two_commit_repo  # noqa: E402  (scripts/, beside this file)
+
+from benchmarks.timing import ENGINE_VERSION  # noqa: E402
+from lowrank.judge import (
+    baselines,  # noqa: E402
+    gate,  # noqa: E402
+)
+from lowrank.record.schema import SCHEMA_TAG  # noqa: E402
+from lowrank.runner import ab  # noqa: E402
+from lowrank.runner.launch import run_suite  # noqa: E402
 
 FOLDER = REPO / "tests" / "recorded"
 MANIFEST = FOLDER / "MANIFEST.json"

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.cost import break_even_rank, dense_cost, factored_cost
+from lowrank.record.schema import SCHEMA_TAG
 
 
 def stats(median: float, iqr: float | None = None, rounds: int = 20, samples=None) -> dict:
@@ -89,7 +89,7 @@ def write(path: Path, doc) -> Path:
 # -- frames --------------------------------------------------------------------------------------------
 def row(variant="factored", rank=None, median=1e-5, d=1024, k=1024, backend="numpy", dtype="float32", batch=1,
         cache="warm", run_id="run", iqr=None, rounds=20, samples=None, error=0.1, **extra) -> dict:
-    """One row of the tidy frame with what :mod:`lowrank.analysis.derive` reads."""
+    """One row of the tidy frame with what :mod:`lowrank.judge.speedups` reads."""
     iqr = median * 0.02 if iqr is None else iqr
     cost = dense_cost(d, k, batch, dtype) if rank is None else factored_cost(d, k, rank, batch, dtype)
     out = {

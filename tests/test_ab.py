@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank.analysis import ab, paired
-from lowrank.analysis.cli import main
-from lowrank.analysis.load import read_document
+from lowrank.cli import main
+from lowrank.judge import paired
+from lowrank.runner import ab
+from lowrank.store.load import read_document
 
 from . import recorded
 
@@ -167,7 +168,7 @@ def test_a_real_ab_run_times_both_commits_in_alternating_processes_and_writes_it
     bench.write_text(text.replace(original, SLOWER_APPLY.lstrip("\n")))
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slower apply")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
-    cmd = [sys.executable, "-m", "lowrank.analysis.cli", "ab", "HEAD~1", "HEAD", "-k", "apply-numpy or bare-numpy",
+    cmd = [sys.executable, "-m", "lowrank.cli", "ab", "HEAD~1", "HEAD", "-k", "apply-numpy or bare-numpy",
            "--backend", "numpy", "--min-rounds", "2", "--max-rounds", "2", "--output", str(tmp_path / "ab")]
     proc = subprocess.run(cmd, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
                           timeout=600)
@@ -217,7 +218,7 @@ def test_the_recorded_ab_run_names_the_slowed_case_and_nothing_else():
 
 
 def test_the_recorded_ab_run_is_pooled_and_reported(tmp_path):
-    from lowrank.analysis import ab_report
+    from lowrank.present import ab_report
 
     run = _recorded_ab()
     run.judgement = ab.judge(run)
@@ -247,7 +248,7 @@ def test_more_recorded_rounds_narrow_every_interval():
 def test_an_interval_too_wide_for_a_float_is_unbounded_not_an_error():
     # Two rounds that disagree by 2.7x, at a simultaneous level near 1: the t quantile is
     # about 6e5, so the upper bound exp(mean + half) is far beyond a float.
-    from lowrank.analysis import paired
+    from lowrank.judge import paired
 
     estimate, low, high = paired.interval([0.0, 1.0], 1 - 1e-12)
     assert high == math.inf and 0 <= low < 1 < estimate < 2
@@ -265,7 +266,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     scratch.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
     env.update(PYTHONPATH=str(tree), TMPDIR=str(scratch), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "lowrank.analysis.cli", "ab", "HEAD~1", "HEAD", "-k", "bare-numpy",
+    cmd = [sys.executable, "-m", "lowrank.cli", "ab", "HEAD~1", "HEAD", "-k", "bare-numpy",
            "--backend", "numpy", "--output", str(tmp_path / "ab")]
     proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from lowrank.analysis import cli
+from lowrank import cli
 
 from . import analysis_data as data
 
@@ -25,7 +25,7 @@ def small_file(tmp_path):
 
 def run_cli(*args, cwd=None):
     """The console script as a user runs it, in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "lowrank.analysis.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lowrank.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300)
 
 
@@ -149,7 +149,7 @@ def test_csv_command_writes_the_tidy_table(small_file, tmp_path, capsys):
 
 
 def test_help_loads_neither_pandas_nor_matplotlib_nor_torch():
-    code = ("import sys\nfrom lowrank.analysis import cli\ntry:\n    cli.main(['report', '--help'])\n"
+    code = ("import sys\nfrom lowrank import cli\ntry:\n    cli.main(['report', '--help'])\n"
             "except SystemExit:\n    pass\nprint([m for m in ('pandas', 'matplotlib', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lowrank.analysis import factorization as fa
-from lowrank.analysis.schema import SCHEMA_TAG
-from lowrank.analysis.suites import SUITES
+from lowrank.judge import time_accuracy as fa
+from lowrank.record.schema import SCHEMA_TAG
+from lowrank.record.suites import SUITES
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lowrank.analysis import load
-from lowrank.analysis.load import ResultFileError
-from lowrank.analysis.schema import SCHEMA_NAME, SCHEMA_VERSION
-from lowrank.analysis.suites import SUITES
 from lowrank.errors import LowRankError
+from lowrank.record.schema import SCHEMA_NAME, SCHEMA_VERSION
+from lowrank.record.suites import SUITES
+from lowrank.store import load
+from lowrank.store.load import ResultFileError
 
 from . import analysis_data as data
 

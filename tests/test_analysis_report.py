@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from lowrank.analysis import report
-from lowrank.analysis.derive import STATUS_REGRESSION
+from lowrank.judge.speedups import STATUS_REGRESSION
+from lowrank.present import report
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["speedup_vs_rank.png", "error_vs_rank.png", "time_vs_size.png", "memory_vs_rank.png",
@@ -104,7 +104,7 @@ def test_report_refuses_to_overwrite_an_input(tmp_path, quick_result):
 
     victim = tmp_path / "results.csv"
     shutil.copy(quick_result, victim)  # a result file whose name a report output would take
-    from lowrank.analysis.load import ResultFileError
+    from lowrank.store.load import ResultFileError
 
     with pytest.raises(ResultFileError, match="would overwrite this result file"):
         report.write_report([victim], tmp_path)
@@ -122,7 +122,7 @@ def test_two_runs_add_the_comparison_and_either_can_be_the_subject(quick_result,
     again = report.write_report([quick_result, later], tmp_path, run_id=quick_result.stem[:12], n_boot=0)
     assert again.run_id == quick_result.stem and again.markdown == result.markdown
     assert f"`{quick_result.stem}` against `later_quick`" in again.markdown.read_text()
-    from lowrank.analysis.load import ResultFileError
+    from lowrank.store.load import ResultFileError
 
     with pytest.raises(ResultFileError, match="matches no run"):
         report.write_report([quick_result, later], tmp_path, run_id="nope")

@@ -2,8 +2,9 @@
 
 import pytest
 
-from lowrank.analysis import derive, tables
-from lowrank.analysis.tables import Table
+from lowrank.judge import speedups
+from lowrank.present import tables
+from lowrank.present.tables import Table
 
 from . import analysis_data as data
 
@@ -13,8 +14,8 @@ def _speedup_table():
     rows += data.curve({4: 3.0, 16: 1.5}, dense_median=1e-4, d=256, k=256)
     rows[-1]["iqr"] = rows[-1]["median"] * 0.5  # one noisy timing
     rows[-1]["rel_iqr"] = 0.5
-    sp = derive.speedups(data.frame(rows), n_boot=0)
-    return tables.speedup_table(sp, derive.break_even(sp), "Speedup")
+    sp = speedups.speedups(data.frame(rows), n_boot=0)
+    return tables.speedup_table(sp, speedups.break_even(sp), "Speedup")
 
 
 def test_speedup_table_rows_are_ranks_columns_shapes_smallest_first():
@@ -79,7 +80,7 @@ def test_bytes_and_ratios_read_naturally():
 
 def test_break_even_table_marks_none_in_range():
     rows = data.curve({16: 4.0, 64: 2.0, 256: 0.5}) + data.curve({16: 0.9, 64: 0.5}, batch=32)
-    be = derive.break_even(derive.speedups(data.frame(rows), n_boot=0))
+    be = speedups.break_even(speedups.speedups(data.frame(rows), n_boot=0))
     t = tables.break_even_table(be)
     cells = dict(t.rows)
     assert cells["r* (theory)"] == ("512",)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from benchmarks import machine
-from lowrank.analysis import plausibility
+from lowrank.record import plausibility
 
 
 def test_requested_threads():

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import timing
-from lowrank.analysis.schema import SCHEMA_TAG
-from lowrank.analysis.suites import SUITES
+from lowrank.record.schema import SCHEMA_TAG
+from lowrank.record.suites import SUITES
 
 # Every test here runs the suite (or a part of it) in a subprocess.
 pytestmark = pytest.mark.timed

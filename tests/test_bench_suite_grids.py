@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from benchmarks import factorize_grid as fg
 from benchmarks import factorize_operands as fops
 from benchmarks import grid
-from benchmarks import factorize_grid as fg
 from benchmarks import lora_grid as lg
 
 

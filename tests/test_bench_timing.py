@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from benchmarks import driver, timing
-from lowrank.analysis import pooling
+from lowrank.record import merging
 
 POLICY = timing.Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.0)
 
@@ -96,7 +96,7 @@ def test_merge_reports_the_least_disturbed_pass_and_records_every_pass():
     docs = [(1, _doc({"a": 1.3e-5, "b": 2.0e-5})), (2, _doc({"a": 1.0e-5, "b": 2.2e-5})),
             (3, _doc({"a": 1.1e-5, "b": 2.1e-5}))]
     original = copy.deepcopy(docs)
-    merged = pooling.merge(docs)
+    merged = merging.merge_passes(docs)
     a, b = merged["benchmarks"]
     assert a["stats"] == original[1][1]["benchmarks"][0]["stats"]  # pass 2's samples, untouched
     assert a["extra_info"]["reported_pass"] == 2 and b["extra_info"]["reported_pass"] == 1
@@ -107,10 +107,10 @@ def test_merge_reports_the_least_disturbed_pass_and_records_every_pass():
 
 
 def test_merge_of_one_pass_has_no_spread():
-    merged = pooling.merge([(1, _doc({"a": 1e-5}))])
+    merged = merging.merge_passes([(1, _doc({"a": 1e-5}))])
     assert merged["benchmarks"][0]["extra_info"]["process_spread"] is None
 
 
 def test_merge_without_results_is_an_error():
     with pytest.raises(ValueError, match="no worker"):
-        pooling.merge([])
+        merging.merge_passes([])

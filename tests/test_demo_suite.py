@@ -20,8 +20,10 @@ pytestmark = pytest.mark.timed
 # suite's pairings are tested on recorded runs in test_gate.py).
 CHECK = """
 import json, sys
-from lowrank.analysis import gate, load, schema_doc
-from lowrank.analysis.suites import SUITES
+from lowrank.judge import gate
+from lowrank.store import load
+from lowrank.present import schema_doc
+from lowrank.record.suites import SUITES
 run = sys.argv[1]
 frame = load.load([run]).frame
 doc = json.load(open(run))
@@ -42,7 +44,7 @@ def test_a_new_suite_is_one_benchmark_file_and_one_definition_module(tmp_path):
     shutil.copytree(REPO / "benchmarks", tree / "benchmarks", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tree / "pyproject.toml")
     # The two files, and nothing else:
-    shutil.copy(DEMO / "transpose.py", tree / "lowrank" / "analysis" / "suites" / "transpose.py")
+    shutil.copy(DEMO / "transpose.py", tree / "lowrank" / "record" / "suites" / "transpose.py")
     shutil.copy(DEMO / "bench_transpose.py", tree / "benchmarks" / "bench_transpose.py")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
     env.update(LOWRANK_BENCH_PROFILE="quick", LOWRANK_BENCH_THREADS="1", LOWRANK_BENCH_BACKENDS="numpy",

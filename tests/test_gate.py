@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank.analysis import baselines, gate, gate_report, inject, stats
-from lowrank.analysis.suites import SUITES
 from lowrank.errors import LowRankValueError
+from lowrank.judge import baselines, gate, inject, stats
+from lowrank.present import gate_report
+from lowrank.record.suites import SUITES
 
 from . import recorded
 
@@ -191,7 +192,7 @@ def test_confirmation_drops_transient_regressions_and_keeps_real_ones(aa_runs):
 
 
 def test_cli_gate_exit_codes(aa_runs, tmp_path):
-    from lowrank.analysis import cli
+    from lowrank import cli
 
     base, cur = aa_runs
     (tmp_path / "base.json").write_text(json.dumps(base))
@@ -220,7 +221,7 @@ def test_different_thread_counts_never_compare_absolute_times(aa_runs):
 
 
 def test_cli_flags_win_over_pattern_overrides(aa_runs, tmp_path):
-    from lowrank.analysis import cli
+    from lowrank import cli
 
     base, cur = aa_runs
     case = "numpy-float32-d1024-k1024-r0064-n032-warm"
@@ -235,7 +236,8 @@ def test_cli_flags_win_over_pattern_overrides(aa_runs, tmp_path):
 
 
 def test_compare_and_gate_agree_on_every_time_they_both_judge(aa_runs, tmp_path):
-    from lowrank.analysis import derive, load
+    from lowrank.judge import speedups
+    from lowrank.store import load
 
     base, cur = aa_runs
     # batch-32 cases at 1024 rows: the project's 25% minimum effect applies to them (no override)
@@ -247,8 +249,8 @@ def test_compare_and_gate_agree_on_every_time_they_both_judge(aa_runs, tmp_path)
     cfg = replace(PROJECT_CONFIG, absolute="always")
     gated = {f.case: f.status for f in gate.compare_runs(changed, base, cfg).findings if f.metric == "time"}
     frame = load.load([tmp_path / "base.json", tmp_path / "head.json"]).frame
-    table = derive.compare_runs(frame, "base", "head", config=cfg).table
-    compared = {case: (derive.STATUS_SAME if status == derive.STATUS_NOISE else status)
+    table = speedups.compare_runs(frame, "base", "head", config=cfg).table
+    compared = {case: (speedups.STATUS_SAME if status == speedups.STATUS_NOISE else status)
                 for case, status in zip(table["param_id"], table["status"]) if case in gated}
     assert len(compared) == len(gated) > 20
     assert compared == gated
@@ -305,7 +307,7 @@ def test_changed_factorization_and_lora_errors_are_correctness_regressions(suite
 
 
 def test_missing_baseline_cases_fail_unless_allowed(aa_runs, tmp_path):
-    from lowrank.analysis import cli
+    from lowrank import cli
 
     # Against the run itself: only the missing cases can fail it, not run-to-run noise.
     _, base = aa_runs

@@ -5,8 +5,9 @@ import csv
 import numpy as np
 import pytest
 
-from lowrank.analysis import history, load
-from lowrank.analysis.cli import main
+from lowrank.cli import main
+from lowrank.judge import history
+from lowrank.store import load
 
 from .analysis_data import bench, document, write
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank.analysis import cli, inject, report
+from lowrank import cli
+from lowrank.judge import inject
+from lowrank.present import report
 
 from . import recorded
 
@@ -119,7 +121,7 @@ def test_a_report_that_fails_half_way_leaves_the_old_report(files, monkeypatch, 
     out = tmp_path / "report"
     report.write_report([files / "run.json"], out, n_boot=0)
     before = digest(out)
-    from lowrank.analysis import plots
+    from lowrank.present import plots
 
     calls = {"n": 0}
     real = plots.save
@@ -271,7 +273,7 @@ def test_ab_checks_its_interpreters_and_output_before_timing(tmp_path, capsys):
 
 # -- exit codes ---------------------------------------------------------------------------------------
 def test_an_internal_error_is_exit_3_with_where_to_report_it(files, capsys, monkeypatch):
-    from lowrank.analysis import export
+    from lowrank.store import export
 
     def broken(_doc):
         raise ZeroDivisionError("a bug")

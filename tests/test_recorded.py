@@ -9,8 +9,8 @@ import json
 import pytest
 
 from benchmarks.timing import ENGINE_VERSION
-from lowrank.analysis.load import read_document
-from lowrank.analysis.schema import SCHEMA_TAG
+from lowrank.record.schema import SCHEMA_TAG
+from lowrank.store.load import read_document
 
 from . import recorded
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from lowrank.analysis import cli, schema_doc
-from lowrank.analysis.suites import SUITES, Field, Pairing, Suite
+from lowrank import cli
+from lowrank.present import schema_doc
+from lowrank.record.suites import SUITES, Field, Pairing, Suite
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """Demonstration suite: a layer's backward product, dense ``W.T @ y`` against factored ``A.T @ (B.T @ y)``."""
 
-from lowrank.analysis.schema import SCHEMA_TAG
 from lowrank.backends import available_backends
+from lowrank.record.schema import SCHEMA_TAG
 
 from . import settings
 from .operands import factors64, synthetic

@@ -1,7 +1,7 @@
 """Suite ``transpose`` (``benchmarks/bench_transpose.py``): a layer's backward product, dense against factored.
 
 A demonstration of the suite contract (tests/test_demo_suite.py copies this file to
-``lowrank/analysis/suites/`` and its benchmark to ``benchmarks/`` and touches nothing else).
+``lowrank/record/suites/`` and its benchmark to ``benchmarks/`` and touches nothing else).
 """
 
 from .base import Field, Pairing, Suite

@@ -1,1 +1,0 @@
-"""The subcommands of ``lowrank-bench``, one module each; ``common`` holds what they share."""

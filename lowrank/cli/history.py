@@ -1,0 +1,56 @@
+"""``lowrank-bench history``: runs ordered by commit, each case's trend, change points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lowrank.cli.common import EXIT_OK, RUNS_FOLDER, count, positive_fraction, progress
+from lowrank.record import paths
+
+DEFAULT_OUTPUT = paths.HISTORY
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "history",
+        help="each case's trend across runs (by commit) and its change points",
+        description="Read result files (or folders, recursively), group them by commit, order the commits by their "
+                    "first run, and find where each case's level changed (ruptures' PELT on the log of the series, "
+                    "BIC-like penalty from the series' own noise; steps below --min-effect dropped). Times are "
+                    "compared per machine (hardware fingerprint); --metric ratio follows the same-run ratios "
+                    "(factored/dense, apply/bare, ...), which carry over between machines. Writes history.md, "
+                    "history.html, figures/trend_*.png and change_points.csv.",
+    )
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help=f"result files or folders (default: {RUNS_FOLDER})")
+    p.add_argument("--metric", choices=("time", "ratio"), default="time", help="what each series holds (time)")
+    p.add_argument("-k", dest="select", default=None, metavar="TEXT", help="keep the cases whose name contains TEXT")
+    p.add_argument("--min-effect", type=positive_fraction, default=0.05,
+                   help="smallest change of level reported, e.g. 0.05 or 5%% (5%%)")
+    p.add_argument("--min-size", type=count(1), default=3, help="commits per level at least (3)")
+    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder ({DEFAULT_OUTPUT})")
+    p.add_argument("--keep-going", action="store_true", help="skip unreadable files instead of stopping")
+    p.set_defaults(handler=_run_history)
+
+
+def _run_history(args) -> int:
+    from lowrank.cli.common import InputError
+    from lowrank.judge import history
+    from lowrank.present import history_report
+    from lowrank.store import load
+
+    if args.min_size < 1:
+        raise InputError(f"--min-size {args.min_size}: accepted an integer >= 1")
+    loaded = load.load(args.paths or [RUNS_FOLDER], keep_going=args.keep_going, log=progress)
+    progress(f"[history] read {load.describe_loaded(loaded)}")
+    h = history.build(loaded, args.metric, args.select)
+    if not h.series:
+        raise InputError(f"no case matches -k {args.select!r}" if args.select else "no case to follow")
+    if len(h.points) < 2 * args.min_size:
+        progress(f"[history] {len(h.points)} commit(s): a change point needs {2 * args.min_size} (--min-size "
+                 f"{args.min_size} on each side); trends are drawn, none can be found")
+    history.change_points(h, args.min_effect, args.min_size)
+    result = history_report.write(h, args.output, log=progress)
+    print(history_report.to_text(h))
+    print(f"history written to {result.html}")
+    return EXIT_OK

@@ -1,0 +1,200 @@
+"""``lowrank-bench model``: per-layer spectra of a user's checkpoint and a rank plan under a budget."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from lowrank.cli.common import EXIT_OK, InputError, count, positive_number, progress, unit_fraction
+
+HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
+               "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
+               "to minimise the total squared error)")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "model",
+        help="analyse a checkpoint's layers and plan their ranks",
+        description="Read PATH (a .safetensors file, a model folder, sharded or not, a PyTorch state dict "
+                    ".pt/.pth/.bin loaded with weights_only=True, or an .npz) one tensor at a time; for every 2-D "
+                    "floating weight print its shape, spectrum summary (stable and effective rank, the ranks that "
+                    "reach 1/5/10/20% relative Frobenius error, r*) and the planned rank under " + HELP_POLICY + ". "
+                    "Embeddings (names matching *embed*, *wte*, *wpe*) are row lookups, not matvecs: skipped unless "
+                    "an --include pattern names them. Exit codes: 0 done, 2 bad input.",
+    )
+    p.add_argument("path", metavar="PATH", type=Path, help="the checkpoint file or model folder")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="analyse only tensors whose name matches (fnmatch; repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip tensors whose name matches (repeatable)")
+    policy = p.add_mutually_exclusive_group()
+    policy.add_argument("--max-error", type=unit_fraction, default=None, metavar="E",
+                        help="per-layer relative Frobenius error bound (default 0.1)")
+    policy.add_argument("--params", type=unit_fraction, default=None, metavar="F",
+                        help="fraction of the analysed parameters to keep, e.g. 0.5")
+    p.add_argument("--max-rank", type=count(1), default=None, metavar="R",
+                   help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
+                        "one (default: exact SVD of every layer)")
+    timing = p.add_argument_group("measured speedups (the matvec suite at the model's shapes and planned ranks)")
+    timing.add_argument("--batch", type=count(1), default=1, metavar="N", help="columns of x (tokens at once; default 1)")
+    timing.add_argument("--backend", default="numpy", help="numpy (default), torch-cpu or torch-cuda")
+    timing.add_argument("--dtype", default="float32", help="dtype of the timed operands (default float32)")
+    timing.add_argument("--min-speedup", type=positive_number, default=None, metavar="S",
+                        help="factor a layer only where the measured speedup at its planned rank is >= S")
+    timing.add_argument("--no-timing", action="store_true", help="plan from the spectra only (no speedups)")
+    timing.add_argument("--runs", type=Path, default=None, metavar="DIR",
+                        help="keep the timing runs' result files here (default: discarded)")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the plan as JSON (a new file)")
+    p.add_argument("--e2e", action="store_true",
+                   help="for a Hugging Face model folder: replace the planned linears by factored pairs and measure "
+                        "how close the embeddings stay and the forward latency at batch 1 and 16 (needs the e2e "
+                        "extra: pip install -e '.[e2e]')")
+    p.add_argument("--e2e-threads", type=count(1), default=1, metavar="T", help="torch threads of the e2e timing (1)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
+                        "layer kind, the plan, and speedup against rank measured at the model's shapes")
+    p.add_argument("--save", type=Path, default=None, metavar="OUT.safetensors",
+                   help="write the factors of the planned layers: '<name>.B' (d x r) and '<name>.A' (r x k), "
+                        "W ~= B @ A")
+    p.set_defaults(handler=_run_model)
+
+
+def _fmt_rank(r) -> str:
+    return "-" if r is None else str(r)
+
+
+def _table(doc: dict) -> str:
+    header = ["layer", "shape", "stable r", "eff. r", "r@1%", "r@5%", "r@10%", "r@20%", "r*", "rank", "error",
+              "params kept", "speedup"]
+    rows = []
+    for layer in doc["layers"]:
+        eff = layer["effective_rank"]
+        at = layer["rank_for_error"]
+        rows.append([layer["name"], "x".join(map(str, layer["shape"])), f"{layer['stable_rank']:.1f}",
+                     "-" if eff is None else f"{eff:.0f}", *(_fmt_rank(at[k]) for k in ("0.01", "0.05", "0.1", "0.2")),
+                     f"{layer['break_even_rank']:.0f}", "dense" if layer["rank"] is None else str(layer["rank"]),
+                     f"{layer['relative_error']:.3f}", f"{layer['params_factored'] / layer['params_dense']:.0%}",
+                     "-" if layer["speedup"] is None else f"{layer['speedup']:.2f}x"])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _check_targets(args) -> None:
+    """Every output and the end-to-end folder, checked before any work."""
+    from lowrank.store.files import check_output, check_output_folder
+
+    for option, target in (("--json", args.json), ("--save", args.save)):
+        if target is not None:
+            check_output(target, inputs=[args.path], option=option, replace=False)
+    if args.report is not None:
+        check_output_folder(args.report, option="--report")
+    if args.runs is not None:
+        check_output_folder(args.runs, option="--runs")
+    if args.e2e:
+        from lowrank.model import e2e as model_e2e
+
+        model_e2e.check_folder(args.path if args.path.is_dir() else args.path.parent)
+
+
+def _run_model(args) -> int:
+    from lowrank.model import analysis as model
+
+    if args.batch < 1:
+        raise InputError(f"--batch {args.batch}: accepted an integer >= 1")
+    if args.min_speedup is not None and (args.no_timing or args.min_speedup <= 0):
+        raise InputError(f"--min-speedup {args.min_speedup}: needs timing (not --no-timing) and a value > 0, e.g. 1.2")
+    from lowrank.backends import BACKEND_NAMES, available_backends
+
+    if args.backend not in BACKEND_NAMES:
+        raise InputError(f"--backend {args.backend!r}; accepted: {', '.join(BACKEND_NAMES)}")
+    reason = None if args.no_timing else available_backends()[args.backend]
+    if reason is not None:
+        raise InputError(f"--backend {args.backend}: {reason}")
+    _check_targets(args)  # before the analysis: a bad target must not cost minutes of work first
+    policy = model.Policy(max_error=args.max_error if args.params is None else None, params=args.params)
+    if policy.max_error is None and policy.params is None:
+        policy = model.Policy(max_error=0.1)
+    analysis = model.analyse_checkpoint(args.path, args.include, args.exclude, max_rank=args.max_rank,
+                                        method="auto" if args.max_rank else "exact", log=progress)
+    layers, about = model.plan(analysis, policy)
+    speedups = sweep = None
+    if not args.no_timing:
+        from lowrank.model import report as model_report
+        from lowrank.model import timing as model_timing
+
+        targets = model.timing_targets(layers)
+        if args.report is not None:  # the report's speedup-vs-rank figure: a sweep of ranks at every shape
+            targets = model_report.sweep_targets(analysis, targets)
+        sweep = model_timing.measure_speedups(targets, batch=args.batch, backend=args.backend, dtype=args.dtype,
+                                              runs_dir=args.runs, log=progress)
+        speedups = {key: s for key, s in sweep.items() if key[2] in targets.get(key[:2], ())}
+        about = {**about, "timing": {"batch": args.batch, "backend": args.backend, "dtype": args.dtype}}
+        if args.min_speedup is not None:
+            layers = model.keep_fast_layers(layers, speedups, args.min_speedup)
+            about["min_speedup"] = args.min_speedup
+    doc = model.plan_document(analysis, layers, about, speedups)
+    if args.e2e:
+        from lowrank.model import e2e as model_e2e
+
+        if args.e2e_threads < 1:
+            raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
+        folder = args.path if args.path.is_dir() else args.path.parent
+        ranks = {p.name: p.rank for p in layers if p.rank is not None}
+        doc["end_to_end"] = model_e2e.run(folder, ranks, threads=args.e2e_threads, log=progress)
+    t = doc["totals"]
+    print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
+          f"skipped")
+    print(f"plan: {policy.describe()}")
+    print()
+    print(_table(doc))
+    print()
+    print(f"totals: {t['layers_factored']} of {t['layers']} layers factored; parameters {t['params_dense']:,} -> "
+          f"{t['params_planned']:,} ({t['params_fraction']:.1%})")
+    if t.get("factored_layers_speedup") is not None:
+        print(f"measured: the factored layers together run {t['factored_layers_speedup']:.2f}x as fast as the same "
+              f"layers dense (n = {args.batch}, {args.backend}, {args.dtype}; each layer weighted by its dense FLOPs)")
+    if "optimality_gap_bound" in about:
+        print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
+              f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/model/rankplan.py)")
+    if "end_to_end" in doc:
+        e = doc["end_to_end"]
+        print(f"end to end ({e['layers_factored']} linears factored, {e['sentences']} sentences): embedding cosine "
+              f"similarity min {e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f}; "
+              + "; ".join(f"batch {n}: {v['dense_ms']:.2f} -> {v['factored_ms']:.2f} ms ({v['speedup']:.2f}x)"
+                          for n, v in e["latency"].items()))
+    if analysis.skipped:
+        reasons: dict[str, int] = {}
+        for _, why in analysis.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        print("skipped: " + "; ".join(f"{n} {why}" for why, n in reasons.items()))
+    if args.json is not None:
+        print(f"wrote {model.write_json(doc, args.json)}")
+    if args.save is not None:
+        print(f"wrote {model.save_factors(analysis, layers, args.save)}")
+    if args.report is not None:
+        from lowrank.model import report as model_report
+
+        written = model_report.write(args.report, analysis, doc, sweep, _command(args), log=progress)
+        print(f"wrote {written.html}")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _command(args) -> str:
+    """The command line that repeats this analysis (for the report)."""
+    parts = ["lowrank-bench", "model", args.path.name]
+    for flag, value in (("--max-error", args.max_error), ("--params", args.params), ("--max-rank", args.max_rank),
+                        ("--min-speedup", args.min_speedup)):
+        if value is not None:
+            parts += [flag, f"{value:g}"]
+    parts += [x for g in args.include for x in ("--include", g)] + [x for g in args.exclude for x in ("--exclude", g)]
+    if args.e2e:
+        parts += ["--e2e", "--e2e-threads", str(args.e2e_threads)]
+    if args.no_timing:
+        parts.append("--no-timing")
+    else:
+        parts += ["--batch", str(args.batch), "--backend", args.backend, "--dtype", args.dtype]
+    return shlex.join(parts)

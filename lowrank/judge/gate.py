@@ -1,0 +1,486 @@
+"""The regression gate: a run against a stored baseline, exact metrics and timings.
+
+What is compared
+----------------
+Every suite of ``lowrank/record/suites/`` is gated, as its definition says:
+
+* **Exact metrics** (``Suite.exact``: parameters, bytes, FLOPs, errors) on every
+  machine: they do not depend on speed, so any change beyond round-off is a
+  correctness regression.
+* **Same-run ratios** (``Suite.pairings``: the matvec speedup dense/factored, our
+  randomized SVD against its peer, the unmerged LoRA forward against the merged one,
+  ``apply`` against a bare product) on every machine: a ratio of two timings on one
+  machine carries over between machines far better than either timing.
+* **Absolute medians** only when the hardware fingerprints match (or when asked): a
+  laptop and a CI runner are not expected to agree.
+
+When a timing counts as changed
+-------------------------------
+Only when the change is both larger than a minimum effect (default 10%) *and*
+statistically significant on the raw samples: a one-sided Mann–Whitney U test for
+absolute times (asv's rule) and a bootstrap interval of the speedup ratio that
+excludes 1. Either alone raises false alarms: a significance test flags 2% drifts
+among thousands of samples, a threshold flags noise.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from statistics import NormalDist
+
+from lowrank.errors import LowRankValueError
+from lowrank.judge import stats
+from lowrank.record.suites import SUITES, Suite
+
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+ABSOLUTE_MODES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Thresholds for the cases whose id matches ``pattern`` (fnmatch, e.g. ``*-d0256-*``)."""
+
+    pattern: str
+    speedup_min_effect: float | None = None
+    time_min_effect: float | None = None
+    alpha: float | None = None
+    ignore: bool = False
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds of the gate; defaults, then ``[tool.lowrank-bench.gate]``, then CLI flags."""
+
+    speedup_min_effect: float = 0.10
+    time_min_effect: float = 0.10
+    alpha: float = 0.01
+    absolute: str = "auto"
+    exact_rtol: float = 1e-6
+    exact_atol: float = 1e-12
+    # output error depends on the BLAS kernel's summation order: allow a few units of
+    # round-off of the dtype, relative to the output.
+    output_error_ulps: float = 64.0
+    n_boot: int = 1000
+    overrides: tuple[Override, ...] = field(default=())
+
+    def for_case(self, case_id: str) -> tuple["GateConfig", bool]:
+        """This configuration with the overrides matching ``case_id`` applied, and whether to ignore the case."""
+        cfg, ignore = self, False
+        for ov in self.overrides:
+            if fnmatch.fnmatchcase(case_id, ov.pattern):
+                ignore = ignore or ov.ignore
+                cfg = replace(
+                    cfg,
+                    speedup_min_effect=ov.speedup_min_effect if ov.speedup_min_effect is not None else cfg.speedup_min_effect,
+                    time_min_effect=ov.time_min_effect if ov.time_min_effect is not None else cfg.time_min_effect,
+                    alpha=ov.alpha if ov.alpha is not None else cfg.alpha,
+                )
+        return cfg, ignore
+
+
+CONFIG_KEYS = {"speedup_min_effect", "time_min_effect", "min_effect", "alpha", "absolute", "exact_rtol",
+               "exact_atol", "output_error_ulps", "n_boot", "override"}
+
+
+def load_config(pyproject: str | Path | None) -> GateConfig:
+    """Read ``[tool.lowrank-bench.gate]`` from a pyproject.toml (defaults when absent).
+
+    A file that is not TOML, a table of the wrong type, an unknown key or a value out of range
+    raises :class:`~lowrank.errors.LowRankValueError` naming the file, the key and the value.
+    """
+    import tomllib
+
+    cfg = GateConfig()
+    if pyproject is None or not Path(pyproject).exists():
+        return cfg
+    try:
+        with open(pyproject, "rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise LowRankValueError(f"{pyproject}: not valid TOML ({exc}); the gate's thresholds cannot be read") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LowRankValueError(f"{pyproject}: cannot be read as a TOML file ({exc})") from None
+    table, keys = document, []
+    for key in ("tool", "lowrank-bench", "gate"):
+        table = table.get(key, {})
+        keys.append(key)
+        if not isinstance(table, dict):
+            raise LowRankValueError(f"{pyproject}: {'.'.join(keys)} = {table!r} ({type(table).__name__}); "
+                                    "accepted: a table")
+    unknown = set(table) - CONFIG_KEYS
+    if unknown:
+        raise LowRankValueError(
+            f"{pyproject}: unknown key(s) {sorted(unknown)} in [tool.lowrank-bench.gate]; accepted: {sorted(CONFIG_KEYS)}"
+        )
+    values = {k: v for k, v in table.items() if k not in ("override", "min_effect")}
+    if "min_effect" in table:
+        values.setdefault("speedup_min_effect", table["min_effect"])
+        values.setdefault("time_min_effect", table["min_effect"])
+    entries = table.get("override", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise LowRankValueError(f"{pyproject}: 'override' must be a list of [[tool.lowrank-bench.gate.override]] "
+                                f"tables, got {entries!r}")
+    overrides = []
+    for entry in entries:
+        unknown = set(entry) - OVERRIDE_KEYS
+        if unknown:
+            raise LowRankValueError(f"{pyproject}: unknown key(s) {sorted(unknown)} in an override; accepted: "
+                                    f"{sorted(OVERRIDE_KEYS)}")
+        if "pattern" not in entry:
+            raise LowRankValueError(f"{pyproject}: every [[tool.lowrank-bench.gate.override]] needs a 'pattern'")
+        me = entry.get("min_effect")
+        overrides.append(
+            Override(
+                pattern=entry["pattern"],
+                speedup_min_effect=entry.get("speedup_min_effect", me),
+                time_min_effect=entry.get("time_min_effect", me),
+                alpha=entry.get("alpha"),
+                ignore=entry.get("ignore", False),
+            )
+        )
+    try:
+        return validate_config(replace(cfg, **values, overrides=tuple(overrides)))
+    except LowRankValueError as exc:
+        raise LowRankValueError(f"{pyproject}: {exc}") from None
+
+
+OVERRIDE_KEYS = {"pattern", "min_effect", "speedup_min_effect", "time_min_effect", "alpha", "ignore"}
+
+
+def _number(value) -> bool:
+    """A real, finite number (not a bool: TOML's ``true`` is no threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_min_effect(name: str, value) -> None:
+    """A minimum effect: a finite fraction in [0, 10) (10 would mean "an 11x change is noise")."""
+    if not _number(value) or not 0 <= value < 10:
+        raise LowRankValueError(f"{name}={value!r}: accepted a finite fraction in [0, 10), e.g. 0.10 for 10%")
+
+
+def check_alpha(name: str, value) -> None:
+    """A significance level in the open interval (0, 1)."""
+    if not _number(value) or not 0 < value < 1:
+        raise LowRankValueError(f"{name}={value!r}: accepted a significance level in (0, 1), e.g. 0.01")
+
+
+def validate_config(cfg: GateConfig) -> GateConfig:
+    """Check every threshold, the overrides' too; raise naming the bad setting and what is accepted.
+
+    A threshold that is NaN, infinite, negative or out of range would switch the gate off
+    (no change exceeds an infinite effect; a NaN comparison is always false), so none is
+    accepted, from a file or a flag.
+    """
+    for name in ("speedup_min_effect", "time_min_effect"):
+        check_min_effect(name, getattr(cfg, name))
+    check_alpha("alpha", cfg.alpha)
+    if cfg.absolute not in ABSOLUTE_MODES:
+        raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
+    for name in ("exact_rtol", "exact_atol", "output_error_ulps"):
+        value = getattr(cfg, name)
+        if not _number(value) or value < 0:
+            raise LowRankValueError(f"{name}={value!r}: accepted a finite number >= 0")
+    if isinstance(cfg.n_boot, bool) or not isinstance(cfg.n_boot, int) or not 100 <= cfg.n_boot <= 1_000_000:
+        raise LowRankValueError(f"n_boot={cfg.n_boot!r}: accepted an integer from 100 to 1000000")
+    for ov in cfg.overrides:
+        if not isinstance(ov.pattern, str) or not ov.pattern:
+            raise LowRankValueError(f"override pattern={ov.pattern!r}: accepted a non-empty fnmatch pattern, e.g. '*-n001-*'")
+        where = f"override {ov.pattern!r}: "
+        for name in ("speedup_min_effect", "time_min_effect"):
+            if getattr(ov, name) is not None:
+                try:
+                    check_min_effect(name, getattr(ov, name))
+                except LowRankValueError as exc:
+                    raise LowRankValueError(where + str(exc)) from None
+        if ov.alpha is not None:
+            try:
+                check_alpha("alpha", ov.alpha)
+            except LowRankValueError as exc:
+                raise LowRankValueError(where + str(exc)) from None
+        if not isinstance(ov.ignore, bool):
+            raise LowRankValueError(where + f"ignore={ov.ignore!r}: accepted true or false")
+    return cfg
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One compared figure of one case."""
+
+    case: str
+    metric: str  # "exact:<field>", a suite's pairing ("speedup", "vs_peer", ...), "time"
+    status: str  # "regression", "improvement", "unchanged"
+    baseline: float
+    current: float
+    ratio: float  # current / baseline (for speedup: relative change of the speedup)
+    low: float | None = None  # interval of the ratio, when computed
+    high: float | None = None
+    p_value: float | None = None
+    note: str = ""
+    partner: str | None = None  # the reference case of a pairing's ratio
+    suite: str = ""
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.kind == "timing" and self.metric != "time"
+
+    @property
+    def kind(self) -> str:
+        return "correctness" if self.metric.startswith("exact:") else "timing"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    findings: list[Finding]
+    cases: list[str]  # the ids compared
+    absolute_compared: bool
+    absolute_reason: str
+    only_baseline: list[str]
+    only_current: list[str]
+    incomplete: str | None = None  # the run was interrupted or failed: what it says about itself
+    allow_missing: bool = False  # baseline cases absent from the run are accepted (--allow-missing)
+
+    @property
+    def missing_fails(self) -> bool:
+        """Baseline cases the run lacks fail the gate: they were not checked (unless allowed)."""
+        return bool(self.only_baseline) and not self.allow_missing
+
+    @property
+    def common(self) -> int:
+        """How many cases the run and the baseline share."""
+        return len(self.cases)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "regression"]
+
+    @property
+    def improvements(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "improvement"]
+
+    @property
+    def exit_code(self) -> int:
+        # An incomplete run, or one missing baseline cases, fails the gate: what it lacks was not checked.
+        return 1 if self.regressions or self.incomplete or self.missing_fails else 0
+
+
+def _samples(bench: dict):
+    data = bench.get("stats", {}).get("data")
+    return data if data is not None and len(data) else None
+
+
+def exact_findings(case: str, base: dict, cur: dict, cfg: GateConfig, suite: Suite | None = None) -> list[Finding]:
+    """Regressions of the exact metrics of one case (``suite.exact``; the suite named in its record by default)."""
+    bi, ci = base["extra_info"], cur["extra_info"]
+    suite = suite or SUITES[ci.get("suite") or bi.get("suite")]
+    out = []
+    for name, kind in suite.exact.items():
+        b, c = bi.get(name), ci.get(name)
+        if b is None and c is None:
+            continue  # not measured in either (e.g. a later pass, timing disabled)
+        if kind == "identical":
+            same, note = b == c, "must be identical"
+        elif b is None or c is None:
+            same, note = False, "measured in one run only"
+        elif kind == "rtol":
+            same, note = math.isclose(c, b, rel_tol=cfg.exact_rtol, abs_tol=cfg.exact_atol), f"beyond rtol {cfg.exact_rtol:g}"
+        else:  # roundoff: the last bits depend on the BLAS kernel's summation order
+            tol = cfg.output_error_ulps * EPS.get(ci.get("dtype"), EPS["float32"])
+            same, note = abs(c - b) <= tol, f"beyond {cfg.output_error_ulps:g} units of round-off ({tol:.1e})"
+        if not same:
+            out.append(Finding(case, f"exact:{name}", "regression", b, c, _ratio(c, b), note=note, suite=suite.name))
+    return out
+
+
+def _ratio(c, b) -> float:
+    try:
+        return c / b if b else (1.0 if c == b else math.inf)
+    except TypeError:
+        return math.nan
+
+
+def beyond_min_effect(ratio: float, min_effect: float) -> tuple[bool, bool]:
+    """(up, down): whether ``ratio`` is at least 1 + ``min_effect``, or at most its inverse."""
+    return ratio >= 1 + min_effect, ratio <= 1 / (1 + min_effect)
+
+
+def _classify(ratio: float, significant_up: bool, significant_down: bool, min_effect: float,
+              bigger_is_worse: bool) -> str:
+    worse, better = beyond_min_effect(ratio, min_effect)
+    sig_worse, sig_better = significant_up, significant_down
+    if not bigger_is_worse:
+        worse, better = better, worse
+        sig_worse, sig_better = significant_down, significant_up
+    if worse and sig_worse:
+        return "regression"
+    if better and sig_better:
+        return "improvement"
+    return "unchanged"
+
+
+def pair_finding(case: str, partner: str, metric: str, base: dict, cur: dict, cfg: GateConfig,
+                 suite: str = "") -> Finding:
+    """A same-run ratio (partner median / case median, e.g. the speedup) of the run against the baseline's.
+
+    Judged by a bootstrap interval of the ratio of ratios on the raw samples, which must
+    exclude 1, and ``cfg.speedup_min_effect``; bigger is better (the case got faster
+    relative to its partner).
+    """
+    sets = [_samples(cur[partner]), _samples(base[case]), _samples(cur[case]), _samples(base[partner])]
+    sb = base[partner]["stats"]["median"] / base[case]["stats"]["median"]
+    sc = cur[partner]["stats"]["median"] / cur[case]["stats"]["median"]
+    if all(s is not None for s in sets):
+        # (ref_c / case_c) / (ref_b / case_b) = ref_c * case_b / (case_c * ref_b)
+        ratio, low, high = stats.ratio_interval(sets[:2], sets[2:], confidence=1 - cfg.alpha, n_boot=cfg.n_boot)
+        note = f"{100 * (1 - cfg.alpha):g}% bootstrap interval"
+    else:
+        ratio, low, high = sc / sb, None, None
+        note = "no raw samples: not tested for significance"
+    status = _classify(ratio, low is not None and low > 1, high is not None and high < 1,
+                       cfg.speedup_min_effect, bigger_is_worse=False)
+    return Finding(case, metric, status, sb, sc, ratio, low, high, None, note, partner, suite)
+
+
+def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
+    """The one judgement of a change in time, shared by the gate and ``lowrank-bench compare``.
+
+    ``base`` and ``cur`` are pytest-benchmark benchmark records (``stats`` with ``median``
+    and, when kept, the raw samples ``data``; else ``iqr`` and ``rounds``). A change counts
+    when it exceeds ``cfg.time_min_effect`` and is significant at ``cfg.alpha``: one-sided
+    Mann–Whitney U tests on the raw samples (asv's rule), or, for files without them, the
+    median's standard error from the IQR.
+    """
+    base_stats, cur_stats = base["stats"], cur["stats"]
+    mb, mc = base_stats["median"], cur_stats["median"]
+    ratio = mc / mb
+    sb, sc = _samples(base), _samples(cur)
+    if sb is not None and sc is not None:
+        p_up = stats.mann_whitney_greater(sc, sb)
+        p_down = stats.mann_whitney_greater(sb, sc)
+        status = _classify(ratio, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
+        return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
+    rel = math.hypot(stats.median_relative_se(mb, base_stats.get("iqr"), base_stats.get("rounds")),
+                     stats.median_relative_se(mc, cur_stats.get("iqr"), cur_stats.get("rounds")))
+    if not math.isfinite(rel):
+        return Finding(case, "time", "unchanged", mb, mc, ratio, note="no samples or IQR: not tested for significance")
+    z = NormalDist().inv_cdf(1 - cfg.alpha)  # one-sided, as the rank tests
+    low, high = ratio * math.exp(-z * rel), ratio * math.exp(z * rel)
+    status = _classify(ratio, low > 1, high < 1, cfg.time_min_effect, True)
+    return Finding(case, "time", status, mb, mc, ratio, low, high, None, "median's SE from the IQR (no raw samples)")
+
+
+def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, allow_missing: bool = False) -> GateResult:
+    """Gate ``current`` against ``baseline``; each is a parsed result JSON (dict).
+
+    Baseline cases missing from the run fail the gate unless ``allow_missing``.
+
+    Every suite's benchmarks are gated (``lowrank/record/suites/``), matched by their
+    id (``param``, e.g. ``numpy-float32-d1024-k1024-r0016-n001-warm``); the partners of
+    a same-run ratio are found by the suite's pairing columns, never by parsing ids.
+    """
+    cfg = validate_config(cfg or GateConfig())
+    cur, base = suite_cases(current), suite_cases(baseline)
+    common = sorted(set(cur) & set(base))
+    if not common:
+        raise LowRankValueError(
+            "the run and the baseline have no cases in common "
+            f"(run: {len(cur)} cases, baseline: {len(base)}); record a baseline of the same profile"
+        )
+    absolute, reason = _absolute_policy(current, baseline, cfg)
+    findings: list[Finding] = []
+    for suite in SUITES.values():
+        cur_s, base_s = suite.cases(current), suite.cases(baseline)
+        partners, base_partners = suite.partners(cur_s), suite.partners(base_s)
+        for case in sorted(set(cur_s) & set(base_s)):
+            case_cfg, ignore = cfg.for_case(case)
+            if ignore:
+                continue
+            findings.extend(exact_findings(case, base_s[case], cur_s[case], case_cfg, suite))
+            if case in partners:
+                pairing, ref = partners[case]
+                if base_partners.get(case, (None, None))[1] == ref:
+                    findings.append(pair_finding(case, ref, pairing.metric, base_s, cur_s, case_cfg, suite.name))
+            if absolute:
+                findings.append(replace(time_finding(case, base_s[case], cur_s[case], case_cfg), suite=suite.name))
+    return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
+                      sorted(set(cur) - set(base)), _incomplete(current), allow_missing)
+
+
+def _absolute_policy(current: dict, baseline: dict, cfg: GateConfig) -> tuple[bool, str]:
+    """Whether absolute times are compared, and the sentence that says why."""
+    fp_cur, fp_base = _fingerprint(current), _fingerprint(baseline)
+    th_cur, th_base = _threads(current), _threads(baseline)
+    if th_cur != th_base:
+        # Times and ratios both depend on the thread count: say so, and never compare absolute times.
+        return False, (
+            f"thread counts differ (baseline {th_base}, run {th_cur}): absolute times NOT compared, and same-run "
+            "ratios are compared across thread counts; record a baseline with the same LOWRANK_BENCH_THREADS"
+        )
+    if cfg.absolute == "always":
+        return True, "absolute times compared (absolute=always)"
+    if cfg.absolute == "never":
+        return False, "absolute times not compared (absolute=never)"
+    if fp_cur is not None and fp_cur == fp_base:
+        return True, f"same machine fingerprint ({fp_cur}): absolute times compared"
+    return False, (
+        f"different machines (fingerprint {fp_base} -> {fp_cur}): absolute times NOT compared; "
+        "exact metrics and same-run ratios are"
+    )
+
+
+def _incomplete(run: dict) -> str | None:
+    """The run's own word that it is incomplete (``machine_info.lowrank_bench.complete`` false), or None."""
+    block = (run.get("machine_info") or {}).get("lowrank_bench") or {}
+    if block.get("complete") is not False:
+        return None
+    planned, done = block.get("cases_planned"), block.get("cases_finished")
+    count = f" ({done} of {planned} cases)" if planned else ""
+    return f"the run is INCOMPLETE{count}: it was interrupted or a worker failed; re-run it"
+
+
+def suite_cases(run: dict) -> dict[str, dict]:
+    """Every suite's benchmarks of a parsed run, by case id (pytest's ``param``)."""
+    out = {}
+    for suite in SUITES.values():
+        out.update(suite.cases(run))
+    return out
+
+
+def cases_to_rerun(result: GateResult) -> list[str]:
+    """Ids of the cases with a timing regression, with the partners their same-run ratios need."""
+    ids = set()
+    for f in result.regressions:
+        if f.kind == "timing":
+            ids.add(f.case)
+            if f.partner:
+                ids.add(f.partner)
+    return sorted(ids)
+
+
+def _threads(run: dict) -> int | None:
+    threads = ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("threads") or {}
+    return threads.get("requested")
+
+
+def _fingerprint(run: dict) -> str | None:
+    return ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("fingerprint")
+
+
+def confirm(first: GateResult, second: GateResult) -> GateResult:
+    """Keep a timing regression of ``first`` only if the re-run ``second`` shows it too.
+
+    A re-run is the cheapest defence against a transient disturbance (another
+    process, a frequency change) that hits one run: a real slowdown persists.
+    Correctness regressions need no confirmation; a case missing from the re-run
+    keeps its verdict.
+    """
+    again = {(f.case, f.metric) for f in second.regressions}
+    rerun_cases = set(second.cases)
+    findings = []
+    for f in first.findings:
+        if f.status == "regression" and f.kind == "timing" and f.case in rerun_cases and (f.case, f.metric) not in again:
+            f = replace(f, status="unchanged", note=f"{f.note}; not confirmed by the re-run")
+        findings.append(f)
+    return replace(first, findings=findings)

@@ -1,0 +1,204 @@
+"""A user's own checkpoint: which layers to factor, at what rank, for how much error and memory.
+
+:func:`analyse_checkpoint` reads a checkpoint one tensor at a time
+(:mod:`lowrank.model.checkpoint`), keeps the 2-D floating tensors the name filters allow,
+and computes each one's spectrum (:mod:`lowrank.model.rankplan`). :func:`plan` turns the
+spectra into a rank per layer under a policy; :func:`plan_document` is the plan as
+JSON for machines and :func:`save_factors` writes the factors as safetensors.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from lowrank.errors import LowRankValueError
+from lowrank.model.checkpoint import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
+from lowrank.model.rankplan import LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget
+from lowrank.store.files import write_new, write_new_text
+
+# Embeddings are a gather (a row lookup), not a matvec: factoring them changes no matvec time.
+# Skipped unless an --include pattern names them.
+EMBEDDING_PATTERNS = ("*embed*", "*wte*", "*wpe*")
+ERROR_LEVELS = (0.01, 0.05, 0.1, 0.2)  # the ranks reaching these errors are tabulated for every layer
+FACTOR_SUFFIXES = (".B", ".A")  # --save: W ≈ B @ A is stored as "<name>.B" (d×r) and "<name>.A" (r×k)
+
+
+@dataclass
+class ModelAnalysis:
+    """The analysed layers of one checkpoint and what was skipped, with why."""
+
+    path: str
+    format: str
+    spectra: list[LayerSpectrum]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, why)
+    checkpoint: Checkpoint | None = field(default=None, repr=False)
+
+    @property
+    def params(self) -> int:
+        return sum(sp.params for sp in self.spectra)
+
+
+def _selected(info: TensorInfo, include, exclude) -> str | None:
+    """Why ``info`` is skipped, or None when it is analysed."""
+    named = any(fnmatch.fnmatchcase(info.name, p) for p in include)
+    if include and not named:
+        return "not matched by --include"
+    if any(fnmatch.fnmatchcase(info.name, p) for p in exclude):
+        return "matched by --exclude"
+    if len(info.shape) != 2:
+        return f"{len(info.shape)}-D (a bias, norm or convolution: only 2-D weights are factored)"
+    if not info.is_matrix:
+        return f"dtype {info.dtype} is not floating point"
+    if not named and any(fnmatch.fnmatchcase(info.name.lower(), p) for p in EMBEDDING_PATTERNS):
+        return "an embedding: a row lookup, not a matvec (name it with --include to analyse it)"
+    if min(info.shape) < 2:
+        return f"shape {info.shape[0]}x{info.shape[1]} has rank 1 at most"
+    return None
+
+
+def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None, method: str = "auto",
+                       log=None) -> ModelAnalysis:
+    """Spectra of the checkpoint's 2-D floating tensors that pass the filters, one tensor in memory at a time.
+
+    ``include``/``exclude``: fnmatch globs on tensor names. ``max_rank``: the largest rank
+    whose error is needed (a randomized SVD to it on large layers, see
+    :func:`lowrank.model.rankplan.layer_spectrum`); None: every singular value, exactly.
+    """
+    ckpt = open_checkpoint(path)
+    infos = ckpt.tensors()
+    if not infos:
+        raise CheckpointError(f"{path}: holds no tensors")
+    spectra, skipped = [], []
+    chosen = []
+    for info in infos:
+        why = _selected(info, include, exclude)
+        (skipped.append((info.name, why)) if why else chosen.append(info))
+    if not chosen:
+        raise CheckpointError(f"{path}: none of its {len(infos)} tensors is a 2-D floating weight to factor"
+                              + (" that the --include/--exclude patterns allow" if include or exclude else ""))
+    for i, info in enumerate(chosen, 1):
+        if log:
+            log(f"[{i}/{len(chosen)}] {info.name} {info.shape[0]}x{info.shape[1]} {info.dtype}")
+        W = ckpt.load(info.name)
+        spectra.append(layer_spectrum(info.name, W, max_rank, method=method, dtype=info.dtype))
+        del W
+    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How ranks are chosen: at most ``max_error`` per layer, or at most ``params`` of the parameters."""
+
+    max_error: float | None = None
+    params: float | None = None
+
+    def describe(self) -> str:
+        if self.params is not None:
+            return f"keep at most {self.params:.0%} of the analysed parameters, least total squared error"
+        return f"per layer, the smallest rank with relative Frobenius error <= {self.max_error:g}"
+
+
+def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict]:
+    """The plan's layers and what it says about itself (budget, optimality gap)."""
+    if (policy.max_error is None) == (policy.params is None):
+        raise LowRankValueError("choose one policy: --max-error E or --params F")
+    if policy.params is not None:
+        bp = plan_param_budget(analysis.spectra, policy.params)
+        return bp.layers, {"policy": "params", "params_fraction": policy.params, "params_budget": bp.budget,
+                           "squared_error": bp.squared_error, "optimality_gap_bound": bp.gap_bound}
+    return plan_max_error(analysis.spectra, policy.max_error), {"policy": "max_error", "max_error": policy.max_error}
+
+
+def timing_targets(layers: list[LayerPlan]) -> dict[tuple[int, int], set[int]]:
+    """The distinct (shape, rank) pairs of a plan's factored layers: what has to be timed."""
+    out: dict[tuple[int, int], set[int]] = {}
+    for p in layers:
+        if p.rank is not None:
+            out.setdefault(tuple(p.shape), set()).add(p.rank)
+    return out
+
+
+def keep_fast_layers(layers: list[LayerPlan], speedups: dict, min_speedup: float) -> list[LayerPlan]:
+    """The plan with every layer whose measured speedup is below ``min_speedup`` kept dense."""
+    out = []
+    for p in layers:
+        s = speedups.get((*p.shape, p.rank)) if p.rank is not None else None
+        if p.rank is not None and (s is None or s < min_speedup):
+            measured = "not measured" if s is None else f"measured speedup {s:.2f}x"
+            p = replace(p, rank=None, relative_error=0.0, params_factored=p.params_dense,
+                        reason=f"{measured} < --min-speedup {min_speedup:g}")
+        out.append(p)
+    return out
+
+
+def totals(layers: list[LayerPlan], speedups: dict | None = None) -> dict:
+    dense = sum(p.params_dense for p in layers)
+    planned = sum(p.params_factored for p in layers)
+    out = {"layers": len(layers), "layers_factored": sum(p.rank is not None for p in layers),
+           "params_dense": dense, "params_planned": planned,
+           "params_fraction": planned / dense if dense else None}
+    factored = [p for p in layers if p.rank is not None]
+    if speedups is not None and factored and all((*p.shape, p.rank) in speedups for p in factored):
+        # Time of the factored layers against the same layers dense, each weighted by its dense FLOPs
+        # (one matvec per layer and token): Σ t_dense / Σ t_dense/speedup, with t_dense ∝ d·k.
+        t_dense = sum(p.params_dense for p in factored)
+        t_fact = sum(p.params_dense / speedups[(*p.shape, p.rank)] for p in factored)
+        out["factored_layers_speedup"] = t_dense / t_fact
+    return out
+
+
+def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict, speedups: dict | None = None) -> dict:
+    """The plan as JSON: ``{"layers": [...], "totals": {...}, ...}`` (the format of ``--json``).
+
+    ``speedups``: ``{(d, k, rank): measured dense/factored speedup}``; null where not measured.
+    """
+    by_name = {sp.name: sp for sp in analysis.spectra}
+    speedups = speedups or {}
+    rows = []
+    for p in layers:
+        sp = by_name[p.name]
+        rows.append({
+            "name": p.name, "shape": list(p.shape), "dtype": sp.dtype, "rank": p.rank,
+            "relative_error": p.relative_error, "params_dense": p.params_dense, "params_factored": p.params_factored,
+            "speedup": speedups.get((*p.shape, p.rank)) if p.rank is not None else None,
+            "break_even_rank": sp.break_even_rank, "stable_rank": sp.stable_rank, "effective_rank": sp.effective_rank,
+            "spectrum_exact": sp.exact,
+            "rank_for_error": {f"{e:g}": sp.rank_for_error(e) for e in ERROR_LEVELS},
+            "reason": p.reason or None,
+        })
+    return {"checkpoint": analysis.path, "format": analysis.format, **about, "layers": rows,
+            "totals": totals(layers, speedups or None), "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
+
+
+def write_json(document: dict, target) -> Path:
+    return write_new_text(Path(target), json.dumps(document, indent=1))
+
+
+def save_factors(analysis: ModelAnalysis, layers: list[LayerPlan], target) -> Path:
+    """Write B (d×r) and A (r×k) of every factored layer as ``<name>.B``/``<name>.A`` in a safetensors file.
+
+    B = U_r·√Σ_r and A = √Σ_r·V_rᵀ of the exact truncated SVD, in float32 (the balanced
+    split, as ``lowrank.factorize``), so that W ≈ B @ A with the planned error.
+    """
+    from safetensors.numpy import save_file
+
+    from lowrank.factorize import factorize
+
+    ckpt = analysis.checkpoint or open_checkpoint(analysis.path)
+    tensors = {}
+    for p in layers:
+        if p.rank is None:
+            continue
+        W = ckpt.load(p.name).astype(np.float64)
+        f = factorize(W, rank=p.rank, method="svd")
+        tensors[p.name + FACTOR_SUFFIXES[0]] = np.ascontiguousarray(np.asarray(f.B), dtype=np.float32)
+        tensors[p.name + FACTOR_SUFFIXES[1]] = np.ascontiguousarray(np.asarray(f.A), dtype=np.float32)
+    if not tensors:
+        raise LowRankValueError("the plan factors no layer: nothing to save (loosen --max-error or raise --params)")
+    meta = {"format": "lowrank-bench factors: W ~= B @ A", "source": str(analysis.path)}
+    return write_new(Path(target), lambda tmp: save_file(tensors, tmp, metadata=meta))

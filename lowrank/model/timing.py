@@ -1,0 +1,85 @@
+"""Measured speedups at a model's own shapes: the matvec suite, run for exactly those shapes and ranks.
+
+Each distinct (shape, rank) of a plan is timed dense against factored by
+``pytest benchmarks/bench_matvec.py --benchmark-only`` — the suite's own timing engine,
+worker processes and thread pinning — with ``LOWRANK_BENCH_SHAPES``, ``_RANKS``,
+``_BATCHES``, ``_BACKENDS`` and ``_DTYPES`` set to the plan's, the quick profile's
+timing policy, and the result file written to a folder of the caller's choice. The
+timing does not depend on the weights' values, so the suite's synthetic operands of the
+same shape stand in for the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import lowrank
+from lowrank.errors import LowRankValueError
+from lowrank.record.suites import SUITES
+
+
+def suite_path() -> Path:
+    """``benchmarks/bench_matvec.py`` of this checkout; an error when the package runs without it."""
+    bench = Path(lowrank.__file__).resolve().parent.parent / "benchmarks" / "bench_matvec.py"
+    if not bench.is_file():
+        raise LowRankValueError(f"measuring speedups needs the benchmark suite next to the package ({bench} is "
+                                "missing: install lowrank-bench from a checkout, `pip install -e .`), or --no-timing")
+    return bench
+
+
+def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tuple[int, int]], list[int]]]:
+    """Shapes grouped so that every rank asked for in a group is possible for each of its shapes."""
+    by_min: dict[int, list[tuple[int, int]]] = {}
+    for shape in sorted(shape_ranks):
+        by_min.setdefault(min(shape), []).append(shape)
+    return [(shapes, sorted(set().union(*(shape_ranks[s] for s in shapes)))) for shapes in by_min.values()]
+
+
+def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
+                     dtype: str = "float32", runs_dir=None, log=None) -> dict[tuple[int, int, int], float]:
+    """``{(d, k, rank): dense median / factored median}`` for every shape and rank asked for.
+
+    One run of the matvec suite per group of shapes sharing min(d, k) (so that every rank of
+    the group is possible for each shape). The result files go to ``runs_dir`` (a temporary
+    folder when None).
+    """
+    if not shape_ranks:
+        return {}
+    bench = suite_path()
+    repo = bench.parent.parent
+    out: dict[tuple[int, int, int], float] = {}
+    with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
+        folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
+        for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
+            env.update(LOWRANK_BENCH_PROFILE="quick", LOWRANK_BENCH_SHAPES=",".join(f"{d}x{k}" for d, k in shapes),
+                       LOWRANK_BENCH_RANKS=",".join(map(str, ranks)), LOWRANK_BENCH_BATCHES=str(batch),
+                       LOWRANK_BENCH_BACKENDS=backend, LOWRANK_BENCH_DTYPES=dtype, LOWRANK_BENCH_CACHE="warm",
+                       LOWRANK_BENCH_OUTPUT=str(folder))
+            if log:
+                log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batch}, {backend} {dtype}: "
+                    f"pytest {bench.relative_to(repo)} --benchmark-only")
+            before = set(folder.glob("*.json")) if folder.is_dir() else set()
+            cmd = [sys.executable, "-m", "pytest", str(bench), "--benchmark-only", "-q", "-p", "no:cacheprovider"]
+            proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+                raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
+            (run,) = set(folder.glob("*.json")) - before
+            out.update(_speedups(json.loads(run.read_text())))
+    return out
+
+
+def _speedups(doc: dict) -> dict[tuple[int, int, int], float]:
+    cases = SUITES["matvec"].cases(doc)
+    pairs = SUITES["matvec"].partners(cases)
+    out = {}
+    for case, (_, dense) in pairs.items():
+        info = cases[case]["extra_info"]
+        out[(info["d"], info["k"], info["rank"])] = cases[dense]["stats"]["median"] / cases[case]["stats"]["median"]
+    return out

@@ -1,0 +1,1 @@
+"""Presenting results: the document model, tables, plots, per-suite sections and every report."""

@@ -1,0 +1,70 @@
+"""The result schema shared by the benchmark suite (writer) and the analysis (reader).
+
+Each benchmark of this suite stores, in pytest-benchmark's ``extra_info``, a
+``schema`` field ``"lowrank-bench/<version>"`` plus the fields below; each run
+stores a ``lowrank_bench`` block in ``machine_info``. The human-readable version
+of this contract, ``benchmarks/SCHEMA.md``, is generated from it and from the
+suites' records (``lowrank/record/suites/``) by ``lowrank-bench schema``; bump
+:data:`SCHEMA_VERSION` on any incompatible change.
+"""
+
+from __future__ import annotations
+
+from lowrank.record.fields import Field
+
+SCHEMA_NAME = "lowrank-bench"
+SCHEMA_VERSION = 2
+SCHEMA_TAG = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+# Versions this code still reads. Version 2 added the timing engine's fields (TIMING_FIELDS),
+# the plausibility ``flag`` and the run's completeness; version-1 files read with those as null.
+READABLE_VERSIONS = (1, 2)
+
+# extra_info fields the timing engine (benchmarks/timing.py, benchmarks/driver.py) adds to every
+# timed benchmark (Suite.timed); null when timing was disabled, absent in version-1 files.
+TIMING_FIELDS: dict[str, Field] = {
+    "timing_engine": Field("int|null", "version of the engine", True),
+    "warmup_calls": Field("int|null", "untimed calls before calibration (≥ 3, and for the policy's `warmup_s`)", True),
+    "first_call_s": Field("float|null", "the very first call, seconds", True),
+    "stall_rounds": Field("int|null", "rounds slower than 1.5× the median, in the reported pass", True),
+    "settled": Field("bool|null", "the median is within 1.5× of the fastest round", True),
+    "processes": Field("int|null", "passes of worker processes that timed this case", True),
+    "process_medians": Field("list|null", "the median of each pass, seconds, in pass order", True),
+    "process_spread": Field("float|null", "(max − min) / median of `process_medians`: how far separate processes "
+                            "land; null for one", True),
+    "reported_pass": Field("int|null", "the pass whose samples are in `stats` — the one with the lowest median", True),
+}
+
+# The run's own block, machine_info["lowrank_bench"] (benchmarks/conftest.py writes it).
+RUN_FIELDS: dict[str, Field] = {
+    "schema": Field("str", '`"lowrank-bench/<version>"`'),
+    "profile": Field("str", "`quick`, `default` or `full`"),
+    "complete": Field("bool", "false when the run was interrupted (Ctrl-C, `-x`) or a worker failed: the file holds "
+                      "only the cases done; report and gate say so"),
+    "cases_planned": Field("int", "cases collected"),
+    "cases_finished": Field("int", "cases written"),
+    "processes": Field("int", "passes of worker processes per backend (`LOWRANK_BENCH_PROCESSES`, default 3; 1: "
+                       "timed in the pytest process)"),
+    "timing": Field("dict", "the timing policy: `round_s`, `min_rounds`, `max_rounds`, `budget_s`, `warmup_s`, "
+                    "`engine`, `settle_s`, `processes`"),
+    "flagged": Field("int", "results flagged physically implausible"),
+    "threads": Field("dict", "`requested`, `blas` (threadpoolctl limit in effect), `torch` "
+                     "(`torch.get_num_threads()`), `blas_libraries`"),
+    "versions": Field("dict", "`python`, `numpy`, `torch`, `cuda`, `lowrank`, `pytest_benchmark`"),
+    "devices": Field("dict", "backend → device name (CPU model or GPU name)"),
+    "calibration": Field("dict", "`memory.cpu` / `memory.cuda`: `copy_gbps`, `add_gbps`, `dot_gbps` (STREAM-style "
+                         "copy and add, read-only dot; buffers ≥ 8× the last-level cache); `levels.cpu` / "
+                         "`levels.cuda`: the same roof with buffers inside `L2` / `L3` (GB/s); `cache_bytes`: their "
+                         "sizes; `peak_gflops[backend][dtype]` (square matmul); `llc_bytes[backend]`; `matmul_size`"),
+    "fingerprint": Field("str", "hash of CPU model, core count, architecture and GPU names — not the host name; runs "
+                         "with equal fingerprints may compare absolute times"),
+}
+
+
+def parse_tag(tag) -> int | None:
+    """The schema version in ``"lowrank-bench/<n>"``, or None when the tag is not this suite's."""
+    if not isinstance(tag, str) or not tag.startswith(SCHEMA_NAME + "/"):
+        return None
+    try:
+        return int(tag.split("/", 1)[1])
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Running the benchmark suite: the one launcher of ``pytest benchmarks/`` in subprocesses, and the A/B rounds."""

@@ -1,0 +1,45 @@
+"""Export a run for github-action-benchmark's generic tools.
+
+``customSmallerIsBetter`` gets every case's median time, ``customBiggerIsBetter``
+every same-run ratio of the suites' pairings (the matvec speedup over dense, our
+randomized SVD against its peer, ...); each entry is
+``{"name", "unit", "value", "range", "extra"}`` as that action expects.
+"""
+
+from __future__ import annotations
+
+from lowrank.record.suites import SUITES
+
+
+def _time_extra(info: dict, st: dict) -> str:
+    extra = f"IQR/median {st['iqr'] / st['median']:.1%}; rounds {st['rounds']}"
+    if info.get("gbps") is not None:
+        extra += f"; {info['gbps']:.1f} GB/s"
+    if info.get("rel_error_fro") is not None:
+        extra += f"; error {info['rel_error_fro']:.3g}"
+    return extra
+
+
+def _ratio_extra(info: dict, metric: str, partner: str) -> str:
+    if metric == "speedup":  # the matvec speedup: say where the rank stands
+        return (f"rank {info['rank']} of r* {info['break_even_rank']:.0f}; "
+                f"error {info['rel_error_fro']:.3g} (optimum {info['optimal_error_fro']:.3g})")
+    return f"{metric}: {partner} median / this median"
+
+
+def github_action_benchmark(run: dict) -> dict[str, list[dict]]:
+    """``{"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}`` for one parsed run."""
+    times, ratios = [], []
+    for suite in SUITES.values():
+        cases = suite.cases(run)
+        partners = suite.partners(cases)
+        for case, bench in sorted(cases.items()):
+            st, info = bench["stats"], bench["extra_info"]
+            times.append({"name": f"time {case}", "unit": "us", "value": st["median"] * 1e6,
+                          "range": f"± {st['iqr'] * 1e6 / 2:.4g}", "extra": _time_extra(info, st)})
+            if case in partners:
+                pairing, ref = partners[case]
+                ratios.append({"name": f"{pairing.metric} {case}", "unit": "x",
+                               "value": cases[ref]["stats"]["median"] / st["median"],
+                               "extra": _ratio_extra(info, pairing.metric, ref)})
+    return {"customSmallerIsBetter": times, "customBiggerIsBetter": ratios}
