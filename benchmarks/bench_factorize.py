@@ -1,7 +1,7 @@
 """Factorization cost and quality: exact SVD, our randomized SVD and its peers, over spectra and knobs.
 
 Each case times one factorization of a matrix of known spectrum (see
-``benchmarks/factorize_operands.py``) with ``benchmark.pedantic`` — calls take
+``benchmarks/factorize/operands.py``) with ``benchmark.pedantic`` — calls take
 milliseconds to seconds, so an untimed first call sets how many rounds fit the
 profile's budget — and records, computed outside the timed call, its Frobenius
 error against the Eckart–Young optimum after truncation to rank r (schema:
@@ -11,13 +11,12 @@ error against the Eckart–Young optimum after truncation to rank r (schema:
 
 import pytest
 
+from benchmarks.factorize import operands as ops
+from benchmarks.factorize.grid import FactorizeCase, factorize_cases
+from benchmarks.harness import settings
 from lowrank.backends import available_backends
 from lowrank.record import plausibility
 from lowrank.record.schema import SCHEMA_TAG
-
-from . import factorize_operands as ops
-from . import settings
-from .factorize_grid import FACTORIZE_PROFILES, FactorizeCase, factorize_cases
 
 PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
 
@@ -31,7 +30,7 @@ def pytest_generate_tests(metafunc):
     for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):
         reason = status[case.backend] or ops.peer_unavailable(case.method)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        if FACTORIZE_PROFILES[selection.profile.name].single_pass:
+        if selection.profile.factorize.single_pass:
             marks.append(pytest.mark.single_pass)
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
     metafunc.parametrize(PARAM_NAMES, params)
@@ -39,7 +38,7 @@ def pytest_generate_tests(metafunc):
 
 def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations):
     case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
-    prof = FACTORIZE_PROFILES[lowrank_run.selection.profile.name]
+    prof = lowrank_run.selection.profile.factorize
     call = ops.make_call(case, ops.matrix_for(case))
     peak = plausibility.compute_roof(lowrank_run.calibration, backend, dtype)
     rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds,

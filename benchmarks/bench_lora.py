@@ -12,12 +12,11 @@ outside the timed call, how far W₀ moves over a merge → unmerge round trip (
 
 import pytest
 
+from benchmarks.harness import settings
+from benchmarks.lora import operands as ops
+from benchmarks.lora.grid import LoraCase, lora_forward_cases, lora_merge_cases
 from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
-
-from . import lora_operands as ops
-from . import settings
-from .lora_grid import LoraCase, lora_forward_cases, lora_merge_cases
 
 FORWARD_PARAMS = ("d", "k", "backend", "dtype", "batch", "variant", "rank")
 MERGE_PARAMS = ("d", "k", "backend", "dtype", "variant", "rank")

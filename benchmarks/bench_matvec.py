@@ -1,20 +1,19 @@
 """Dense ``W @ x`` against factored ``B @ (A @ x)`` over the profile's grid.
 
-Each case is timed by the run's engine (``benchmarks/timing.py``), then records the
+Each case is timed by the run's engine (``benchmarks/engine/timing.py``), then records the
 error of its operands against the Eckart–Young optimum, its parameters, bytes and
 FLOPs, its peak memory, its achieved GFLOP/s, GB/s and fraction of the roofline, and
-whether the cost model can explain it (``flag``; schema: benchmarks/SCHEMA.md). The
+whether the cost model can explain it (``flag``; schema: docs/schema.md). The
 metrics are computed after the timing, so no numpy work runs in a torch case's
 timing window.
 """
 
 import pytest
 
+from benchmarks.matvec import operands
+from benchmarks.matvec.grid import Case
 from lowrank.cost import break_even_rank, dense_cost, factored_cost
 from lowrank.record.schema import SCHEMA_TAG
-
-from . import operands
-from .grid import Case
 
 
 @pytest.mark.lowrank_grid
@@ -31,7 +30,7 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
             quality = operands.quality(d, k, dtype, rank, backend)
             out_error = operands.output_error(case)
         peak, peak_method = operands.peak_memory(case, timed.call)
-    else:  # a later pass of worker processes: the driver takes these from the first (benchmarks/driver.py)
+    else:  # a later pass of worker processes: the driver takes these from the first (benchmarks/engine/driver.py)
         quality, out_error, peak, peak_method = {"rel_error_fro": None, "optimal_error_fro": None}, None, None, None
     info.update(
         {

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 import lowrank
+from benchmarks.harness import settings
+from benchmarks.matvec.operands import SEED, factors64
 from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
-
-from . import settings
-from .operands import SEED, factors64
 
 D = K = 1024
 RANK = 16

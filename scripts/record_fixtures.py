@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 
 from measure_verdicts import two_commit_repo  # noqa: E402  (scripts/, beside this file)
 
-from benchmarks.timing import ENGINE_VERSION  # noqa: E402
+from benchmarks.engine.timing import ENGINE_VERSION  # noqa: E402
 from lowrank.judge import (
     baselines,  # noqa: E402
     gate,  # noqa: E402

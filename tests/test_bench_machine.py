@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from benchmarks import machine
+from benchmarks.engine import machine
 from lowrank.record import plausibility
 
 

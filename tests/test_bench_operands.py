@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import lowrank
-from benchmarks import operands
-from benchmarks.grid import Case
+from benchmarks.matvec import operands
+from benchmarks.matvec.grid import Case
 
 
 def test_factors_are_the_exact_truncated_svd_of_the_synthetic_matrix():

@@ -3,25 +3,26 @@
 import numpy as np
 import pytest
 
-from benchmarks import factorize_grid as fg
-from benchmarks import factorize_operands as fops
-from benchmarks import grid
-from benchmarks import lora_grid as lg
+from benchmarks.factorize import grid as fg
+from benchmarks.factorize import operands as fops
+from benchmarks.harness import selection
+from benchmarks.lora import grid as lg
+from benchmarks.profiles import PROFILES
 
 
 def test_every_profile_expands_with_unique_ids_and_quick_stays_tiny():
-    for name in grid.PROFILES:
-        sel = grid.select(name)
+    for name in PROFILES:
+        sel = selection.select(name)
         cases = fg.factorize_cases(sel) + lg.lora_forward_cases(sel) + lg.lora_merge_cases(sel)
         assert cases and len({c.id for c in cases}) == len(cases), name
-    quick = grid.select("quick", backends="numpy,torch-cpu")
+    quick = selection.select("quick", backends="numpy,torch-cpu")
     fc = fg.factorize_cases(quick)
     assert len(fc) <= 24 and max(max(c.d, c.k) for c in fc) <= 512
     assert len(lg.lora_forward_cases(quick)) + len(lg.lora_merge_cases(quick)) <= 16
 
 
 def test_the_issue_target_is_in_the_default_sweep():
-    cases = fg.factorize_cases(grid.select("default", backends="numpy,torch-cpu"))
+    cases = fg.factorize_cases(selection.select("default", backends="numpy,torch-cpu"))
     target = [c for c in cases if (c.d, c.k, c.rank, c.spectrum, c.dtype) == (4096, 4096, 64, "power-law", "float32")]
     methods = {(c.method, c.backend) for c in target}
     assert methods == {("svd", "numpy"), ("svd", "torch-cpu"), ("randomized", "numpy"), ("randomized", "torch-cpu"),
@@ -39,7 +40,7 @@ def test_ids_read_and_cases_sharing_a_matrix_are_adjacent():
     lc = lg.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "unmerged", 16)
     assert lc.id == "forward-numpy-float32-d4096-k4096-r0016-n001-unmerged"
     assert lc.group == lg.LoraCase("forward", 4096, 4096, "numpy", "float32", 1, "merged", None).group
-    cases = fg.factorize_cases(grid.select("default", backends="numpy"))
+    cases = fg.factorize_cases(selection.select("default", backends="numpy"))
     keys = [(c.d, c.k, c.spectrum, fops.rank_key(c.spectrum, c.rank)) for c in cases]
     seen = []
     for key in keys:  # each matrix is built once: its cases form one contiguous run
@@ -49,14 +50,14 @@ def test_ids_read_and_cases_sharing_a_matrix_are_adjacent():
 
 
 def test_half_precision_where_it_is_fast_and_dtype_overrides():
-    sel = grid.select("default")
+    sel = selection.select("default")
     lf = lg.lora_forward_cases(sel)
     assert {c.dtype for c in lf if c.backend == "torch-cuda"} == {"float32", "float16", "bfloat16"}
     assert {c.dtype for c in lf if c.backend != "torch-cuda"} == {"float32"}
     merges = lg.lora_merge_cases(sel)
     assert all(max(c.d, c.k) <= 1024 for c in merges if c.backend == "torch-cpu" and c.dtype != "float32")
     assert {c.variant for c in merges if c.dtype == "bfloat16"} == {"native", "float32-accumulate"}
-    explicit = grid.select("quick", dtypes="float64,float16")
+    explicit = selection.select("quick", dtypes="float64,float16")
     assert {c.dtype for c in fg.factorize_cases(explicit, explicit_dtypes=True)} == {"float64"}  # no half SVD
     assert {c.dtype for c in fg.factorize_cases(explicit)} == {"float32"}
 
@@ -75,8 +76,8 @@ def test_spectra_have_the_documented_shape():
 
 
 def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an_untimed_call():
-    from benchmarks import factorize_operands as ops
-    from benchmarks.factorize_grid import FactorizeCase
+    from benchmarks.factorize import operands as ops
+    from benchmarks.factorize.grid import FactorizeCase
 
     calls = []
     exact = FactorizeCase(4096, 4096, "power-law", 64, "numpy", "float32", "svd", None, None)
@@ -92,11 +93,11 @@ def test_a_call_the_cost_model_says_outlasts_the_budget_is_timed_once_without_an
 
 
 def test_large_shapes_sweep_only_their_spectra():
-    prof = fg.FACTORIZE_PROFILES["default"]
-    cases = fg.factorize_cases(grid.select("default"))
+    prof = PROFILES["default"].factorize
+    cases = fg.factorize_cases(selection.select("default"))
     small = {c.spectrum for c in cases if max(c.d, c.k) <= prof.all_spectra_max_dim}
     large = {c.spectrum for c in cases if max(c.d, c.k) > prof.all_spectra_max_dim}
     assert small == set(fg.SPECTRA)
     assert large == set(prof.large_spectra) and large < small
-    full = fg.factorize_cases(grid.select("full"))
+    full = fg.factorize_cases(selection.select("full"))
     assert {c.spectrum for c in full if c.d == 4096} == set(fg.SPECTRA)

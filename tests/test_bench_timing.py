@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from benchmarks import driver, timing
+from benchmarks.engine import driver, timing
 from lowrank.record import merging
 
 POLICY = timing.Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.0)

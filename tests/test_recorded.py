@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from benchmarks.timing import ENGINE_VERSION
+from benchmarks.engine.timing import ENGINE_VERSION
 from lowrank.record.schema import SCHEMA_TAG
 from lowrank.store.load import read_document
 

@@ -1,4 +1,4 @@
-"""benchmarks/SCHEMA.md is generated from the records the loader checks, and is never stale."""
+"""docs/schema.md is generated from the records the loader checks, and is never stale."""
 
 from pathlib import Path
 
@@ -12,8 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_committed_schema_doc_is_what_the_records_generate():
-    committed = (REPO / "benchmarks" / "SCHEMA.md").read_text(encoding="utf-8")
-    assert committed == schema_doc.markdown(), "benchmarks/SCHEMA.md is stale: run `lowrank-bench schema`"
+    committed = (REPO / "docs" / "schema.md").read_text(encoding="utf-8")
+    assert committed == schema_doc.markdown(), "docs/schema.md is stale: run `lowrank-bench schema`"
 
 
 def test_every_suite_and_field_is_documented():

@@ -94,56 +94,41 @@ def _check_targets(args) -> None:
     if args.runs is not None:
         check_output_folder(args.runs, option="--runs")
     if args.e2e:
-        from lowrank.model import e2e as model_e2e
+        from lowrank.model import e2e
 
-        model_e2e.check_folder(args.path if args.path.is_dir() else args.path.parent)
+        e2e.check_folder(args.path if args.path.is_dir() else args.path.parent)
 
 
-def _run_model(args) -> int:
-    from lowrank.model import analysis as model
+def _request(args):
+    """The pipeline's request from the command line, every value checked (exit 2 otherwise)."""
+    from lowrank.backends import BACKEND_NAMES, available_backends
+    from lowrank.model.pipeline import Request
 
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: accepted an integer >= 1")
     if args.min_speedup is not None and (args.no_timing or args.min_speedup <= 0):
         raise InputError(f"--min-speedup {args.min_speedup}: needs timing (not --no-timing) and a value > 0, e.g. 1.2")
-    from lowrank.backends import BACKEND_NAMES, available_backends
-
     if args.backend not in BACKEND_NAMES:
         raise InputError(f"--backend {args.backend!r}; accepted: {', '.join(BACKEND_NAMES)}")
     reason = None if args.no_timing else available_backends()[args.backend]
     if reason is not None:
         raise InputError(f"--backend {args.backend}: {reason}")
+    if args.e2e and args.e2e_threads < 1:
+        raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
+    return Request(path=args.path, include=tuple(args.include), exclude=tuple(args.exclude),
+                   max_error=args.max_error, params=args.params, max_rank=args.max_rank, timing=not args.no_timing,
+                   batch=args.batch, backend=args.backend, dtype=args.dtype, min_speedup=args.min_speedup,
+                   runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads)
+
+
+def _run_model(args) -> int:
+    from lowrank.model import analysis as model
+    from lowrank.model import pipeline
+
+    request = _request(args)
     _check_targets(args)  # before the analysis: a bad target must not cost minutes of work first
-    policy = model.Policy(max_error=args.max_error if args.params is None else None, params=args.params)
-    if policy.max_error is None and policy.params is None:
-        policy = model.Policy(max_error=0.1)
-    analysis = model.analyse_checkpoint(args.path, args.include, args.exclude, max_rank=args.max_rank,
-                                        method="auto" if args.max_rank else "exact", log=progress)
-    layers, about = model.plan(analysis, policy)
-    speedups = sweep = None
-    if not args.no_timing:
-        from lowrank.model import report as model_report
-        from lowrank.model import timing as model_timing
-
-        targets = model.timing_targets(layers)
-        if args.report is not None:  # the report's speedup-vs-rank figure: a sweep of ranks at every shape
-            targets = model_report.sweep_targets(analysis, targets)
-        sweep = model_timing.measure_speedups(targets, batch=args.batch, backend=args.backend, dtype=args.dtype,
-                                              runs_dir=args.runs, log=progress)
-        speedups = {key: s for key, s in sweep.items() if key[2] in targets.get(key[:2], ())}
-        about = {**about, "timing": {"batch": args.batch, "backend": args.backend, "dtype": args.dtype}}
-        if args.min_speedup is not None:
-            layers = model.keep_fast_layers(layers, speedups, args.min_speedup)
-            about["min_speedup"] = args.min_speedup
-    doc = model.plan_document(analysis, layers, about, speedups)
-    if args.e2e:
-        from lowrank.model import e2e as model_e2e
-
-        if args.e2e_threads < 1:
-            raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
-        folder = args.path if args.path.is_dir() else args.path.parent
-        ranks = {p.name: p.rank for p in layers if p.rank is not None}
-        doc["end_to_end"] = model_e2e.run(folder, ranks, threads=args.e2e_threads, log=progress)
+    out = pipeline.run(request, log=progress)
+    analysis, policy, layers, about, doc, sweep = out.analysis, out.policy, out.layers, out.about, out.doc, out.sweep
     t = doc["totals"]
     print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
           f"skipped")
@@ -175,9 +160,9 @@ def _run_model(args) -> int:
     if args.save is not None:
         print(f"wrote {model.save_factors(analysis, layers, args.save)}")
     if args.report is not None:
-        from lowrank.model import report as model_report
+        from lowrank.model import report
 
-        written = model_report.write(args.report, analysis, doc, sweep, _command(args), log=progress)
+        written = report.write(args.report, analysis, doc, sweep, _command(args), log=progress)
         print(f"wrote {written.html}")
     sys.stdout.flush()
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``benchmarks/SCHEMA.md``, generated from the records it documents (``lowrank-bench schema`` writes it).
+"""``docs/schema.md``, generated from the records it documents (``lowrank-bench schema`` writes it).
 
 The file is never edited by hand: the field tables come from :data:`schema.RUN_FIELDS`,
 :data:`schema.TIMING_FIELDS` and each suite's record, so the documentation cannot
@@ -13,7 +13,7 @@ from lowrank.record.schema import RUN_FIELDS, SCHEMA_TAG, TIMING_FIELDS
 from lowrank.record.suites import SUITES
 from lowrank.record.suites.base import Field, Suite
 
-DEFAULT_PATH = Path("benchmarks") / "SCHEMA.md"
+DEFAULT_PATH = Path("docs") / "schema.md"
 
 _INTRO = f"""# Result schema — `{SCHEMA_TAG}`
 
@@ -75,7 +75,7 @@ def suite_section(suite: Suite) -> list[str]:
 
 
 def markdown() -> str:
-    """The whole of ``benchmarks/SCHEMA.md``."""
+    """The whole of ``docs/schema.md``."""
     out = [_INTRO, '## Per run: `machine_info["lowrank_bench"]`', ""]
     out += field_table(RUN_FIELDS)
     out += ["", "pytest-benchmark's own `machine_info`, `commit_info`, `datetime` and `version` are kept as they are.",
@@ -84,7 +84,7 @@ def markdown() -> str:
     for suite in SUITES.values():
         out += suite_section(suite)
     out += ["## Timing fields", "",
-            "On every benchmark timed by the engine (`benchmarks/timing.py`, `benchmarks/driver.py`); null when "
+            "On every benchmark timed by the engine (`benchmarks/engine/timing.py`, `benchmarks/engine/driver.py`); null when "
             "timing was disabled.", ""]
     out += field_table(TIMING_FIELDS)
     return "\n".join(out) + "\n"

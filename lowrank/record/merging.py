@@ -1,6 +1,6 @@
 """Merging the result documents of several timing processes into one run.
 
-The suite's driver (``benchmarks/driver.py``) runs each backend in several passes of
+The suite's driver (``benchmarks/engine/driver.py``) runs each backend in several passes of
 fresh worker processes, and ``lowrank-bench ab`` runs each side of an A/B comparison in
 alternating processes; both merge the documents those processes wrote with
 :func:`merge_passes` and describe the merged run with :func:`merged_block`. (Merging keeps

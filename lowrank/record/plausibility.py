@@ -1,7 +1,7 @@
 """Physical plausibility of a timing: can the cost model and the calibrated roofs explain it?
 
 A measured time is a fact about the machine only if the machine could have done it.
-Two checks, both against the run's own calibration (``benchmarks/machine.py``):
+Two checks, both against the run's own calibration (``benchmarks/engine/machine.py``):
 
 * **Roofs.** Achieved GB/s (bytes moved / median) may not exceed the bandwidth roof of
   the memory level the operands live in (L2, L3 or DRAM; a cold-cache case always

@@ -3,7 +3,7 @@
 Each benchmark of this suite stores, in pytest-benchmark's ``extra_info``, a
 ``schema`` field ``"lowrank-bench/<version>"`` plus the fields below; each run
 stores a ``lowrank_bench`` block in ``machine_info``. The human-readable version
-of this contract, ``benchmarks/SCHEMA.md``, is generated from it and from the
+of this contract, ``docs/schema.md``, is generated from it and from the
 suites' records (``lowrank/record/suites/``) by ``lowrank-bench schema``; bump
 :data:`SCHEMA_VERSION` on any incompatible change.
 """
@@ -19,7 +19,7 @@ SCHEMA_TAG = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
 # the plausibility ``flag`` and the run's completeness; version-1 files read with those as null.
 READABLE_VERSIONS = (1, 2)
 
-# extra_info fields the timing engine (benchmarks/timing.py, benchmarks/driver.py) adds to every
+# extra_info fields the timing engine (benchmarks/engine/timing.py, benchmarks/engine/driver.py) adds to every
 # timed benchmark (Suite.timed); null when timing was disabled, absent in version-1 files.
 TIMING_FIELDS: dict[str, Field] = {
     "timing_engine": Field("int|null", "version of the engine", True),
@@ -34,7 +34,7 @@ TIMING_FIELDS: dict[str, Field] = {
     "reported_pass": Field("int|null", "the pass whose samples are in `stats` — the one with the lowest median", True),
 }
 
-# The run's own block, machine_info["lowrank_bench"] (benchmarks/conftest.py writes it).
+# The run's own block, machine_info["lowrank_bench"] (benchmarks/harness/plugin.py writes it).
 RUN_FIELDS: dict[str, Field] = {
     "schema": Field("str", '`"lowrank-bench/<version>"`'),
     "profile": Field("str", "`quick`, `default` or `full`"),

@@ -38,7 +38,7 @@ RUN_COLUMNS = (
     "run_id", "file", "fingerprint", "host", "profile", "commit", "dirty", "branch", "datetime", "lowrank_version",
 )
 BENCH_COLUMNS = ("name", "fullname", "group", "param_id")
-# Files still being written. The suite's own (benchmarks/conftest.py) are hidden "*.partial" files that
+# Files still being written. The suite's own (benchmarks/harness/plugin.py) are hidden "*.partial" files that
 # the *.json search never sees; this also skips "*.partial.json" names other tools may use.
 _PARTIAL_SUFFIX = ".partial.json"
 # Column names the loader sets itself; an extra_info field of the same name is stored as extra_<name>.

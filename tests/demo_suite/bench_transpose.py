@@ -1,10 +1,9 @@
 """Demonstration suite: a layer's backward product, dense ``W.T @ y`` against factored ``A.T @ (B.T @ y)``."""
 
+from benchmarks.harness import settings
+from benchmarks.matvec.operands import factors64, synthetic
 from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
-
-from . import settings
-from .operands import factors64, synthetic
 
 SHAPE = {"quick": (256, 128, 16), "default": (1024, 1024, 64), "full": (4096, 4096, 256)}
 

@@ -3,7 +3,7 @@
 Adding a suite is two files: ``benchmarks/bench_<name>.py`` (its cases and the timed
 call) and a module here defining ``SUITE`` (what its results hold and how they are
 judged); every module of this package but ``base`` is found and registered, as asv
-collects its commands. Loading, ``benchmarks/SCHEMA.md``, ``compare``, ``gate``,
+collects its commands. Loading, ``docs/schema.md``, ``compare``, ``gate``,
 ``baseline``, ``export`` and the report loop over :data:`SUITES`.
 """
 

@@ -2,7 +2,7 @@
 
 A :class:`Suite` is declared once, in a module of this package, and used by the
 benchmark that writes its results (the ``schema``/``suite`` tags and field names), by
-the loader that validates them, by ``benchmarks/SCHEMA.md`` (generated from it), and
+the loader that validates them, by ``docs/schema.md`` (generated from it), and
 by the comparison engine of ``compare`` and ``gate`` (its :class:`Pairing` and its
 exact fields). asv's ``Results`` and torch.utils.benchmark's ``Measurement`` are the
 models: one declared record, read and written by the same code.
@@ -74,7 +74,7 @@ class Suite:
     name: str
     title: str
     benchmark: str  # the benchmark file that writes it
-    doc: str  # a paragraph for benchmarks/SCHEMA.md
+    doc: str  # a paragraph for docs/schema.md
     fields: Record
     params: str  # what pytest-benchmark's ``params`` hold, for the docs
     pairings: tuple[Pairing, ...] = ()

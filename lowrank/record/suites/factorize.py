@@ -58,5 +58,5 @@ SUITE = Suite(
     ),
     exact={"passes": "identical", "flops_model": "identical", "sketch_width": "identical", "matrix_rank": "identical",
            "optimal_error_fro": "rtol", "rel_error_fro": "roundoff"},
-    timed=False,  # timed by benchmark.pedantic directly (benchmarks/factorize_operands.py plans the rounds)
+    timed=False,  # timed by benchmark.pedantic directly (benchmarks/factorize/operands.py plans the rounds)
 )

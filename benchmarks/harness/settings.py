@@ -1,7 +1,7 @@
 """Every ``LOWRANK_BENCH_*`` setting of a run, parsed once into one frozen, validated value.
 
 The suite reads its environment in one place: :meth:`Settings.from_env`, called by
-``benchmarks/conftest.py`` when pytest starts. Everything else (the grids, the timing,
+``benchmarks/harness/plugin.py`` when pytest starts. Everything else (the grids, the timing,
 the benchmark files) reads the resulting :class:`Settings` from the pytest config
 (:func:`of`). A bad value raises :class:`SettingsError` naming the variable, the value
 and what is accepted; pytest shows it as a usage error.
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.engine import driver, machine
+from benchmarks.harness import selection as _selection
 from lowrank.record import paths
-
-from . import grid, machine
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = paths.RUNS
-# Passes of fresh worker processes per backend (benchmarks/driver.py); 1 times in the pytest process.
+# Passes of fresh worker processes per backend (benchmarks/engine/driver.py); 1 times in the pytest process.
 DEFAULT_PROCESSES = 3
 
 # What each variable does (quoted in errors); a test checks that every variable the suite reads is here.
@@ -39,8 +39,8 @@ VARIABLES = {
 }
 
 
-# Set by the driver (benchmarks/driver.py) for its worker processes, never by a user.
-INTERNAL_VARIABLES = ("LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE")
+# Set by the driver for its worker processes, never by a user.
+INTERNAL_VARIABLES = driver.INTERNAL_VARIABLES
 
 
 class SettingsError(ValueError):
@@ -51,7 +51,7 @@ class SettingsError(ValueError):
 class Settings:
     """One run's settings, as the environment and the command-line options gave them."""
 
-    selection: grid.Selection  # profile and the cases it expands to
+    selection: _selection.Selection  # profile and the cases it expands to
     threads: int  # BLAS and torch threads
     threads_explicit: bool  # LOWRANK_BENCH_THREADS was given
     processes: int  # passes of worker processes per backend
@@ -65,9 +65,9 @@ class Settings:
         if profile:
             env["LOWRANK_BENCH_PROFILE"] = profile
         try:
-            selection = grid.select_from_env(env)
+            selection = _selection.select_from_env(env)
             threads = machine.requested_threads(env)
-        except ValueError as exc:  # grid.GridError included: its message names the variable
+        except ValueError as exc:  # selection.GridError included: its message names the variable
             raise SettingsError(str(exc)) from None
         processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES)
         out = output or env.get("LOWRANK_BENCH_OUTPUT") or DEFAULT_OUTPUT
@@ -106,5 +106,5 @@ KEY = pytest.StashKey[Settings]()
 
 
 def of(config) -> Settings:
-    """The run's settings, stored on the pytest config by ``benchmarks/conftest.py``."""
+    """The run's settings, stored on the pytest config by ``benchmarks/harness/plugin.py``."""
     return config.stash[KEY]

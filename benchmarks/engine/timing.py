@@ -19,7 +19,7 @@ loop itself, as torch.utils.benchmark's ``blocked_autorange`` and pyperf do:
 4. **Diagnostics**: rounds far slower than the median (stalls) are counted, and a
    median far above the fastest round marks the timing as unsettled.
 
-Across processes, ``benchmarks/driver.py`` runs this engine in several passes of fresh
+Across processes, ``benchmarks/engine/driver.py`` runs this engine in several passes of fresh
 worker processes and keeps the least disturbed one. Nothing here knows about matrices.
 """
 

@@ -31,11 +31,10 @@ import time
 import numpy as np
 
 import lowrank
+from benchmarks.factorize.grid import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
+from benchmarks.matvec.operands import SEED
 from lowrank import generators
 from lowrank.backends import get_backend
-
-from .factorize_grid import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
-from .operands import SEED
 
 MATRIX_SEED = SEED  # the matvec suite's seed: its power-law operands are these matrices
 SKETCH_SEED = 7  # Ω of every randomized method (ours, torch.svd_lowrank, scikit-learn)

@@ -18,11 +18,12 @@ does not depend on r).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lowrank.backends import NUMPY_DTYPES, TORCH_DTYPES
+from benchmarks.engine.dtypes import dtypes_on
 
-from .grid import CUDA_EXTRA_DTYPES as HALF
-from .grid import Selection
+if TYPE_CHECKING:
+    from benchmarks.harness.selection import Selection
 
 SPECTRA = ("power-law", "exponential", "gaussian", "exact-rank")
 OURS = "randomized"
@@ -62,58 +63,6 @@ class FactorizeProfile:
         return tuple(s for s in self.spectra if s in self.large_spectra)
 
 
-_SWEEP = ((10, 0), (5, 1), (10, 1), (20, 1), (40, 1), (0, 2), (5, 2), (10, 2), (20, 2), (10, 4))
-
-FACTORIZE_PROFILES: dict[str, FactorizeProfile] = {
-    "quick": FactorizeProfile(
-        shapes=((384, 256),),
-        ranks=(16,),
-        sweep_rank=16,
-        spectra=("power-law", "exact-rank"),
-        dtypes=("float32",),
-        sweep_knobs=((10, 0), (10, 2)),
-        rank_knobs=(),
-        exact_max_dim=512,
-        exact_all_spectra_max_dim=512,
-        # Calls of 1-2 ms: 3 rounds let our/peer time ratios move by 60% between quick runs, too
-        # much for the CI gate to judge them; 25 rounds cost under 0.1 s a case.
-        budget_s=0.05,
-        max_rounds=25,
-        single_pass=False,  # calls of 1-2 ms: every pass, like the matvec cases
-    ),
-    "default": FactorizeProfile(
-        # Kept to a few minutes on 2 cores: the 4096x1024 shape, the rank-256 cells and every
-        # spectrum at 4096² are in "full".
-        shapes=((1024, 1024), (4096, 4096)),
-        ranks=(16, 64),
-        sweep_rank=64,
-        spectra=SPECTRA,
-        dtypes=("float32",),
-        sweep_knobs=((10, 0), (10, 1), (40, 1), (0, 2), (10, 2), (20, 2), (10, 4)),
-        rank_knobs=((10, 1), (10, 2)),
-        exact_max_dim=4096,
-        exact_all_spectra_max_dim=1024,
-        budget_s=0.4,
-        max_rounds=7,
-        # 4096² on the decaying and the flat spectrum (the easy and the hard case for a
-        # randomized SVD): every spectrum there cost 100 s per backend; all four are at 1024².
-        all_spectra_max_dim=1024,
-        large_spectra=("power-law", "gaussian"),
-    ),
-    "full": FactorizeProfile(
-        shapes=((1024, 1024), (4096, 4096), (4096, 1024), (1024, 4096), (4096, 11008), (8192, 8192)),
-        ranks=(16, 64, 256, 1024),
-        sweep_rank=64,
-        spectra=SPECTRA,
-        dtypes=("float32", "float64"),
-        sweep_knobs=_SWEEP + ((80, 1), (40, 2), (10, 3), (10, 6)),
-        rank_knobs=((10, 1), (10, 2), (10, 4)),
-        exact_max_dim=4096,  # an exact SVD of 8192² takes minutes on 2 cores
-        exact_all_spectra_max_dim=4096,
-        budget_s=2.0,
-        max_rounds=15,
-    ),
-}
 
 
 # -- factorization cases --------------------------------------------------------------------------
@@ -149,14 +98,12 @@ class FactorizeCase:
 def factorize_dtypes(backend: str, selection: Selection, prof: FactorizeProfile, explicit_dtypes: bool) -> tuple[str, ...]:
     """The profile's dtypes, or the selection's when ``explicit_dtypes``; half precision is not
     factorized (LAPACK and cuSOLVER have no half SVD: it would time an upcast to float32)."""
-    chosen = selection.dtypes if explicit_dtypes else prof.dtypes
-    allowed = NUMPY_DTYPES if backend == "numpy" else TORCH_DTYPES
-    return tuple(dt for dt in chosen if dt in allowed and dt not in HALF)
+    return dtypes_on(backend, selection.dtypes if explicit_dtypes else prof.dtypes, half="never")
 
 
 def factorize_cases(selection: Selection, explicit_dtypes: bool = False) -> list[FactorizeCase]:
     """Every factorization case of the selection's profile, ordered so that cases sharing a matrix run together."""
-    prof = FACTORIZE_PROFILES[selection.profile.name]
+    prof = selection.profile.factorize
     cases = []
     for d, k in prof.shapes:
         m = min(d, k)

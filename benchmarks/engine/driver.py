@@ -31,11 +31,10 @@ import sys
 import time
 from pathlib import Path
 
-from .settings import INTERNAL_VARIABLES
-
 # WORKER: "<pass>/<backend>" inside a worker; CALIBRATION: the driver's calibration, as a JSON
-# file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/operands.py).
-WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV = INTERNAL_VARIABLES
+# file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/matvec/operands.py).
+WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV = INTERNAL_VARIABLES = (
+    "LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE")
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")

@@ -10,11 +10,13 @@ per (shape, rank, dtype, precision). Nothing here times anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lowrank.backends import NUMPY_DTYPES, TORCH_DTYPES
+from benchmarks.engine.dtypes import CUDA_EXTRA_DTYPES as HALF
+from benchmarks.engine.dtypes import dtypes_on
 
-from .grid import CUDA_EXTRA_DTYPES as HALF
-from .grid import Selection
+if TYPE_CHECKING:
+    from benchmarks.harness.selection import Selection
 
 
 @dataclass(frozen=True)
@@ -32,35 +34,6 @@ class LoraProfile:
     cpu_half_merge_max_dim: int
 
 
-LORA_PROFILES: dict[str, LoraProfile] = {
-    "quick": LoraProfile(
-        shapes=((512, 512),),
-        ranks=(16,),
-        batches=(1, 32),
-        dtypes=("float32",),
-        merge_shapes=((256, 256),),
-        merge_ranks=(16,),
-        cpu_half_merge_max_dim=256,
-    ),
-    "default": LoraProfile(
-        shapes=((1024, 1024), (4096, 4096), (4096, 11008)),
-        ranks=(8, 16, 64, 256),
-        batches=(1, 32, 512),
-        dtypes=("float32",),
-        merge_shapes=((1024, 1024), (4096, 4096)),
-        merge_ranks=(16, 64),
-        cpu_half_merge_max_dim=1024,
-    ),
-    "full": LoraProfile(
-        shapes=((1024, 1024), (4096, 4096), (4096, 11008), (11008, 4096), (8192, 8192)),
-        ranks=(4, 8, 16, 64, 256, 1024),
-        batches=(1, 8, 32, 128, 512),
-        dtypes=("float32",),
-        merge_shapes=((1024, 1024), (4096, 4096), (4096, 11008)),
-        merge_ranks=(16, 64, 256),
-        cpu_half_merge_max_dim=1024,
-    ),
-}
 
 
 # -- LoRA cases -----------------------------------------------------------------------------------
@@ -98,17 +71,12 @@ class LoraCase:
 
 def lora_dtypes(backend: str, selection: Selection, prof: LoraProfile, explicit_dtypes: bool) -> tuple[str, ...]:
     """Forward dtypes: the profile's (the selection's when ``explicit_dtypes``), plus half precision on CUDA only."""
-    chosen = selection.dtypes if explicit_dtypes else prof.dtypes
-    allowed = NUMPY_DTYPES if backend == "numpy" else TORCH_DTYPES
-    dtypes = [dt for dt in chosen if dt in allowed and (backend == "torch-cuda" or dt not in HALF)]
-    if backend == "torch-cuda":
-        dtypes += [dt for dt in HALF if dt not in dtypes]
-    return tuple(dtypes)
+    return dtypes_on(backend, selection.dtypes if explicit_dtypes else prof.dtypes)
 
 
 def lora_forward_cases(selection: Selection, explicit_dtypes: bool = False) -> list[LoraCase]:
     """Merged once and unmerged at every rank, per (shape, backend, dtype, batch)."""
-    prof = LORA_PROFILES[selection.profile.name]
+    prof = selection.profile.lora
     cases = []
     for d, k in prof.shapes:
         for backend in selection.backends:
@@ -123,7 +91,7 @@ def lora_forward_cases(selection: Selection, explicit_dtypes: bool = False) -> l
 
 def lora_merge_cases(selection: Selection) -> list[LoraCase]:
     """Merges in float32 on every backend, and in float16/bfloat16 (both precisions) on torch."""
-    prof = LORA_PROFILES[selection.profile.name]
+    prof = selection.profile.lora
     cases = []
     for d, k in prof.merge_shapes:
         for backend in selection.backends:

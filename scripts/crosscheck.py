@@ -1,6 +1,6 @@
 """Check the suite's timings against an independent timer in fresh processes.
 
-    python -m benchmarks.crosscheck results/runs/RUN.json [--shape 1024x1024] [--batches 1,32]
+    python scripts/crosscheck.py results/runs/RUN.json [--shape 1024x1024] [--batches 1,32]
 
 For each warm matvec case of the run at that shape and batches (dense and every rank,
 numpy and torch-cpu), a fresh process per backend builds its own operands with plain
@@ -93,7 +93,7 @@ def independent_medians(backend: str, cases: list[dict], threads: int, processes
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.crosscheck", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python scripts/crosscheck.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a result file of the suite")
     parser.add_argument("--shape", default="1024x1024", help="DxK (default 1024x1024)")
     parser.add_argument("--batches", default="1,32", help="comma-separated batches (default 1,32)")

@@ -17,10 +17,9 @@ import time
 import numpy as np
 
 import lowrank
+from benchmarks.lora.grid import LoraCase
 from lowrank import generators, lora
 from lowrank.backends import get_backend
-
-from .lora_grid import LoraCase
 
 SEED = 20261125
 ALPHA_PER_RANK = 2.0  # α = 2r, a common choice: s = α/r = 2

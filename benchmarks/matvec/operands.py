@@ -8,7 +8,7 @@ recorded error (the numpy asv habit).
 
 Within one run, the worker processes of every pass and backend build the same
 float64 operands; the first to build one leaves it in the run's operand folder
-(``driver.OPERAND_CACHE_ENV``, set by ``benchmarks/driver.py``) and the others read it back
+(``driver.OPERAND_CACHE_ENV``, set by ``benchmarks/engine/driver.py``) and the others read it back
 into ordinary memory (not a memory map: the timed arrays are the same kind either
 way). Building the 8192² matrix and its rank-4096 factors costs about 7 s a
 process; reading them, under a second.
@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.engine.driver import OPERAND_CACHE_ENV
+from benchmarks.matvec.grid import Case
 from lowrank import generators
 from lowrank.backends import get_backend, infer_backend
-
-from .driver import OPERAND_CACHE_ENV
-from .grid import Case
 
 SEED = 20261124
 MATRIX_KIND = "power-law-1"  # σ_i = 1/i

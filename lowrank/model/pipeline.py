@@ -1,0 +1,96 @@
+"""``lowrank-bench model`` as one pipeline: checkpoint → spectra → plan → measured speedups → end to end.
+
+The command (:mod:`lowrank.cli.model`) checks its arguments and targets, calls :func:`run`
+and prints or writes what comes back; every step of the feature is here, in order:
+
+1. read the checkpoint one tensor at a time and take each layer's spectrum
+   (:func:`lowrank.model.analysis.analyse_checkpoint`);
+2. plan the ranks under the policy (:func:`lowrank.model.analysis.plan`);
+3. unless timing is off, time the matvec suite at the model's shapes and planned ranks
+   (:mod:`lowrank.model.timing`; with a report, a sweep of ranks for its figure) and, with
+   ``min_speedup``, keep factored only the layers that run at least that much faster;
+4. the plan document (:func:`lowrank.model.analysis.plan_document`);
+5. with ``e2e``, the Hugging Face model with its planned linears factored (:mod:`lowrank.model.e2e`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lowrank.model import analysis
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to analyse and how: the command's options, checked."""
+
+    path: Path
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_error: float | None = None  # one policy: the per-layer error bound (default 0.1) ...
+    params: float | None = None  # ... or the fraction of the analysed parameters to keep
+    max_rank: int | None = None  # a randomized SVD to this rank above 2048² (default: exact SVD of every layer)
+    timing: bool = True
+    batch: int = 1
+    backend: str = "numpy"
+    dtype: str = "float32"
+    min_speedup: float | None = None
+    runs_dir: Path | None = None  # where the timing runs' result files are kept (default: discarded)
+    sweep: bool = False  # time a sweep of ranks at every shape too (the report's speedup-against-rank figure)
+    e2e: bool = False
+    e2e_threads: int = 1
+
+    @property
+    def policy(self) -> analysis.Policy:
+        if self.params is not None:
+            return analysis.Policy(max_error=None, params=self.params)
+        return analysis.Policy(max_error=0.1 if self.max_error is None else self.max_error, params=None)
+
+    @property
+    def folder(self) -> Path:
+        """The model folder (for the end-to-end check): the path, or the folder of a checkpoint file."""
+        return self.path if self.path.is_dir() else self.path.parent
+
+
+@dataclass
+class Outcome:
+    """What the pipeline made: the analysis, the plan and its document, and the timings behind it."""
+
+    analysis: analysis.ModelAnalysis
+    policy: analysis.Policy
+    layers: list
+    about: dict
+    doc: dict
+    sweep: dict | None = None  # every timed (shape, rank) speedup, the sweep's included
+    speedups: dict | None = field(default=None)  # the planned ranks' speedups
+
+
+def run(request: Request, log=None) -> Outcome:
+    """Every step of the feature, in order (see the module's docstring)."""
+    policy = request.policy
+    result = analysis.analyse_checkpoint(request.path, list(request.include), list(request.exclude),
+                                         max_rank=request.max_rank,
+                                         method="auto" if request.max_rank else "exact", log=log)
+    layers, about = analysis.plan(result, policy)
+    speedups = sweep = None
+    if request.timing:
+        from lowrank.model import report, timing
+
+        targets = analysis.timing_targets(layers)
+        if request.sweep:
+            targets = report.sweep_targets(result, targets)
+        sweep = timing.measure_speedups(targets, batch=request.batch, backend=request.backend, dtype=request.dtype,
+                                        runs_dir=request.runs_dir, log=log)
+        speedups = {key: s for key, s in sweep.items() if key[2] in targets.get(key[:2], ())}
+        about = {**about, "timing": {"batch": request.batch, "backend": request.backend, "dtype": request.dtype}}
+        if request.min_speedup is not None:
+            layers = analysis.keep_fast_layers(layers, speedups, request.min_speedup)
+            about["min_speedup"] = request.min_speedup
+    doc = analysis.plan_document(result, layers, about, speedups)
+    if request.e2e:
+        from lowrank.model import e2e
+
+        ranks = {p.name: p.rank for p in layers if p.rank is not None}
+        doc["end_to_end"] = e2e.run(request.folder, ranks, threads=request.e2e_threads, log=log)
+    return Outcome(result, policy, layers, about, doc, sweep, speedups)
