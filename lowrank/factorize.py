@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .backends import FACTORIZATION_DTYPES, Backend
 from .errors import LowRankValueError
+from .lora import initial_factors
 from .operator import LowRankOperator
 from .validation import as_float_matrix, check_choice, check_int, check_matrix, check_rank
 
@@ -251,14 +250,6 @@ def _compact(x):
 
 
 def _lora_init(be: Backend, W, r: int, init: str, seed) -> LowRankOperator:
-    d, k = W.shape
-    dtype = be.dtype_name(W)
-    rng = np.random.default_rng(seed)
-    if init == "kaiming":
-        # PEFT: nn.init.kaiming_uniform_(A, a=sqrt(5)) -> bound = sqrt(6 / ((1 + 5) * fan_in)) = 1/sqrt(k)
-        bound = 1.0 / math.sqrt(k)
-        A = rng.uniform(-bound, bound, size=(r, k))
-    else:
-        A = rng.normal(0.0, 1.0 / r, size=(r, k))
-    return LowRankOperator(be.zeros((d, r), dtype), be.asarray(A, dtype), "lora", None)
+    B, A = initial_factors(be, W.shape[0], W.shape[1], r, init, seed, be.dtype_name(W))
+    return LowRankOperator(B, A, "lora", None)
 

@@ -188,6 +188,25 @@ def roundtrip_drift(W0, B, A, scaling: float = 1.0, *, upcast: bool = True) -> d
 
 
 # -- the adapter object --------------------------------------------------------------------------
+
+
+def initial_factors(be: Backend, d: int, k: int, r: int, init: str, seed, dtype: str):
+    """LoRA's training start, as PEFT draws it: ``(B, A)`` with B = 0 (d×r) and A random (r×k), so B @ A = 0.
+
+    ``init="kaiming"``: A ~ U(−1/√k, 1/√k) (PEFT's ``kaiming_uniform_(A, a=√5)``: bound
+    √(6 / ((1 + 5)·fan_in)) = 1/√k); ``"gaussian"``: A ~ N(0, (1/r)²). Draws come from
+    ``numpy.random.default_rng(seed)`` on every backend, so backends agree. Used by
+    :meth:`LoRAAdapter.init` and by ``factorize(W, r, "lora")``.
+    """
+    rng = np.random.default_rng(seed)
+    if init == "kaiming":
+        bound = 1.0 / math.sqrt(k)
+        A = rng.uniform(-bound, bound, size=(r, k))
+    else:
+        A = rng.normal(0.0, 1.0 / r, size=(r, k))
+    return be.zeros((d, r), dtype), be.asarray(A, dtype)
+
+
 @dataclass(frozen=True, eq=False)
 class LoRAAdapter(FactorPair):
     """A LoRA update ΔW = scaling · B @ A for a d×k weight W₀.
@@ -250,14 +269,8 @@ class LoRAAdapter(FactorPair):
         check_choice(init, "init", LORA_INITS)
         be = get_backend(backend)
         be.check_dtype(dtype)
-        rng = np.random.default_rng(seed)
-        if init == "kaiming":
-            bound = 1.0 / math.sqrt(k)
-            A = rng.uniform(-bound, bound, size=(r, k))
-        else:
-            A = rng.normal(0.0, 1.0 / r, size=(r, k))
-        scaling = lora_scaling(r if alpha is None else alpha, r, rslora=rslora)
-        return cls(be.zeros((d, r), dtype), be.asarray(A, dtype), scaling)
+        B, A = initial_factors(be, d, k, r, init, seed, dtype)
+        return cls(B, A, lora_scaling(r if alpha is None else alpha, r, rslora=rslora))
 
     def delta(self, *, upcast: bool = True):
         """ΔW = scaling · B @ A (d×k); see :func:`delta`."""

@@ -11,6 +11,5 @@ export MPLBACKEND=Agg
 profile=${LOWRANK_BENCH_PROFILE:-default}
 echo "[bench] running the '$profile' profile: pytest benchmarks/ --benchmark-only"
 LOWRANK_BENCH_PROFILE=$profile python -m pytest benchmarks/ --benchmark-only -q "$@"
-newest=$(ls -t results/runs/*.json | head -n 1)
-echo "[bench] writing the report of $newest"
-lowrank-bench report "$newest"
+echo "[bench] writing the report of the newest run in results/runs/ to results/report/ (git-ignored)"
+lowrank-bench report

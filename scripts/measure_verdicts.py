@@ -55,11 +55,12 @@ from lowrank.judge import (  # noqa: E402
     gate,
     inject,
 )
+from lowrank.record import paths  # noqa: E402
 from lowrank.runner import ab  # noqa: E402
 from lowrank.runner.launch import run_suite  # noqa: E402
 from lowrank.store.files import write_new_text  # noqa: E402
 
-OUT = REPO / "results" / "measurements"
+OUT = REPO / paths.MEASUREMENTS
 CI_ENV = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_THREADS": "1"}
 
 # The injected A/B regression: the apply benchmark calls apply twice.

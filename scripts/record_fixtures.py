@@ -23,7 +23,7 @@ an injected change must flag), and the A/B set names the slowed case. A set that
 recorded again, up to ``--tries`` times; every try and its outcome go to the manifest, so
 a noisy day shows there.
 
-Re-record when the test ``tests/test_recorded.py`` says so: after a change of the result
+Re-record when the test ``tests/record/test_recorded_fixtures.py`` says so: after a change of the result
 schema (``SCHEMA_TAG``) or of the timing engine (``ENGINE_VERSION``), or when a suite's
 cases change. Run it on a machine as quiet as you can find (``bash scripts/setup_env.sh``
 first)::
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     for name in args.sets or SETS:
         manifest["sets"][name] = {**record(name, args.tries, log), **environment()}
         manifest["about"] = ("Real result files for the verdict tests, recorded by scripts/record_fixtures.py; "
-                             "re-record after a schema or timing-engine change (tests/test_recorded.py says when).")
+                             "re-record after a schema or timing-engine change (tests/record/test_recorded_fixtures.py says when).")
         tmp = MANIFEST.with_suffix(".partial")
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         tmp.replace(MANIFEST)

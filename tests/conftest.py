@@ -69,6 +69,6 @@ def pytest_collection_modifyitems(config, items):
         if TIMED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.timed)
 
-# The demonstration suite's two files are copied into a scratch tree by test_demo_suite.py; here
+# The demonstration suite's two files are copied into a scratch tree by tests/benchmarks/test_demo_suite.py; here
 # they are data, not tests.
 collect_ignore_glob = ["demo_suite/*"]

@@ -3,7 +3,7 @@
 The verdict tests read these instead of timing the suite on the spot: a verdict
 computed from a run measured during the test is decided by how busy the machine is.
 ``scripts/record_fixtures.py`` records them and writes ``MANIFEST.json`` (settings,
-versions, every try); ``tests/test_recorded.py`` says when they must be recorded again.
+versions, every try); ``tests/record/test_recorded_fixtures.py`` says when they must be recorded again.
 """
 
 from __future__ import annotations

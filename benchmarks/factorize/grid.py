@@ -13,17 +13,16 @@ iterations q) of the profile — the full knob sweep at the profile's sweep rank
 short one at the other ranks — so a report can draw time–accuracy curves; the exact
 SVD is timed once per (shape, spectrum, backend, dtype), at the sweep rank (its time
 does not depend on r).
+
+The functions take the user's selection (:class:`benchmarks.harness.selection.Selection`) without
+importing its class: the grids sit below the harness, which imports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from benchmarks.engine.dtypes import dtypes_on
-
-if TYPE_CHECKING:
-    from benchmarks.harness.selection import Selection
 
 SPECTRA = ("power-law", "exponential", "gaussian", "exact-rank")
 OURS = "randomized"
@@ -95,13 +94,13 @@ class FactorizeCase:
         return f"factorize-{self.dtype}-d{self.d:04d}-k{self.k:04d}-r{self.rank:04d}-{self.spectrum}"
 
 
-def factorize_dtypes(backend: str, selection: Selection, prof: FactorizeProfile, explicit_dtypes: bool) -> tuple[str, ...]:
+def factorize_dtypes(backend: str, selection, prof: FactorizeProfile, explicit_dtypes: bool) -> tuple[str, ...]:
     """The profile's dtypes, or the selection's when ``explicit_dtypes``; half precision is not
     factorized (LAPACK and cuSOLVER have no half SVD: it would time an upcast to float32)."""
     return dtypes_on(backend, selection.dtypes if explicit_dtypes else prof.dtypes, half="never")
 
 
-def factorize_cases(selection: Selection, explicit_dtypes: bool = False) -> list[FactorizeCase]:
+def factorize_cases(selection, explicit_dtypes: bool = False) -> list[FactorizeCase]:
     """Every factorization case of the selection's profile, ordered so that cases sharing a matrix run together."""
     prof = selection.profile.factorize
     cases = []

@@ -122,12 +122,22 @@ def pytest_configure(config):
         # on the same file system so the final os.link is atomic.
         output["temp"] = out_dir / f".{name}.{os.getpid()}.partial"
         output["final"] = out_dir / f"{name}.json"
-        config.option.benchmark_json = output["temp"]
+        _set_benchmark_json(config, output["temp"])
     if config.stash[PROGRESS]["driver"]:
         # The workers time; this process writes the pooled file itself, where pytest-benchmark would have.
         output["driver_target"] = getattr(config.option, "benchmark_json", None)
-        config.option.benchmark_json = None
+        _set_benchmark_json(config, None)
     config.stash[OUTPUT] = output
+
+
+def _set_benchmark_json(config, path) -> None:
+    """Where pytest-benchmark writes its JSON. Its session reads the option when it is configured: a
+    checkout's ``pytest benchmarks/`` configures this plugin first, but an installed suite
+    (``pytest --pyargs benchmarks``) finds this conftest later, so the session is told as well."""
+    config.option.benchmark_json = path
+    session = getattr(config, "_benchmarksession", None)  # pytest-benchmark's BenchmarkSession, once made
+    if session is not None:
+        session.json = path
 
 
 def _timing_policy(config, policy: timing.Policy) -> timing.Policy:

@@ -5,18 +5,17 @@ this suite's dtypes when given (see ``factorize_grid.py``). The merged forward W
 timed once per (shape, batch, backend, dtype) and the unmerged W₀x + s·B(Ax) at every
 rank, in one pytest-benchmark group; merging (and its merge → unmerge drift) is timed
 per (shape, rank, dtype, precision). Nothing here times anything.
+
+The functions take the user's selection (:class:`benchmarks.harness.selection.Selection`) without
+importing its class: the grids sit below the harness, which imports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from benchmarks.engine.dtypes import CUDA_EXTRA_DTYPES as HALF
 from benchmarks.engine.dtypes import dtypes_on
-
-if TYPE_CHECKING:
-    from benchmarks.harness.selection import Selection
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,12 @@ class LoraCase:
         return f"lora-{self.op}-{self.backend}-{self.dtype}-d{self.d:04d}-k{self.k:04d}{n}"
 
 
-def lora_dtypes(backend: str, selection: Selection, prof: LoraProfile, explicit_dtypes: bool) -> tuple[str, ...]:
+def lora_dtypes(backend: str, selection, prof: LoraProfile, explicit_dtypes: bool) -> tuple[str, ...]:
     """Forward dtypes: the profile's (the selection's when ``explicit_dtypes``), plus half precision on CUDA only."""
     return dtypes_on(backend, selection.dtypes if explicit_dtypes else prof.dtypes)
 
 
-def lora_forward_cases(selection: Selection, explicit_dtypes: bool = False) -> list[LoraCase]:
+def lora_forward_cases(selection, explicit_dtypes: bool = False) -> list[LoraCase]:
     """Merged once and unmerged at every rank, per (shape, backend, dtype, batch)."""
     prof = selection.profile.lora
     cases = []
@@ -89,7 +88,7 @@ def lora_forward_cases(selection: Selection, explicit_dtypes: bool = False) -> l
     return cases
 
 
-def lora_merge_cases(selection: Selection) -> list[LoraCase]:
+def lora_merge_cases(selection) -> list[LoraCase]:
     """Merges in float32 on every backend, and in float16/bfloat16 (both precisions) on torch."""
     prof = selection.profile.lora
     cases = []

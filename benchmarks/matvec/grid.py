@@ -2,18 +2,17 @@
 
 What each profile holds is in :mod:`benchmarks.profiles`; the user's narrowing of it in
 :mod:`benchmarks.harness.selection`. Nothing here times anything.
+
+The functions take the user's selection (:class:`benchmarks.harness.selection.Selection`) without
+importing its class: the grids sit below the harness, which imports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from benchmarks.engine.dtypes import dtypes_on
 from lowrank.cost import break_even_rank
-
-if TYPE_CHECKING:
-    from benchmarks.harness.selection import Selection
 
 CACHE_MODES = ("warm", "cold")
 # The default profile times cold cache at batch 1 only: that is where a matvec is
@@ -57,7 +56,7 @@ def ranks_for(d: int, k: int, base_ranks) -> list[int]:
     return sorted(ranks)
 
 
-def expand(selection: Selection) -> list[Case]:
+def expand(selection) -> list[Case]:
     """Every case of the selection, ordered so that cases sharing operands run together.
 
     Raises :class:`~benchmarks.harness.selection.GridError` for an impossible grid (a rank above min(d, k)).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lowrank.judge.stats import bootstrap_medians, median_relative_se
+from lowrank.judge.stats import bootstrap_medians, median_relative_se, ratio_interval
 from lowrank.store.load import RunInfo, matvec
 
 # A timing whose IQR exceeds this fraction of its median is noisy (torch.utils.benchmark's warning level).
@@ -36,28 +36,30 @@ def shape_label(d, k) -> str:
 
 
 # -- ratio of two medians with an interval ----------------------------------------------------
-def ratio_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int = N_BOOT,
-                   boot_cache: dict | None = None) -> tuple[float, float, str]:
+def speedup_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int = N_BOOT,
+                     boot_cache: dict | None = None) -> tuple[float, float, str]:
     """95% interval of ``num.median / den.median``: (low, high, "bootstrap" or "iqr").
 
     ``num`` and ``den`` are mappings with ``median``, ``iqr``, ``rounds`` and ``samples``
-    (an array or None). ``boot_cache`` (keyed by each mapping's ``key``) re-uses the
-    bootstrap medians of a side shared by several ratios, such as one dense timing
-    against every rank.
+    (an array or None). With samples on both sides the interval is
+    :func:`lowrank.judge.stats.ratio_interval`'s; ``boot_cache`` (keyed by each mapping's
+    ``key``) re-uses the bootstrap medians of a side shared by several ratios, such as one
+    dense timing against every rank. Without, the delta method on the IQRs.
     """
     ratio = num["median"] / den["median"]
     s_num, s_den = num.get("samples"), den.get("samples")
     if s_num is not None and s_den is not None and len(s_num) >= 2 and len(s_den) >= 2 and n_boot > 0:
-        def boot(side, samples):
-            key = side.get("key")
+        keys = {id(s_num): num.get("key"), id(s_den): den.get("key")}
+
+        def medians(samples):
+            key = keys.get(id(samples))
             if boot_cache is not None and key is not None:
                 if key not in boot_cache:
                     boot_cache[key] = bootstrap_medians(samples, n_boot, rng)
                 return boot_cache[key]
             return bootstrap_medians(samples, n_boot, rng)
 
-        ratios = boot(num, s_num) / boot(den, s_den)
-        lo, hi = np.percentile(ratios, [2.5, 97.5])
+        _, lo, hi = ratio_interval([s_num], [s_den], confidence=0.95, n_boot=n_boot, rng=rng, medians=medians)
         # The bootstrap of a median is discrete; never report an interval that excludes the estimate.
         return float(min(lo, ratio)), float(max(hi, ratio)), "bootstrap"
     rel = math.hypot(median_relative_se(num["median"], num.get("iqr"), num.get("rounds")),
@@ -132,7 +134,7 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     cache: dict = {}
     lo, hi, how = [], [], []
     for i, r in enumerate(m.to_dict("records")):
-        a, b, method = ratio_interval(_side(r, "dense_", ("d", r["dense_dense_row"])), _side(r, "factored_", ("f", i)),
+        a, b, method = speedup_interval(_side(r, "dense_", ("d", r["dense_dense_row"])), _side(r, "factored_", ("f", i)),
                                       rng, n_boot, cache)
         lo.append(a)
         hi.append(b)
@@ -367,7 +369,7 @@ STATUS_NOISE = "within noise"
 STATUS_SAME = "unchanged"
 
 
-def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float | None = None,
+def time_ratios(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float | None = None,
                  n_boot: int = N_BOOT, seed: int = 0, config=None) -> Comparison:
     """Time ratio B/A per benchmark (matched on pytest's ``fullname``), judged as the gate judges it.
 
@@ -402,7 +404,7 @@ def compare_runs(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float |
     lo, hi, how, status, effect = [], [], [], [], []
     for r in m.to_dict("records"):
         side_a, side_b = _strip(r, "_a"), _strip(r, "_b")
-        x, y, method = ratio_interval(_side(side_b, "", None), _side(side_a, "", None), rng, n_boot)
+        x, y, method = speedup_interval(_side(side_b, "", None), _side(side_a, "", None), rng, n_boot)
         lo.append(x)
         hi.append(y)
         how.append(method)

@@ -12,24 +12,12 @@ same shape stand in for the model's.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import lowrank
 from lowrank.errors import LowRankValueError
 from lowrank.record.suites import SUITES
-
-
-def suite_path() -> Path:
-    """``benchmarks/bench_matvec.py`` of this checkout; an error when the package runs without it."""
-    bench = Path(lowrank.__file__).resolve().parent.parent / "benchmarks" / "bench_matvec.py"
-    if not bench.is_file():
-        raise LowRankValueError(f"measuring speedups needs the benchmark suite next to the package ({bench} is "
-                                "missing: install lowrank-bench from a checkout, `pip install -e .`), or --no-timing")
-    return bench
+from lowrank.runner import launch
 
 
 def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tuple[int, int]], list[int]]]:
@@ -50,23 +38,20 @@ def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int
     """
     if not shape_ranks:
         return {}
-    bench = suite_path()
-    repo = bench.parent.parent
+    bench = launch.suite_folder() / "bench_matvec.py"
     out: dict[tuple[int, int, int], float] = {}
     with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
         folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
         for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
-            env.update(LOWRANK_BENCH_PROFILE="quick", LOWRANK_BENCH_SHAPES=",".join(f"{d}x{k}" for d, k in shapes),
-                       LOWRANK_BENCH_RANKS=",".join(map(str, ranks)), LOWRANK_BENCH_BATCHES=str(batch),
-                       LOWRANK_BENCH_BACKENDS=backend, LOWRANK_BENCH_DTYPES=dtype, LOWRANK_BENCH_CACHE="warm",
-                       LOWRANK_BENCH_OUTPUT=str(folder))
+            settings = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": ",".join(f"{d}x{k}" for d, k in shapes),
+                        "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": str(batch),
+                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": "warm",
+                        "LOWRANK_BENCH_OUTPUT": str(folder)}
             if log:
                 log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batch}, {backend} {dtype}: "
-                    f"pytest {bench.relative_to(repo)} --benchmark-only")
+                    f"pytest {bench} --benchmark-only")
             before = set(folder.glob("*.json")) if folder.is_dir() else set()
-            cmd = [sys.executable, "-m", "pytest", str(bench), "--benchmark-only", "-q", "-p", "no:cacheprovider"]
-            proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+            proc = launch.launch([bench], settings, cwd=Path(tmp))
             if proc.returncode != 0:
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
                 raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))

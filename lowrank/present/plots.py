@@ -251,8 +251,15 @@ def time_vs_size(frame: pd.DataFrame, dtype: str) -> Figure:
                 ax.set_xlabel("matrix size d·k (elements)")
             if j == 0:
                 ax.set_ylabel("median time per call (µs)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9, frameon=False)
+    # One legend for every panel: any of them may lack a series (a run of a few selected cases).
+    legend = {}
+    for row in axes:
+        for ax in row:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                legend.setdefault(label, handle)
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=len(legend), fontsize=9,
+                   frameon=False)
     fig.suptitle(f"Time vs size, dense and factored ({dtype}, warm cache)")
     return fig
 

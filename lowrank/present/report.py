@@ -486,7 +486,7 @@ def _figures(a: Analysis, loaded: LoadResult, fig_dir: Path, say) -> list[tuple[
         specs = specs[2:3] + specs[5:]  # dense or factored alone: times and roofline only
     others = [r for r in loaded.runs if r.run_id != a.run.run_id][-MAX_COMPARED_RUNS:]
     if others:
-        cmps = [(speedups.compare_runs(loaded.frame, r.run_id, a.run.run_id), r.label, a.run.label) for r in others]
+        cmps = [(speedups.time_ratios(loaded.frame, r.run_id, a.run.run_id), r.label, a.run.label) for r in others]
         specs.append(("run_comparison.png", lambda: plots.comparison_plot(cmps),
                       "Figure 7. Time ratio of this run over each other run, per benchmark; "
                       "red: regression, green: improvement (beyond the minimum effect and significant, as the gate judges)."))
@@ -540,7 +540,7 @@ def _comparison_section(doc: Document, loaded: LoadResult, a: Analysis) -> None:
     doc.add(Heading("Compared with the other runs"))
     items = []
     for r in [r for r in loaded.runs if r.run_id != a.run.run_id]:
-        cmp = speedups.compare_runs(loaded.frame, r.run_id, a.run.run_id)
+        cmp = speedups.time_ratios(loaded.frame, r.run_id, a.run.run_id)
         items.append(_comparison_sentence(cmp, r.run_id, a.run.run_id))
     doc.add(Bullets(tuple(items)))
     doc.add(Para("Run `lowrank-bench compare A B` for the full side-by-side tables of two runs."))
@@ -597,7 +597,7 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     """Compare run B against run A: ``comparison.md``/``.html``, ``figures/run_comparison.png``, ``comparison.csv``.
 
     Benchmarks are matched by pytest's ``fullname`` and judged as the gate judges
-    absolute times (:func:`lowrank.judge.speedups.compare_runs`): with ``config`` (a
+    absolute times (:func:`lowrank.judge.speedups.time_ratios`): with ``config`` (a
     ``GateConfig``, e.g. read from pyproject.toml) and ``threshold`` overriding its
     minimum effect for every case. The console text holds the summary and one ratio
     table per backend/dtype/batch/cache of the matvec suite.
@@ -609,7 +609,7 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     by_path = {Path(r.path).resolve(): r for r in loaded.runs}
     a = by_path.get(Path(path_a).resolve()) or loaded.runs[0]
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
-    cmp = speedups.compare_runs(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
+    cmp = speedups.time_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
                               config=config)
     final = Path(out_dir)
     _guard_inputs(final, loaded)

@@ -35,6 +35,7 @@ from lowrank.errors import LowRankError
 from lowrank.judge import paired
 from lowrank.record import merging
 from lowrank.record.suites import SUITES
+from lowrank.runner import launch
 
 WORKING_TREE = "."
 SIDES = ("base", "head")
@@ -186,19 +187,18 @@ def run_process(side: Side, tree: Path, backend: str, round_no: int, settings: A
                 workdir: Path) -> dict | None:
     """One process of one side: the suite over one backend's cases; its document (None: nothing selected)."""
     out = workdir / f"{side.label}-{round_no:02d}-{backend}.json"
-    env = {**os.environ, "LOWRANK_BENCH_PROFILE": settings.profile, "LOWRANK_BENCH_THREADS": str(settings.threads),
-           "LOWRANK_BENCH_PROCESSES": "1", "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_OUTPUT": str(workdir),
-           "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "MPLBACKEND": "Agg"}
-    cmd = [side.python, "-m", "pytest", "benchmarks/", "--benchmark-only", "-q", "-p", "no:cacheprovider",
-           f"--benchmark-json={out}"]
-    if settings.select:
-        cmd += ["-k", settings.select]
-    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    settings_env = {"LOWRANK_BENCH_PROFILE": settings.profile, "LOWRANK_BENCH_THREADS": str(settings.threads),
+                    "LOWRANK_BENCH_PROCESSES": "1", "LOWRANK_BENCH_BACKENDS": backend,
+                    "LOWRANK_BENCH_OUTPUT": str(workdir)}
+    # The revision's own suite and library (its worktree first on the path), in the side's interpreter; the
+    # user's other LOWRANK_BENCH_* settings (shapes, ranks, ...) apply to both sides alike.
+    path = os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = launch.launch(["benchmarks/"], settings_env, cwd=tree, json_path=out, select=settings.select,
+                         python=side.python, extra_env={"PYTHONPATH": path, "MPLBACKEND": "Agg"}, keep_settings=True)
     if proc.returncode == 5 or (proc.returncode == 0 and not out.exists()):
         return None  # no case of this backend selected
     if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-3000:]
+        tail = launch.output_tail(proc)
         raise AbError(f"the {side.label} side ({side.description}) failed on {backend} in round {round_no} "
                       f"(exit {proc.returncode}); its output ends:\n{tail}")
     return json.loads(out.read_text())

@@ -1,1 +1,1 @@
-"""Reading and storing result files: loading and validation, baselines, export, atomic writes, default paths."""
+"""Reading and storing result files: loading and validation against the record, export, atomic writes."""

@@ -1,6 +1,6 @@
 """Suite ``transpose`` (``benchmarks/bench_transpose.py``): a layer's backward product, dense against factored.
 
-A demonstration of the suite contract (tests/test_demo_suite.py copies this file to
+A demonstration of the suite contract (tests/benchmarks/test_demo_suite.py copies this file to
 ``lowrank/record/suites/`` and its benchmark to ``benchmarks/`` and touches nothing else).
 """
 

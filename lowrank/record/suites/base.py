@@ -19,6 +19,20 @@ from lowrank.record.schema import TIMING_FIELDS, parse_tag
 # How an exact field may differ between two runs of the same code (see Suite.exact).
 EXACT_KINDS = ("identical", "rtol", "roundoff")
 
+# Fields every suite records alike: declared here once, placed in each suite's record.
+SCHEMA_FIELD = Field("str", '`"lowrank-bench/<version>"`; benchmarks without it are not this suite\'s')
+DEVICE_FIELD = Field("str", "CPU model or GPU name")
+DTYPE_FIELD = Field("str", "e.g. `float32`")
+THREAD_FIELDS = {
+    "blas_threads": Field("int|null", "BLAS threads in effect"),
+    "torch_threads": Field("int|null", "torch threads in effect"),
+}
+
+
+def gflops_field(flops: str, after_timing: bool = False) -> Field:
+    """The achieved rate, ``flops`` (the name of the suite's FLOP count) per median second."""
+    return Field("float|null", f"{flops} / median (after timing; null when timing was disabled)", after_timing)
+
 
 def _selects(selector: Mapping[str, tuple], info: dict) -> bool:
     return all(info.get(name) in values for name, values in selector.items())

@@ -1,17 +1,26 @@
 """Suite ``factorize`` (``benchmarks/bench_factorize.py``): exact SVD, our randomized SVD and its peers."""
 
-from lowrank.record.suites.base import Field, Pairing, Suite
+from lowrank.record.suites.base import (
+    DEVICE_FIELD,
+    DTYPE_FIELD,
+    SCHEMA_FIELD,
+    THREAD_FIELDS,
+    Field,
+    Pairing,
+    Suite,
+    gflops_field,
+)
 
 PEERS = ("torch_svd_lowrank", "sklearn_randomized_svd")
 
 FIELDS = {
-    "schema": Field("str", '`"lowrank-bench/<version>"`'),
+    "schema": SCHEMA_FIELD,
     "suite": Field("str", "`factorize`"),
     "method": Field("str", "`svd` (exact, `lowrank.factorize(W, r, \"svd\")`), `randomized` (ours), "
                     "`torch_svd_lowrank`, `sklearn_randomized_svd`"),
     "backend": Field("str", "the peers run on their own arrays: `torch.svd_lowrank` on torch, scikit-learn on numpy"),
-    "device": Field("str", "CPU model or GPU name"),
-    "dtype": Field("str", "e.g. `float32`"),
+    "device": DEVICE_FIELD,
+    "dtype": DTYPE_FIELD,
     "d": Field("int", "W is d×k"),
     "k": Field("int", "W is d×k"),
     "rank": Field("int", "r, the rank of the result"),
@@ -37,9 +46,8 @@ FIELDS = {
     "flops_model": Field("int|null", "passes · 2·d·k·(r + p) (null for the exact SVD)"),
     "first_call_s": Field("float|null", "seconds of the untimed warm-up call (null when timing is off, or when the "
                           "cost model says one call outlasts the budget and it is skipped)"),
-    "blas_threads": Field("int|null", "BLAS threads in effect"),
-    "torch_threads": Field("int|null", "torch threads in effect"),
-    "gflops": Field("float|null", "flops_model / median (after timing)"),
+    **THREAD_FIELDS,
+    "gflops": gflops_field("flops_model"),
 }
 
 SUITE = Suite(

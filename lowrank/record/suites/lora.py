@@ -1,17 +1,26 @@
 """Suite ``lora`` (``benchmarks/bench_lora.py``): unmerged W₀x + s·B(Ax) against merged W'x, and merging."""
 
-from lowrank.record.suites.base import Field, Pairing, Suite
+from lowrank.record.suites.base import (
+    DEVICE_FIELD,
+    DTYPE_FIELD,
+    SCHEMA_FIELD,
+    THREAD_FIELDS,
+    Field,
+    Pairing,
+    Suite,
+    gflops_field,
+)
 
 FIELDS = {
-    "schema": Field("str", '`"lowrank-bench/<version>"`'),
+    "schema": SCHEMA_FIELD,
     "suite": Field("str", "`lora`"),
     "op": Field("str", "`forward` or `merge`"),
     "variant": Field("str", "forward: `merged` (W'x, one product) or `unmerged` (`LoRAAdapter.forward`: "
                      "W₀x + s·B(Ax)); merge: `float32-accumulate` (half precision formed in float32, rounded once) "
                      "or `native` (every step in the weight's dtype)"),
     "backend": Field("str", "`numpy`, `torch-cpu` or `torch-cuda`"),
-    "device": Field("str", "CPU model or GPU name"),
-    "dtype": Field("str", "e.g. `float32`"),
+    "device": DEVICE_FIELD,
+    "dtype": DTYPE_FIELD,
     "d": Field("int", "W₀ is d×k"),
     "k": Field("int", "W₀ is d×k"),
     "rank": Field("int|null", "r; null for the merged forward, whose time does not depend on r"),
@@ -32,9 +41,8 @@ FIELDS = {
                              "elsewhere or with timing off"),
     "paired_overhead_iqr": Field("float|null", "IQR of those ratios"),
     "paired_samples": Field("int|null", "pairs behind paired_overhead"),
-    "blas_threads": Field("int|null", "BLAS threads in effect"),
-    "torch_threads": Field("int|null", "torch threads in effect"),
-    "gflops": Field("float|null", "flops / median (after timing)"),
+    **THREAD_FIELDS,
+    "gflops": gflops_field("flops"),
 }
 
 SUITE = Suite(

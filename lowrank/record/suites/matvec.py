@@ -1,14 +1,23 @@
 """Suite ``matvec`` (``benchmarks/bench_matvec.py``): dense ``W @ x`` against factored ``B @ (A @ x)``."""
 
-from lowrank.record.suites.base import Field, Pairing, Suite
+from lowrank.record.suites.base import (
+    DEVICE_FIELD,
+    DTYPE_FIELD,
+    SCHEMA_FIELD,
+    THREAD_FIELDS,
+    Field,
+    Pairing,
+    Suite,
+    gflops_field,
+)
 
 FIELDS = {
-    "schema": Field("str", '`"lowrank-bench/<version>"`; benchmarks without it are not this suite\'s'),
+    "schema": SCHEMA_FIELD,
     "suite": Field("str", "`matvec`"),
     "variant": Field("str", "`dense` (`W @ x`) or `factored` (`B @ (A @ x)`)"),
     "backend": Field("str", "`numpy`, `torch-cpu` or `torch-cuda`"),
-    "device": Field("str", "CPU model or GPU name"),
-    "dtype": Field("str", "e.g. `float32`"),
+    "device": DEVICE_FIELD,
+    "dtype": DTYPE_FIELD,
     "d": Field("int", "W is d×k"),
     "k": Field("int", "W is d×k"),
     "rank": Field("int|null", "r; null for dense"),
@@ -28,12 +37,11 @@ FIELDS = {
     "flops": Field("int", "per call: 2·d·k·n or 2·r·(d+k)·n"),
     "bytes_moved": Field("int", "minimum memory traffic per call (see `lowrank/cost.py`)"),
     "break_even_rank": Field("float", "r* = d·k/(d+k)"),
-    "blas_threads": Field("int|null", "BLAS threads in effect"),
-    "torch_threads": Field("int|null", "torch threads in effect"),
+    **THREAD_FIELDS,
     "peak_bytes": Field("int|null", "peak memory allocated during one call"),
     "peak_method": Field("str", "how: `tracemalloc` (numpy), torch profiler allocation events (torch CPU), "
                          "`torch.cuda.max_memory_allocated` (CUDA)"),
-    "gflops": Field("float|null", "flops / median; null when timing was disabled", True),
+    "gflops": gflops_field("flops", after_timing=True),
     "gbps": Field("float|null", "bytes_moved / median; null when timing was disabled", True),
     "roofline_fraction": Field("float|null", "roofline time max(bytes/bandwidth, flops/peak) ÷ median: 1.0 is at the "
                                "roof; above 1 means the operands were served from cache, faster than DRAM", True),

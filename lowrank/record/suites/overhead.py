@@ -1,6 +1,6 @@
 """Suite ``overhead`` (``benchmarks/bench_overhead.py``): ``LowRankOperator.apply`` against a bare ``B @ (A @ x)``."""
 
-from lowrank.record.suites.base import Field, Pairing, Suite
+from lowrank.record.suites.base import SCHEMA_FIELD, Field, Pairing, Suite
 
 SUITE = Suite(
     name="overhead",
@@ -9,7 +9,7 @@ SUITE = Suite(
     doc="The operator's `apply` and a bare `B @ (A @ x)` on the same factors (d = k = 1024, r = 16, n = 1, "
         "float32): what the library's checks and dispatch cost per call.",
     fields={
-        "schema": Field("str", '`"lowrank-bench/<version>"`'),
+        "schema": SCHEMA_FIELD,
         "suite": Field("str", "`overhead`"),
         "variant": Field("str", "`bare` (`B @ (A @ x)`) or `apply` (`LowRankOperator.apply`)"),
         "backend": Field("str", "`numpy` or `torch-cpu`"),

@@ -1,0 +1,68 @@
+"""The factored operator: apply, bias, batches, dense reconstruction, accounting, moves."""
+
+import numpy as np
+import pytest
+
+import lowrank
+from tests.conftest import to_numpy
+
+
+@pytest.fixture
+def pair(backend):
+    W = lowrank.generators.gaussian(12, 9, seed=3, backend=backend)
+    return W, lowrank.factorize(W, 4)
+
+
+def test_apply_matches_dense_reconstruction_for_vectors_and_batches(pair, backend):
+    W, f = pair
+    be = lowrank.get_backend(backend)
+    dense = f.to_dense()
+    assert tuple(dense.shape) == (12, 9)
+    for shape in [(9,), (9, 1), (9, 5)]:
+        x = be.asarray(np.random.default_rng(1).standard_normal(shape), "float64")
+        y = f.apply(x)
+        assert tuple(y.shape) == (12,) + shape[1:]
+        np.testing.assert_allclose(to_numpy(y), to_numpy(dense @ x), atol=1e-12)
+        np.testing.assert_allclose(to_numpy(f @ x), to_numpy(y), atol=0)
+
+
+def test_bias_is_added_to_every_column(pair, backend):
+    _, f = pair
+    be = lowrank.get_backend(backend)
+    x = be.asarray(np.ones((9, 3)), "float64")
+    b = be.asarray(np.arange(12.0), "float64")
+    y = to_numpy(f.apply(x, bias=b))
+    np.testing.assert_allclose(y - to_numpy(f.apply(x)), np.tile(np.arange(12.0)[:, None], (1, 3)), atol=1e-12)
+
+
+def test_accounting(pair, backend):
+    _, f = pair
+    assert f.shape == (12, 9) and f.rank == 4 and f.backend == backend and f.dtype == "float64"
+    assert f.num_params == 4 * (12 + 9)
+    assert f.nbytes == 8 * f.num_params
+    assert f.nbytes == lowrank.factored_cost(12, 9, 4, dtype="float64").param_bytes
+    assert "rank=4" in repr(f) and backend in repr(f)
+
+
+def test_to_moves_between_backends_and_dtypes():
+    pytest.importorskip("torch", reason="torch is not installed")
+    W = lowrank.generators.gaussian(10, 8, seed=0)
+    f = lowrank.factorize(W, 3)
+    g = f.to("torch-cpu", "float32")
+    assert g.backend == "torch-cpu" and g.dtype == "float32" and g.method == "svd"
+    np.testing.assert_allclose(to_numpy(g.to_dense()), f.to_dense(), atol=1e-6)
+    h = g.to("numpy", "float64")
+    assert h.backend == "numpy"
+    with pytest.raises(lowrank.LowRankValueError, match="dtype='bfloat16'.*'numpy'"):
+        g.to("torch-cpu", "bfloat16").to("numpy")
+
+
+def test_half_precision_apply_on_torch():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    W = lowrank.generators.power_law(64, 32, seed=0, dtype="float32", backend="torch-cpu")
+    f = lowrank.factorize(W, 8).to(dtype="bfloat16")
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    y = f.apply(x)
+    assert y.dtype == torch.bfloat16
+    ref = f.to(dtype="float32").apply(x.float())
+    assert float((y.float() - ref).abs().max() / ref.abs().max()) < 2e-2

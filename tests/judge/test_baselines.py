@@ -1,0 +1,39 @@
+"""The regression gate on real runs: A/A passes, injected slowdowns and changed metrics fail it."""
+
+import copy
+import json
+
+import pytest
+
+from lowrank.errors import LowRankValueError
+from lowrank.judge import baselines
+
+
+def test_baselines_are_recorded_atomically_and_not_replaced_silently(aa_runs, tmp_path):
+    base, _ = aa_runs
+    path = baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path)
+    assert path == tmp_path / "ci-quick.json"
+    stored = json.loads(path.read_text())
+    assert stored["lowrank_bench_baseline"]["name"] == "ci-quick"
+    assert len(stored["benchmarks"]) == len(base["benchmarks"])
+    with pytest.raises(LowRankValueError, match="already exists.*--update"):
+        baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path)
+    baselines.record_baseline([base], ["run.json"], "ci-quick", tmp_path, update=True)
+    assert not list(tmp_path.glob(".*partial"))
+    with pytest.raises(LowRankValueError, match="baseline 'nope' not found.*known baselines: ci-quick"):
+        baselines.existing_baseline("nope", tmp_path)
+    with pytest.raises(LowRankValueError, match="not accepted"):
+        baselines.baseline_path("bad name!")
+
+
+def test_pooling_merges_samples_and_refuses_different_code(aa_runs):
+    base, cur = aa_runs
+    pooled = baselines.pool_runs([base, cur], ["a.json", "b.json"])
+    for p, a, b in zip(pooled["benchmarks"], base["benchmarks"], cur["benchmarks"]):
+        assert p["stats"]["rounds"] == len(a["stats"]["data"]) + len(b["stats"]["data"])
+        lo, hi = sorted([a["stats"]["median"], b["stats"]["median"]])
+        assert lo <= p["stats"]["median"] <= hi
+    other = copy.deepcopy(cur)
+    other["benchmarks"][0]["extra_info"]["flops"] += 1
+    with pytest.raises(LowRankValueError, match="b.json.*flops.*cannot be pooled"):
+        baselines.pool_runs([base, other], ["a.json", "b.json"])

@@ -1,0 +1,39 @@
+"""A user's checkpoint: formats read alike, spectra against Eckart–Young, rank plans, bad input, MiniLM."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lowrank import cli, generators
+from lowrank.model import analysis as model
+
+
+@pytest.mark.timed
+def test_speedups_are_measured_by_the_suite_at_the_planned_shapes_and_ranks(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    sm = generators.SyntheticMatrix.build(128, 96, generators.power_law_spectrum(96), seed=5)
+    save_file({"a.weight": sm.W.astype(np.float32), "b.weight": sm.W[::-1].astype(np.float32).copy()},
+              str(tmp_path / "m.safetensors"))
+    out = tmp_path / "plan.json"
+    runs = tmp_path / "runs"
+    assert cli.main(["model", str(tmp_path / "m.safetensors"), "--max-error", "0.2", "--json", str(out),
+                     "--runs", str(runs)]) == 0
+    doc = json.loads(out.read_text())
+    factored = [layer for layer in doc["layers"] if layer["rank"] is not None]
+    assert factored and all(layer["speedup"] > 0 for layer in factored)
+    assert doc["timing"] == {"batch": 1, "backend": "numpy", "dtype": "float32"}
+    (run,) = runs.glob("*.json")  # one run of the matvec suite: both layers share the shape and rank
+    ids = {b["param"] for b in json.loads(run.read_text())["benchmarks"]}
+    rank = factored[0]["rank"]
+    assert ids == {"numpy-float32-d0128-k0096-dense-n001-warm", f"numpy-float32-d0128-k0096-r{rank:04d}-n001-warm"}
+    # --min-speedup keeps the layers measured below it dense, and says why (on the measured figures:
+    # a second timing run would only measure the machine again)
+    analysis = model.analyse_checkpoint(tmp_path / "m.safetensors")
+    layers, _ = model.plan(analysis, model.Policy(max_error=0.2))
+    speedups = {(*layer["shape"], layer["rank"]): layer["speedup"] for layer in factored}
+    low = min(speedups.values()) / 2
+    assert [p.rank for p in model.keep_fast_layers(layers, speedups, low)] == [p.rank for p in layers]
+    kept = model.keep_fast_layers(layers, speedups, max(speedups.values()) * 2)
+    assert all(p.rank is None and "< --min-speedup" in p.reason for p in kept)
