@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("-k", dest="select", default=None, metavar="TEXT", help="keep the cases whose name contains TEXT")
     p.add_argument("--min-effect", type=positive_fraction, default=0.05,
                    help="smallest change of level reported, e.g. 0.05 or 5%% (5%%)")
-    p.add_argument("--min-size", type=count(1), default=3, help="commits per level at least (3)")
+    p.add_argument("--min-size", type=count(1), default=None,
+                   help="commits per level at least (default: the detector's, lowrank.judge.history.MIN_SIZE = 4)")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder ({DEFAULT_OUTPUT})")
     p.add_argument("--keep-going", action="store_true", help="skip unreadable files instead of stopping")
     p.set_defaults(handler=_run_history)
@@ -39,17 +40,20 @@ def _run_history(args) -> int:
     from lowrank.present import history_report
     from lowrank.store import load
 
-    if args.min_size < 1:
-        raise InputError(f"--min-size {args.min_size}: accepted an integer >= 1")
+    min_size = history.MIN_SIZE if args.min_size is None else args.min_size
+    if min_size < 1:
+        raise InputError(f"--min-size {min_size}: accepted an integer >= 1")
     loaded = load.load(args.paths or [RUNS_FOLDER], keep_going=args.keep_going, log=progress)
     progress(f"[history] read {load.describe_loaded(loaded)}")
     h = history.build(loaded, args.metric, args.select)
     if not h.series:
         raise InputError(f"no case matches -k {args.select!r}" if args.select else "no case to follow")
-    if len(h.points) < 2 * args.min_size:
-        progress(f"[history] {len(h.points)} commit(s): a change point needs {2 * args.min_size} (--min-size "
-                 f"{args.min_size} on each side); trends are drawn, none can be found")
-    history.change_points(h, args.min_effect, args.min_size)
+    if len(h.points) < 2 * min_size:
+        progress(f"[history] {len(h.points)} commit(s): a change point needs {2 * min_size} (--min-size "
+                 f"{min_size} on each side); trends are drawn, none can be found")
+    history.change_points(h, args.min_effect, min_size)
+    if h.disturbed:
+        progress(f"[history] {len(h.disturbed)} run(s) disturbed as a whole, left out of detection")
     result = history_report.write(h, args.output, log=progress)
     print(history_report.to_text(h))
     print(f"history written to {result.html}")

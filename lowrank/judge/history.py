@@ -17,6 +17,17 @@ medians of the segments on both sides differ by at least ``min_effect``: a stati
 clear 1% step is not worth a performance engineer's time. ruptures is the well-kept
 change-point library that installs beside this project's numpy and scipy (Apache Otava's
 e-divisive needs older ones).
+
+Benchmark histories are not Gaussian: a busy runner makes one run slow for one case, or
+for every case at once. Two guards keep those from reading as changes, measured against
+asv's step detection by ``scripts/measure_history.py`` (docs: regression tracking):
+
+* *spikes* (:func:`despiked`): a point far off the median of its neighbours on both sides
+  is one slow run, replaced by that median before PELT, and left out of σ; a level must
+  last :data:`MIN_SIZE` commits;
+* *disturbed runs* (:func:`disturbed_points`): a point where most series of the history
+  spike the same way is a run disturbed as a whole; it is left out of every series and
+  named on the page.
 """
 
 from __future__ import annotations
@@ -32,7 +43,11 @@ from lowrank.store.load import LoadResult, RunInfo, read_document
 METRICS = ("time", "ratio")
 PENALTY = 6.0  # 6: no false change in 300 A/A series of 30 points at 2-3% noise, and no power lost on a 10% step (3: 1-3% false)
 NOISE_FLOOR = 0.005  # 0.5%: below this, noise estimates are rounding, not the machine
-MIN_SIZE = 3  # points per segment at least: one odd run is not a change
+MIN_SIZE = 4  # points per segment at least: a few odd runs are not a change
+SPIKE_HALF = 3  # neighbours on each side that a point is held against
+SPIKE_SIGMAS = 3.0  # how far off them (in σ of its series) a point is one disturbed run
+SPIKE_PASSES = 3  # rounds of despiking: slow runs close together go one by one
+DISTURBED_MIN_SERIES = 4  # a history needs this many series to tell a disturbed run
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class History:
     points: list[Point]
     series: list[Series]
     changes: list[ChangePoint] = field(default_factory=list)
+    disturbed: list[int] = field(default_factory=list)  # points of runs disturbed as a whole, left out of detection
 
 
 def points(runs: list[RunInfo]) -> tuple[list[Point], dict[str, int]]:
@@ -132,16 +148,55 @@ def noise(log_values: np.ndarray) -> float:
     return max(1.4826 * mad / math.sqrt(2.0), NOISE_FLOOR)
 
 
+def _spikes(x: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which points stand alone: ``(mask, replacement)``.
+
+    A point is a spike when it is more than :data:`SPIKE_SIGMAS` σ off the median of the
+    :data:`SPIKE_HALF` points before it *and* off the median of those after it, the same way
+    (at either end of the series, the one side there is). A level that starts or ends at a
+    point agrees with one of its sides, so steps keep every point; two or three slow runs side
+    by side are outvoted by their neighbours. The replacement is the median of both sides.
+    """
+    mask = np.zeros(x.size, dtype=bool)
+    replacement = x.copy()
+    limit = SPIKE_SIGMAS * sigma
+    for i in range(x.size):
+        left, right = x[max(0, i - SPIKE_HALF):i], x[i + 1:i + 1 + SPIKE_HALF]
+        offs = [x[i] - np.median(side) for side in (left, right) if side.size]
+        if offs and (all(o > limit for o in offs) or all(o < -limit for o in offs)):
+            mask[i] = True
+            replacement[i] = np.median(np.concatenate([left, right]))
+    return mask, replacement
+
+
+def despiked(x: np.ndarray, sigma: float | None = None) -> tuple[np.ndarray, float]:
+    """``x`` (log values) with its spikes (:func:`_spikes`: one disturbed run each, a busy runner, not a
+    level) replaced by the median of their neighbours, and the noise of the points kept (so that
+    outliers do not inflate it and hide a step)."""
+    sigma = noise(x) if sigma is None else sigma
+    clean, removed = x, np.zeros(x.size, dtype=bool)
+    for _ in range(SPIKE_PASSES):  # a cluster of slow runs gives up one run a pass, and σ shrinks to the noise
+        mask, clean = _spikes(clean, sigma)
+        if not mask.any():
+            break
+        removed |= mask
+        if (~removed).sum() > 2:
+            sigma = noise(x[~removed])
+    return clean, sigma
+
+
 def detect(values: np.ndarray, min_effect: float = 0.05, min_size: int = MIN_SIZE,
            penalty: float = PENALTY) -> list[int]:
-    """Indices (into ``values``, NaN skipped) where a new level starts, by PELT; steps below ``min_effect`` dropped."""
+    """Indices (into ``values``, NaN skipped) where a new level starts, by PELT; steps below ``min_effect`` dropped.
+
+    The series is despiked first (:func:`despiked`): one slow run is not a change point.
+    """
     import ruptures
 
     where = np.flatnonzero(np.isfinite(values) & (values > 0))
     if where.size < 2 * min_size:
         return []
-    x = np.log(values[where])
-    sigma = noise(x)
+    x, sigma = despiked(np.log(values[where]))
     ends = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(x.reshape(-1, 1)).predict(
         pen=penalty * sigma**2 * math.log(x.size))
     kept = list(ends[:-1])
@@ -156,15 +211,45 @@ def detect(values: np.ndarray, min_effect: float = 0.05, min_size: int = MIN_SIZ
     return [int(where[start]) for start in kept]
 
 
+def disturbed_points(series: list[Series], min_series: int = DISTURBED_MIN_SERIES) -> list[int]:
+    """Points at which most series have a spike the same way: a run disturbed as a whole (a busy runner).
+
+    A point is disturbed when more than half of the series that have it hold a spike there
+    (:func:`_spikes`), all up or all down. A history of fewer than ``min_series`` series has
+    none (no quorum); a real change of every case starts a level, which is no spike.
+    """
+    if len(series) < min_series:
+        return []
+    n = len(series[0].values)
+    up, down, present = np.zeros(n), np.zeros(n), np.zeros(n)
+    for s in series:
+        where = np.flatnonzero(np.isfinite(s.values) & (s.values > 0))
+        if where.size < 2 * MIN_SIZE:
+            continue
+        x = np.log(s.values[where])
+        mask, replacement = _spikes(x, noise(x))
+        present[where] += 1
+        up[where[mask & (x > replacement)]] += 1
+        down[where[mask & (x < replacement)]] += 1
+    return [i for i in range(n) if present[i] and max(up[i], down[i]) > present[i] / 2]
+
+
 def change_points(history: History, min_effect: float = 0.05, min_size: int = MIN_SIZE) -> History:
-    """``history`` with its change points found (:func:`detect` on every series)."""
+    """``history`` with its disturbed runs marked and its change points found (:func:`detect` on every series).
+
+    The points of a disturbed run (:func:`disturbed_points`) are left out of detection in every
+    series (they read as missing), and listed in ``history.disturbed``.
+    """
+    history.disturbed = disturbed_points(history.series)
     changes = []
     for s in history.series:
-        idx = detect(s.values, min_effect, min_size)
+        values = s.values.copy()
+        values[history.disturbed] = math.nan
+        idx = detect(values, min_effect, min_size)
         bounds = [0, *idx, len(s.values)]
         for i, start in enumerate(idx):
-            before = s.values[bounds[i]:start]
-            after = s.values[start:bounds[i + 2]]
+            before = values[bounds[i]:start]
+            after = values[start:bounds[i + 2]]
             changes.append(ChangePoint(s.case, s.machine, start, float(np.nanmedian(before)),
                                        float(np.nanmedian(after))))
     history.changes = changes

@@ -116,7 +116,8 @@ def _write_files(history: History, out: Path, say) -> HistoryResult:
                  f"{history.points[0].label} to {history.points[-1].label}; {len(history.series)} series "
                  f"(metric: {history.metric})."),
             Bullets((f"{len(history.changes)} change point(s) in {len({(c.case, c.machine) for c in history.changes})} "
-                     "series, found by ruptures' PELT on the log of each series (lowrank/judge/history.py).",)))
+                     "series, found by ruptures' PELT on the log of each series, single slow runs set aside first "
+                     "(lowrank/judge/history.py).", disturbed_line(history))))
     if history.changes:
         doc.add(Heading("Change points"), TableBlock(change_table(history)))
     doc.add(Heading("Trends"))
@@ -130,8 +131,18 @@ def _write_files(history: History, out: Path, say) -> HistoryResult:
     return HistoryResult(history, md, page, figures, csv)
 
 
+def disturbed_line(history: History) -> str:
+    """How many runs were disturbed as a whole (most cases off their series at once) and left out of detection."""
+    if not history.disturbed:
+        return "No run was disturbed as a whole (most cases far off their series at once)."
+    labels = ", ".join(history.points[i].label for i in history.disturbed)
+    return (f"{len(history.disturbed)} run(s) disturbed as a whole, most cases far off their series at once: "
+            f"left out of change-point detection ({labels}).")
+
+
 def to_text(history: History) -> str:
+    note = f"; {disturbed_line(history)}" if history.disturbed else ""
     if not history.changes:
         return (f"no change point in {len(history.series)} series over {len(history.points)} commit(s) "
-                f"(metric {history.metric})")
-    return change_table(history).to_text()
+                f"(metric {history.metric}){note}")
+    return change_table(history).to_text() + (f"\n{disturbed_line(history)}" if history.disturbed else "")
