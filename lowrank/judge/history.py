@@ -175,12 +175,14 @@ def despiked(x: np.ndarray, sigma: float | None = None) -> tuple[np.ndarray, flo
     outliers do not inflate it and hide a step)."""
     sigma = noise(x) if sigma is None else sigma
     clean, removed = x, np.zeros(x.size, dtype=bool)
-    for _ in range(SPIKE_PASSES):  # a cluster of slow runs gives up one run a pass, and σ shrinks to the noise
+    for n in range(SPIKE_PASSES):  # a cluster of slow runs gives up one run a pass
         mask, clean = _spikes(clean, sigma)
         if not mask.any():
             break
         removed |= mask
-        if (~removed).sum() > 2:
+        if n == 0 and (~removed).sum() > 2:
+            # σ once more without the first pass's spikes; not again, or each pass would cut the
+            # noise's own tails and shrink σ below the noise
             sigma = noise(x[~removed])
     return clean, sigma
 
