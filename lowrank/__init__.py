@@ -20,7 +20,15 @@ from .cost import Cost, break_even_rank, dense_cost, factored_cost
 from .errors import BackendUnavailableError, LowRankError, LowRankTypeError, LowRankValueError
 from .factorize import METHODS, factorize, from_svd
 from .lora import LoRAAdapter, lora_scaling
-from .metrics import eckart_young_error, error_ratio, optimal_error, output_error, relative_error
+from .metrics import (
+                      eckart_young_error,
+                      error_ratio,
+                      optimal_error,
+                      optimal_weighted_error,
+                      output_error,
+                      relative_error,
+                      weighted_error,
+)
 from .operator import LowRankOperator
 
 __version__ = "0.1.0"
@@ -51,6 +59,8 @@ __all__ = [
     "lora",
     "lora_scaling",
     "optimal_error",
+    "optimal_weighted_error",
     "output_error",
     "relative_error",
+    "weighted_error",
 ]

@@ -9,8 +9,9 @@ from .errors import LowRankValueError
 from .lora import initial_factors
 from .operator import LowRankOperator
 from .validation import as_float_matrix, check_choice, check_int, check_matrix, check_rank
+from .weighted import DEFAULT_RIDGE, whitened_svd
 
-METHODS = ("svd", "randomized", "lora")
+METHODS = ("svd", "randomized", "lora", "whitened")
 SPLITS = ("balanced", "left", "right")
 LORA_INITS = ("kaiming", "gaussian")
 DEFAULT_OVERSAMPLING = 10
@@ -28,6 +29,8 @@ def factorize(
     power_iterations: int | None = None,
     init: str | None = None,
     seed: int | np.random.Generator | None = None,
+    gram=None,
+    ridge: float | None = None,
 ) -> LowRankOperator:
     """Factorize W (d×k) into B (d×r) and A (r×k) so that W ≈ B @ A.
 
@@ -41,13 +44,16 @@ def factorize(
         changed); the factors have that dtype. Booleans and complex numbers are refused.
     rank : int
         r, with 1 <= r <= min(d, k).
-    method : {"svd", "randomized", "lora"}, default "svd"
+    method : {"svd", "randomized", "lora", "whitened"}, default "svd"
         ``"svd"``: exact truncated SVD, the Eckart–Young optimum.
         ``"randomized"``: randomized SVD (Halko, Martinsson & Tropp 2011), much faster
         than ``"svd"`` for r << min(d, k), within a few percent of the optimum on
         decaying spectra.
         ``"lora"``: LoRA's training initialisation, B = 0 and A random, so B @ A = 0
         and the error is ‖W‖ (the starting point of fine-tuning, not an approximation).
+        ``"whitened"``: the best rank-r factors for the layer's inputs, minimising the output
+        error ‖(W − BA)X‖_F given ``gram`` = X Xᵀ (SVD-LLM's truncation-aware whitening; see
+        :mod:`lowrank.weighted`): the weighted Eckart–Young optimum.
     backend : {"numpy", "torch-cpu", "torch-cuda"}, optional
         Must match W's own backend when given; inferred from W otherwise.
     split : {"balanced", "left", "right"}, default "balanced"
@@ -65,6 +71,12 @@ def factorize(
     seed : int or numpy.random.Generator, optional
         Randomness of ``"randomized"`` and ``"lora"``; the same seed gives the same
         factors on every backend (draws come from numpy and are converted).
+    gram : array-like (k, k)
+        ``"whitened"`` only, and required there: the Gram matrix X @ X.T of the layer's
+        inputs X (k×n), symmetric positive semi-definite (numpy array or torch tensor).
+    ridge : float >= 0, default 1e-6
+        ``"whitened"`` only: G + ridge·tr(G)/k·I is whitened, so a singular G (an input
+        direction never excited) works; 0 asks for the exact objective and refuses a singular G.
 
     Returns
     -------
@@ -85,18 +97,24 @@ def factorize(
     randomized_only = {"oversampling": oversampling, "power_iterations": power_iterations}
     svd_only = {"split": split}
     lora_only = {"init": init}
+    whitened_only = {"gram": gram, "ridge": ridge}
     misplaced = {
-        "svd": {**randomized_only, **lora_only},
-        "randomized": lora_only,
-        "lora": {**randomized_only, **svd_only},
+        "svd": {**randomized_only, **lora_only, **whitened_only},
+        "randomized": {**lora_only, **whitened_only},
+        "lora": {**randomized_only, **svd_only, **whitened_only},
+        "whitened": {**randomized_only, **lora_only, **svd_only},
     }[method]
     for name, value in misplaced.items():
         if value is not None:
-            raise LowRankValueError(f"{name}={value!r} does not apply to method={method!r}; leave it out")
+            shown = repr(value) if isinstance(value, (bool, int, float, str)) else f"<{type(value).__name__}>"
+            raise LowRankValueError(f"{name}={shown} does not apply to method={method!r}; leave it out")
 
     if method == "lora":
         init = check_choice(init or "kaiming", "init", LORA_INITS)
         return _lora_init(be, W, r, init, seed)
+    if method == "whitened":
+        B, A, sigma = whitened_svd(be, W, r, gram, DEFAULT_RIDGE if ridge is None else ridge, be.dtype_name(W))
+        return LowRankOperator(B, A, "whitened", sigma[:r])
     split = check_choice(split or "balanced", "split", SPLITS)
     work_dtype = be.dtype_name(W)
     Wf = W if work_dtype in FACTORIZATION_DTYPES else be.asarray(W, "float32")

@@ -18,6 +18,7 @@ import numpy as np
 from .errors import LowRankValueError
 from .operator import LowRankOperator
 from .validation import as_float_matrix, check_choice, check_int, check_rank
+from .weighted import check_gram, weighted_singular_values
 
 NORMS = ("fro", "spectral")
 
@@ -91,6 +92,37 @@ def output_error(W, f: LowRankOperator, x) -> float:
     total = be.norm(exact, "fro")
     diff = be.norm(exact - approx, "fro")
     return diff / total if total > 0 else diff
+
+
+def weighted_error(W, f: LowRankOperator, gram) -> float:
+    """The output error on the inputs behind ``gram`` = X Xᵀ: ‖(W − B@A)X‖_F / ‖WX‖_F.
+
+    Computed from G alone, ‖EX‖_F² = tr(E G Eᵀ) with E = W − B@A (float64), so the
+    activations need not be kept. The weighted Eckart–Young optimum is
+    :func:`optimal_weighted_error`; ``factorize(W, r, "whitened", gram=G)`` attains it.
+    """
+    W, be = as_float_matrix(W)
+    _check_operator(f, W, be)
+    G = check_gram(gram, W.shape[1])
+    W64 = np.asarray(be.to_numpy(W), dtype=np.float64)
+    E = W64 - np.asarray(be.to_numpy(f.B), dtype=np.float64) @ np.asarray(be.to_numpy(f.A), dtype=np.float64)
+    err = float(np.sqrt(max(np.einsum("ij,jk,ik->", E, G, E), 0.0)))
+    total = float(np.sqrt(max(np.einsum("ij,jk,ik->", W64, G, W64), 0.0)))
+    return err / total if total > 0 else err
+
+
+def optimal_weighted_error(W, rank: int, gram, *, relative: bool = True) -> float:
+    """The smallest output error of any rank-``rank`` B@A on the inputs behind ``gram``: Eckart–Young on W S.
+
+    With G = X Xᵀ = S Sᵀ, ‖(W − BA)X‖_F = ‖(W − BA)S‖_F ≥ √(Σ_{i>r} σ_i(WS)²), with
+    equality for the whitened SVD. Relative to ‖WX‖_F = ‖WS‖_F unless ``relative=False``.
+    A singular G is fine here (no inverse is needed).
+    """
+    W, be = as_float_matrix(W)
+    r = check_rank(rank, tuple(W.shape))
+    G = check_gram(gram, W.shape[1])
+    s = weighted_singular_values(np.asarray(be.to_numpy(W), dtype=np.float64), G)
+    return eckart_young_error(s, r, "fro", relative=relative)
 
 
 def _check_operator(f, W, be) -> None:
