@@ -52,6 +52,11 @@ def register(subparsers) -> None:
                         "how close the embeddings stay and the forward latency at batch 1 and 16 (needs the e2e "
                         "extra: pip install -e '.[e2e]')")
     p.add_argument("--e2e-threads", type=count(1), default=1, metavar="T", help="torch threads of the e2e timing (1)")
+    p.add_argument("--calibration", default=None, metavar="SOURCE",
+                   help="plan by output error on the inputs each layer sees: run the model (a Hugging Face folder) "
+                        "on SOURCE, 'builtin' (48 sentences, none of them the end-to-end check's) or a text file "
+                        "with one sample a line; spectra of W·S, factors by the whitened SVD; with --e2e the plain "
+                        "plan of the same policy is measured beside it")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
                         "layer kind, the plan, and speedup against rank measured at the model's shapes")
@@ -66,8 +71,9 @@ def _fmt_rank(r) -> str:
 
 
 def _table(doc: dict) -> str:
+    weights = any("weight_error" in layer for layer in doc["layers"])  # calibrated: the output error, and this
     header = ["layer", "shape", "stable r", "eff. r", "r@1%", "r@5%", "r@10%", "r@20%", "r*", "rank", "error",
-              "params kept", "speedup"]
+              *(["w.err"] if weights else []), "params kept", "speedup"]
     rows = []
     for layer in doc["layers"]:
         eff = layer["effective_rank"]
@@ -75,7 +81,10 @@ def _table(doc: dict) -> str:
         rows.append([layer["name"], "x".join(map(str, layer["shape"])), f"{layer['stable_rank']:.1f}",
                      "-" if eff is None else f"{eff:.0f}", *(_fmt_rank(at[k]) for k in ("0.01", "0.05", "0.1", "0.2")),
                      f"{layer['break_even_rank']:.0f}", "dense" if layer["rank"] is None else str(layer["rank"]),
-                     f"{layer['relative_error']:.3f}", f"{layer['params_factored'] / layer['params_dense']:.0%}",
+                     f"{layer['relative_error']:.3f}",
+                     *([f"{layer['weight_error']:.3f}" if layer.get("weight_error") is not None else "-"]
+                       if weights else []),
+                     f"{layer['params_factored'] / layer['params_dense']:.0%}",
                      "-" if layer["speedup"] is None else f"{layer['speedup']:.2f}x"])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
@@ -115,10 +124,20 @@ def _request(args):
         raise InputError(f"--backend {args.backend}: {reason}")
     if args.e2e and args.e2e_threads < 1:
         raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
+    if args.calibration is not None:
+        from lowrank.model import calibration, e2e
+
+        calibration.read_texts(args.calibration)  # a bad file is refused before any model is loaded
+        folder = args.path if args.path.is_dir() else args.path.parent
+        if not (folder / "config.json").is_file():
+            raise InputError(f"--calibration runs the model on the calibration texts: it needs a Hugging Face model "
+                             f"folder (config.json, weights, tokenizer), and {args.path} is a bare weights file")
+        e2e.check_folder(folder)
     return Request(path=args.path, include=tuple(args.include), exclude=tuple(args.exclude),
                    max_error=args.max_error, params=args.params, max_rank=args.max_rank, timing=not args.no_timing,
                    batch=args.batch, backend=args.backend, dtype=args.dtype, min_speedup=args.min_speedup,
-                   runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads)
+                   runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads,
+                   calibration=args.calibration)
 
 
 def _run_model(args) -> int:
@@ -133,6 +152,10 @@ def _run_model(args) -> int:
     print(f"{analysis.path} ({analysis.format}): {t['layers']} layer(s) analysed, {len(analysis.skipped)} tensor(s) "
           f"skipped")
     print(f"plan: {policy.describe()}")
+    if "calibration" in about:
+        c = about["calibration"]
+        print(f"objective: the output error on {c['source']}, {c['tokens']} tokens (spectra of W·S with S Sᵀ = X Xᵀ; "
+              "factors by the whitened SVD); 'error' below is the output error, 'w.err' the weight error")
     print()
     print(_table(doc))
     print()
@@ -144,12 +167,13 @@ def _run_model(args) -> int:
     if "optimality_gap_bound" in about:
         print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/model/rankplan.py)")
-    if "end_to_end" in doc:
-        e = doc["end_to_end"]
-        print(f"end to end ({e['layers_factored']} linears factored, {e['sentences']} sentences): embedding cosine "
-              f"similarity min {e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f}; "
-              + "; ".join(f"batch {n}: {v['dense_ms']:.2f} -> {v['factored_ms']:.2f} ms ({v['speedup']:.2f}x)"
-                          for n, v in e["latency"].items()))
+    for key, label in (("end_to_end", "end to end"), ("end_to_end_plain", "end to end, plain plan")):
+        if key in doc:
+            e = doc[key]
+            print(f"{label} ({e['layers_factored']} linears factored, {e['sentences']} sentences): embedding cosine "
+                  f"similarity min {e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f}; "
+                  + "; ".join(f"batch {n}: {v['dense_ms']:.2f} -> {v['factored_ms']:.2f} ms ({v['speedup']:.2f}x)"
+                              for n, v in e["latency"].items()))
     if analysis.skipped:
         reasons: dict[str, int] = {}
         for _, why in analysis.skipped:
@@ -178,6 +202,8 @@ def _command(args) -> str:
     parts += [x for g in args.include for x in ("--include", g)] + [x for g in args.exclude for x in ("--exclude", g)]
     if args.e2e:
         parts += ["--e2e", "--e2e-threads", str(args.e2e_threads)]
+    if args.calibration is not None:
+        parts += ["--calibration", str(args.calibration)]
     if args.no_timing:
         parts.append("--no-timing")
     else:

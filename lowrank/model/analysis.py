@@ -20,6 +20,7 @@ from lowrank.errors import LowRankValueError
 from lowrank.model.checkpoint import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
 from lowrank.model.rankplan import LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget
 from lowrank.store.files import write_new, write_new_text
+from lowrank.weighted import whitening
 
 # Embeddings are a gather (a row lookup), not a matvec: factoring them changes no matvec time.
 # Skipped unless an --include pattern names them.
@@ -37,6 +38,13 @@ class ModelAnalysis:
     spectra: list[LayerSpectrum]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (tensor name, why)
     checkpoint: Checkpoint | None = field(default=None, repr=False)
+    # Data-aware: each layer's Gram matrix of its calibration inputs; the spectra are then those
+    # of W·S (S Sᵀ = G), so every error is an output error (lowrank.weighted)
+    grams: dict | None = field(default=None, repr=False)
+
+    @property
+    def objective(self) -> str:
+        return "output" if self.grams else "weight"
 
     @property
     def params(self) -> int:
@@ -61,13 +69,21 @@ def _selected(info: TensorInfo, include, exclude) -> str | None:
     return None
 
 
+def selected_tensors(path, include=(), exclude=()) -> list[str]:
+    """The names of the tensors :func:`analyse_checkpoint` would analyse (nothing is loaded)."""
+    return [info.name for info in open_checkpoint(path).tensors() if _selected(info, include, exclude) is None]
+
+
 def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None, method: str = "auto",
-                       log=None) -> ModelAnalysis:
+                       log=None, grams: dict | None = None) -> ModelAnalysis:
     """Spectra of the checkpoint's 2-D floating tensors that pass the filters, one tensor in memory at a time.
 
     ``include``/``exclude``: fnmatch globs on tensor names. ``max_rank``: the largest rank
     whose error is needed (a randomized SVD to it on large layers, see
     :func:`lowrank.model.rankplan.layer_spectrum`); None: every singular value, exactly.
+    ``grams``: ``{tensor name: X Xᵀ}`` of calibration inputs (:mod:`lowrank.model.calibration`);
+    a layer with one is analysed by output error, the spectrum of W·S (S Sᵀ = G plus the ridge
+    of :mod:`lowrank.weighted`), and a layer without one is refused.
     """
     ckpt = open_checkpoint(path)
     infos = ckpt.tensors()
@@ -85,9 +101,18 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
         if log:
             log(f"[{i}/{len(chosen)}] {info.name} {info.shape[0]}x{info.shape[1]} {info.dtype}")
         W = ckpt.load(info.name)
+        if grams is not None:
+            if info.name not in grams:
+                raise LowRankValueError(f"{info.name}: no calibration inputs (it matches no linear layer the model "
+                                        "runs); exclude it with --exclude")
+            W = np.asarray(W, dtype=np.float64)
+            WS = W @ whitening(grams[info.name])[0]
+            # Scaled to ‖W‖_F: the planners weigh each layer's relative output error as they weigh
+            # relative weight errors, not by how large its inputs happen to be.
+            W = WS * (np.linalg.norm(W) / max(np.linalg.norm(WS), np.finfo(np.float64).tiny))
         spectra.append(layer_spectrum(info.name, W, max_rank, method=method, dtype=info.dtype))
         del W
-    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt)
+    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt, grams)
 
 
 @dataclass(frozen=True)
@@ -183,7 +208,8 @@ def save_factors(analysis: ModelAnalysis, layers: list[LayerPlan], target) -> Pa
     """Write B (d×r) and A (r×k) of every factored layer as ``<name>.B``/``<name>.A`` in a safetensors file.
 
     B = U_r·√Σ_r and A = √Σ_r·V_rᵀ of the exact truncated SVD, in float32 (the balanced
-    split, as ``lowrank.factorize``), so that W ≈ B @ A with the planned error.
+    split, as ``lowrank.factorize``), so that W ≈ B @ A with the planned error; for a
+    calibrated analysis, the whitened SVD's factors (the planned error is then the output error).
     """
     from safetensors.numpy import save_file
 
@@ -195,7 +221,10 @@ def save_factors(analysis: ModelAnalysis, layers: list[LayerPlan], target) -> Pa
         if p.rank is None:
             continue
         W = ckpt.load(p.name).astype(np.float64)
-        f = factorize(W, rank=p.rank, method="svd")
+        if analysis.grams:  # the data-aware factors: the whitened SVD on the layer's calibration inputs
+            f = factorize(W, rank=p.rank, method="whitened", gram=analysis.grams[p.name])
+        else:
+            f = factorize(W, rank=p.rank, method="svd")
         tensors[p.name + FACTOR_SUFFIXES[0]] = np.ascontiguousarray(np.asarray(f.B), dtype=np.float32)
         tensors[p.name + FACTOR_SUFFIXES[1]] = np.ascontiguousarray(np.asarray(f.A), dtype=np.float32)
     if not tensors:

@@ -87,14 +87,15 @@ def _module_for(model, tensor_name: str):
     return None, None
 
 
-def _factored_pair(linear, rank: int):
-    """``Sequential(A, B)`` replacing ``linear``: the balanced truncated SVD of its weight, its bias on B."""
+def _factored_pair(linear, rank: int, gram=None):
+    """``Sequential(A, B)`` replacing ``linear``: the balanced truncated SVD of its weight (with ``gram``, the
+    whitened SVD on those inputs), its bias on B."""
     import torch
 
     import lowrank
 
     W = linear.weight.detach().to(torch.float64).cpu().numpy()
-    f = lowrank.factorize(W, rank, "svd")
+    f = lowrank.factorize(W, rank, "svd") if gram is None else lowrank.factorize(W, rank, "whitened", gram=gram)
     d, k = W.shape
     first = torch.nn.Linear(k, rank, bias=False)
     second = torch.nn.Linear(rank, d, bias=linear.bias is not None)
@@ -106,8 +107,11 @@ def _factored_pair(linear, rank: int):
     return torch.nn.Sequential(first, second).to(linear.weight.dtype)
 
 
-def factor(model, ranks: dict[str, int]) -> list[str]:
-    """Replace, in place, each linear of ``ranks`` (tensor name -> rank) by its factored pair; the replaced names."""
+def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]:
+    """Replace, in place, each linear of ``ranks`` (tensor name -> rank) by its factored pair; the replaced names.
+
+    ``grams`` (tensor name -> X Xᵀ of calibration inputs): factor those by the whitened SVD.
+    """
     done = []
     for tensor, rank in ranks.items():
         name, linear = _module_for(model, tensor)
@@ -115,7 +119,7 @@ def factor(model, ranks: dict[str, int]) -> list[str]:
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, _factored_pair(linear, rank))
+        setattr(parent, child, _factored_pair(linear, rank, (grams or {}).get(tensor)))
         done.append(name)
     return done
 
@@ -144,8 +148,11 @@ def _latency(model, batch, threads: int) -> float:
                      num_threads=threads).blocked_autorange(min_run_time=1.0).median
 
 
-def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None) -> dict:
-    """Factor ``ranks``' layers of the model in ``folder``; similarity and latency against the original."""
+def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None, grams: dict | None = None) -> dict:
+    """Factor ``ranks``' layers of the model in ``folder``; similarity and latency against the original.
+
+    ``grams``: the calibrated layers' Gram matrices, factored by the whitened SVD (:func:`factor`).
+    """
     import copy
 
     import torch
@@ -153,7 +160,7 @@ def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None) -> dict
     say = log or (lambda _m: None)
     model, tokenizer = load(folder)
     factored = copy.deepcopy(model)
-    replaced = factor(factored, ranks)
+    replaced = factor(factored, ranks, grams)
     if not replaced:
         raise LowRankValueError(f"no planned layer matched a linear of the model in {folder}")
     say(f"[e2e] {len(replaced)} linear(s) factored; comparing on {len(SENTENCES)} sentences")

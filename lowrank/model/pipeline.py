@@ -11,6 +11,11 @@ and prints or writes what comes back; every step of the feature is here, in orde
    ``min_speedup``, keep factored only the layers that run at least that much faster;
 4. the plan document (:func:`lowrank.model.analysis.plan_document`);
 5. with ``e2e``, the Hugging Face model with its planned linears factored (:mod:`lowrank.model.e2e`).
+
+With ``calibration``, step 0 runs the model on the calibration texts and keeps each layer's
+Gram matrix (:mod:`lowrank.model.calibration`): the spectra are then of W·S, the planners
+plan by output error, the factors are the whitened SVD's, and the end-to-end check runs the
+plain plan of the same policy beside it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Request:
     sweep: bool = False  # time a sweep of ranks at every shape too (the report's speedup-against-rank figure)
     e2e: bool = False
     e2e_threads: int = 1
+    calibration: str | None = None  # "builtin" or a text file: plan by output error on those inputs
 
     @property
     def policy(self) -> analysis.Policy:
@@ -66,13 +72,49 @@ class Outcome:
     speedups: dict | None = field(default=None)  # the planned ranks' speedups
 
 
+def calibrate(request: Request, log=None) -> tuple[dict, dict]:
+    """The Gram matrix of every analysed layer's inputs on the calibration texts, and what they were."""
+    from lowrank.model import calibration, e2e
+    from lowrank.weighted import DEFAULT_RIDGE
+
+    texts, described = calibration.read_texts(request.calibration)
+    model, tokenizer = e2e.load(request.folder)
+    names = analysis.selected_tensors(request.path, list(request.include), list(request.exclude))
+    grams, tokens = calibration.gram_matrices(model, tokenizer, names, texts, log=log)
+    return grams, {"source": described, "samples": len(texts), "tokens": tokens, "objective": "output error",
+                   "factors": "whitened SVD", "ridge": DEFAULT_RIDGE}
+
+
+def _analyse(request: Request, log, grams=None):
+    return analysis.analyse_checkpoint(request.path, list(request.include), list(request.exclude),
+                                       max_rank=request.max_rank, method="auto" if request.max_rank else "exact",
+                                       log=log, grams=grams)
+
+
+def _weight_errors(result, layers) -> dict[str, float]:
+    """The weight error ‖W − BA‖_F/‖W‖_F of each factored layer's whitened factors (the plan states the output error)."""
+    import numpy as np
+
+    import lowrank
+
+    out = {}
+    for p in layers:
+        if p.rank is not None:
+            W = np.asarray(result.checkpoint.load(p.name), dtype=np.float64)
+            out[p.name] = lowrank.relative_error(W, lowrank.factorize(W, p.rank, "whitened", gram=result.grams[p.name]))
+    return out
+
+
 def run(request: Request, log=None) -> Outcome:
     """Every step of the feature, in order (see the module's docstring)."""
     policy = request.policy
-    result = analysis.analyse_checkpoint(request.path, list(request.include), list(request.exclude),
-                                         max_rank=request.max_rank,
-                                         method="auto" if request.max_rank else "exact", log=log)
+    grams = None
+    if request.calibration is not None:
+        grams, calibrated = calibrate(request, log)
+    result = _analyse(request, log, grams)
     layers, about = analysis.plan(result, policy)
+    if grams is not None:
+        about = {**about, "calibration": calibrated}
     speedups = sweep = None
     if request.timing:
         from lowrank.model import report, timing
@@ -88,9 +130,18 @@ def run(request: Request, log=None) -> Outcome:
             layers = analysis.keep_fast_layers(layers, speedups, request.min_speedup)
             about["min_speedup"] = request.min_speedup
     doc = analysis.plan_document(result, layers, about, speedups)
+    if grams is not None:
+        weight_errors = _weight_errors(result, layers)
+        for row in doc["layers"]:
+            row["weight_error"] = weight_errors.get(row["name"], 0.0 if row["rank"] is None else None)
     if request.e2e:
         from lowrank.model import e2e
 
         ranks = {p.name: p.rank for p in layers if p.rank is not None}
-        doc["end_to_end"] = e2e.run(request.folder, ranks, threads=request.e2e_threads, log=log)
+        doc["end_to_end"] = e2e.run(request.folder, ranks, threads=request.e2e_threads, log=log, grams=grams)
+        if grams is not None:  # the plain plan under the same policy, on the same held-out sentences
+            plain_layers, _ = analysis.plan(_analyse(request, log), policy)
+            plain = {p.name: p.rank for p in plain_layers if p.rank is not None}
+            doc["end_to_end_plain"] = {**e2e.run(request.folder, plain, threads=request.e2e_threads, log=log),
+                                       "plan": "plain truncated SVD, planned by weight error"}
     return Outcome(result, policy, layers, about, doc, sweep, speedups)
