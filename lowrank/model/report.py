@@ -218,8 +218,24 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
         for s in doc["skipped"]:
             reasons[s["why"]] = reasons.get(s["why"], 0) + 1
         report.add(Para("Skipped: " + "; ".join(f"{n} tensor(s): {why}" for why, n in reasons.items()) + "."))
+    if "calibration" in doc:
+        c = doc["calibration"]
+        report.add(Para(f"Planned by output error on {c['source']} ({c['tokens']} tokens): spectra of W·S with "
+                        f"S Sᵀ = X Xᵀ, factors by the {c['factors']} (ridge {c['ridge']:g}); the plan's errors are "
+                        "output errors."))
     if "end_to_end" in doc:
         report.add(Heading("End to end"), *end_to_end_blocks(doc["end_to_end"]))
+    if "end_to_end_plain" in doc:
+        plain, ours = doc["end_to_end_plain"], doc["end_to_end"]
+        rows = tuple((label, (f"{e['layers_factored']}", f"{e['params_after']:,}", f"{e['embedding_cosine']['mean']:.4f}",
+                              f"{e['embedding_cosine']['min']:.4f}", f"{e['token_cosine']['mean']:.4f}"))
+                     for label, e in (("plain SVD, by weight error", plain), ("data-aware, by output error", ours)))
+        report.add(Heading("Plain against data-aware, same policy"),
+                   TableBlock(Table("The two plans on the held-out sentences", "plan",
+                                    ("linears factored", "parameters", "embedding cosine (mean)",
+                                     "embedding cosine (min)", "token cosine (mean)"), rows,
+                                    footer="held out: the end-to-end check's sentences, none of them a calibration "
+                                           "sample")))
     report.add(Heading("Figures"), *(FigureBlock(p, c) for p, c in figures))
     report.add(Heading("Plan"), TableBlock(plan_table(doc)))
     md, page = out / "report.md", out / "report.html"
