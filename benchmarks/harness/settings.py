@@ -19,7 +19,6 @@ from benchmarks.engine import driver, machine
 from benchmarks.harness import selection as _selection
 from lowrank.record import paths
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = paths.RUNS
 # Passes of fresh worker processes per backend (benchmarks/engine/driver.py); 1 times in the pytest process.
 DEFAULT_PROCESSES = 3

@@ -106,7 +106,7 @@ def gram_matrices(model, tokenizer, tensor_names, texts, log=None) -> tuple[dict
     """
     import torch
 
-    from lowrank.model.e2e import _module_for
+    from lowrank.model.e2e import module_for
 
     grams: dict[str, np.ndarray] = {}
     mask_now: dict = {}
@@ -122,7 +122,7 @@ def gram_matrices(model, tokenizer, tensor_names, texts, log=None) -> tuple[dict
         return hook
 
     for name in tensor_names:
-        _, linear = _module_for(model, name)
+        _, linear = module_for(model, name)
         if linear is None:
             continue
         grams[name] = np.zeros((linear.in_features, linear.in_features))

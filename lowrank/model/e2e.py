@@ -3,7 +3,9 @@
 Each planned ``nn.Linear`` is replaced by a pair of linears applied as LoRA applies its
 adapter (``x @ A.T @ B.T``, PEFT's ``lora_B(lora_A(x))``): ``A`` (r×k) without bias, then
 ``B`` (d×r) with the layer's bias, from the truncated SVD of the layer's own weight
-(``lowrank.factorize``, the balanced split). Then, on a fixed set of sentences:
+(``lowrank.factorize``, the balanced split), or, for a calibrated plan, the whitened SVD on
+the layer's calibration inputs. Then, on a fixed set of sentences (held out: no calibration
+sample is one of them):
 
 * **How close the outputs stay**: the cosine similarity of each sentence's embedding (the
   last hidden state, mean-pooled over its tokens as sentence-transformers pools MiniLM)
@@ -75,7 +77,7 @@ def load(folder: Path):
     return model, tokenizer
 
 
-def _module_for(model, tensor_name: str):
+def module_for(model, tensor_name: str):
     """The ``nn.Linear`` holding ``tensor_name`` (``...query.weight``), allowing a prefix on either side."""
     import torch
 
@@ -114,7 +116,7 @@ def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]
     """
     done = []
     for tensor, rank in ranks.items():
-        name, linear = _module_for(model, tensor)
+        name, linear = module_for(model, tensor)
         if linear is None:
             continue
         parent_name, _, child = name.rpartition(".")
