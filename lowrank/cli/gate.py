@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         description="Gate RUN against a stored baseline, every suite as its definition says "
                     "(lowrank/record/suites/). Exact metrics (errors, parameters, bytes, FLOPs) must match "
                     "on any machine; same-run ratios (the matvec speedup dense/factored, randomized SVD against its "
-                    "peer, unmerged LoRA against merged, apply against a bare product) are compared on any machine; absolute "
+                    "peer, unmerged LoRA against merged, apply against a bare product) are compared on any machine (unless "
+                    "--ratios never); absolute "
                     "medians only when the hardware fingerprints match. A timing regresses only when it changes by "
                     "more than the minimum effect AND the change is significant on the raw samples (bootstrap "
                     "interval for ratios, Mann-Whitney U for times). Thresholds come from [tool.lowrank-bench.gate] "
@@ -40,6 +41,9 @@ def register(subparsers) -> None:
     p.add_argument("--alpha", type=level, default=None, help="significance level (e.g. 0.01)")
     p.add_argument("--absolute", choices=("auto", "always", "never"), default=None,
                    help="compare absolute times: when fingerprints match (auto), always, or never")
+    p.add_argument("--ratios", choices=("always", "never"), default=None,
+                   help="compare same-run ratios (always, the default) or not (never: only exact metrics, and absolute "
+                        "times if --absolute says so; for CI that judges timings in an A/B of the same job)")
     p.add_argument("--allow-missing", action="store_true",
                    help="accept baseline cases the run lacks (by default they fail the gate: they were not checked)")
     p.add_argument("--markdown", type=Path, default=None, help="also write a Markdown summary (CI job summaries)")
@@ -67,6 +71,8 @@ def _run_gate(args) -> int:
             "*", speedup_min_effect=args.min_effect, time_min_effect=args.min_effect, alpha=args.alpha)))
     if args.absolute is not None:
         cfg = replace(cfg, absolute=args.absolute)
+    if args.ratios is not None:
+        cfg = replace(cfg, ratios=args.ratios)
     cfg = gate.validate_config(cfg)
     base_path = baselines.existing_baseline(args.baseline)
     base = read_run(base_path)

@@ -22,7 +22,21 @@ def _row(v: paired.PairedVerdict, accepted: bool = False) -> list[str]:
     # A ratio metric is the case's time over its partner's in the same process: "slower" = lost ground.
     case = v.case if v.metric == "time" else f"{v.case} (time / partner's)"
     return [case, v.verdict + (" (accepted)" if accepted else ""), _value(v, v.base_median), _value(v, v.head_median),
-            f"{(v.ratio - 1) * 100:+.1f}%", f"[{v.low:.3f}, {v.high:.3f}]", f"{v.rounds} (+{v.dropped} out)"]
+            f"{(v.ratio - 1) * 100:+.1f}%", _interval(v), f"{v.rounds} (+{v.dropped} out)"]
+
+
+def _bound(x: float) -> str:
+    return "inf" if x == float("inf") else f"{x:.3f}" if x < 1000 else f"{x:.3g}"
+
+
+def _interval(v: paired.PairedVerdict) -> str:
+    """The interval of the ratio; unbounded when too few rounds are left (one round: no interval at all)."""
+    return f"[{_bound(v.low)}, {_bound(v.high)}{')' if v.high == float('inf') else ']'}"
+
+
+def _width(v: paired.PairedVerdict) -> float:
+    """How wide the interval is (high / low): infinite when it reaches 0 or infinity."""
+    return v.high / v.low if v.low > 0 else float("inf")
 
 
 HEADER = ["case", "verdict", "base", "head", "change", "interval (head/base)", "rounds"]
@@ -66,7 +80,7 @@ def _sections(run: AbRun) -> list[tuple[str, list[list[str]]]]:
     j = run.judgement
     changed = [v for v in j.verdicts if v.verdict in ("slower", "faster")]
     changed.sort(key=lambda v: (v.verdict != "slower", -abs(v.ratio - 1)))
-    undecided = sorted((v for v in j.verdicts if v.verdict == "undecided"), key=lambda v: -(v.high / v.low))
+    undecided = sorted((v for v in j.verdicts if v.verdict == "undecided"), key=_width, reverse=True)
     return [("Changed beyond the threshold", [_row(v, run.settings.accepted(v.case)) for v in changed]),
             ("Undecided (more rounds needed for their noise)", [_row(v) for v in undecided[:MAX_LISTED]])]
 
@@ -107,6 +121,7 @@ def to_markdown(run: AbRun, correctness: list[Finding], command: str) -> str:
 
 
 def to_json(run: AbRun, correctness: list[Finding]) -> dict:
+    """``ab.json``: settings, verdicts and exact changes (strict JSON: an unbounded interval's ``high`` is null)."""
     s, j = run.settings, run.judgement
     return {
         "sides": {label: {"revision": side.revision, "commit": side.commit, "python": side.python}
@@ -119,7 +134,7 @@ def to_json(run: AbRun, correctness: list[Finding]) -> dict:
         "disturbed": [list(d) for d in j.disturbed],
         "cases": [{"case": v.case, "suite": v.suite, "backend": v.backend, "metric": v.metric, "verdict": v.verdict,
                    "accepted": v.verdict == "slower" and s.accepted(v.case), "ratio": v.ratio,
-                   "low": v.low, "high": v.high, "rounds": v.rounds, "dropped": v.dropped,
+                   "low": v.low, "high": None if v.high == float("inf") else v.high, "rounds": v.rounds, "dropped": v.dropped,
                    "base_median": v.base_median, "head_median": v.head_median} for v in j.verdicts],
         "exact_changed": [{"case": f.case, "metric": f.metric, "base": f.baseline, "head": f.current, "note": f.note}
                           for f in correctness],

@@ -48,8 +48,10 @@ def summary_line(result: GateResult) -> str:
     verdict = "FAIL" if result.exit_code else "PASS"
     n_corr = sum(f.kind == "correctness" for f in result.regressions)
     missing = f", {len(result.only_baseline)} baseline case(s) missing" if result.only_baseline else ""
+    # A pass that judged no timing says so in its first line, not only in the line under it.
+    scope = "" if result.ratios_compared or result.absolute_compared else " (exact metrics only: no timing compared)"
     return (
-        f"{verdict}: {len(result.regressions)} regression(s) ({n_corr} correctness), "
+        f"{verdict}{scope}: {len(result.regressions)} regression(s) ({n_corr} correctness), "
         f"{len(result.improvements)} improvement(s), {result.common} case(s) compared{missing}"
     )
 
@@ -68,7 +70,7 @@ def unchanged_cases(result: GateResult) -> list[str]:
 
 def to_text(result: GateResult) -> str:
     """A terminal report: verdict, what was compared, regressions and improvements in tables."""
-    out = [summary_line(result), result.absolute_reason]
+    out = [summary_line(result), result.compared]
     if result.incomplete:
         out.append(result.incomplete)
     if result.only_baseline:
@@ -93,7 +95,7 @@ def to_markdown(result: GateResult, title: str = "lowrank-bench regression gate"
         )
 
     icon = ":x:" if result.exit_code else ":white_check_mark:"
-    out = [f"## {title}", "", f"{icon} **{summary_line(result)}**", "", f"_{result.absolute_reason}_", ""]
+    out = [f"## {title}", "", f"{icon} **{summary_line(result)}**", "", f"_{result.compared}_", ""]
     if result.incomplete:
         out += [f"**{result.incomplete}**", ""]
     if result.only_baseline:

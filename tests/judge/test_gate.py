@@ -280,3 +280,36 @@ def test_an_injection_changes_exactly_the_named_cases(aa_runs):
         assert after["stats"]["data"] == [t * factor for t in before["stats"]["data"]]
     with pytest.raises(KeyError, match="no-such-case"):
         inject.slowed(cur, 2.0, ["no-such-case"])  # a no-op injection would pass tests for the wrong reason
+
+
+def test_ratios_never_gates_exact_metrics_and_says_no_timing_was_compared(aa_runs, tmp_path):
+    # What CI does: timings are judged by its A/B, so the gate against the stored baseline
+    # checks exact metrics only, and its verdict line says so.
+    from lowrank import cli
+
+    base, cur = aa_runs
+    case = "numpy-float32-d1024-k1024-r0064-n032-warm"
+    slow = shifted(cur, case, 1.5)
+    cfg = replace(PROJECT_CONFIG, absolute="never", ratios="never")
+    result = gate.compare_runs(slow, base, cfg)
+    assert not result.ratios_compared and not any(f.is_ratio for f in result.findings)
+    assert result.exit_code == 0
+    text = gate_report.to_text(result)
+    assert text.startswith("PASS (exact metrics only: no timing compared)") and "ratios=never" in text
+    changed = copy.deepcopy(slow)
+    bench = next(b for b in changed["benchmarks"] if b["param"] == case)
+    bench["extra_info"]["flops"] += 2
+    result = gate.compare_runs(changed, base, cfg)
+    assert [(f.case, f.metric) for f in result.regressions] == [(case, "exact:flops")]
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    args = ["gate", str(tmp_path / "slow.json"), "--baseline", str(tmp_path / "base.json"), "--absolute", "never"]
+    assert cli.main(args) == 1  # the ratio regression, judged by default
+    assert cli.main([*args, "--ratios", "never"]) == 0
+
+
+def test_a_ratios_mode_that_is_not_one_of_the_two_is_refused(tmp_path):
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.lowrank-bench.gate]\nratios = "sometimes"\n')
+    with pytest.raises(LowRankValueError, match=r"ratios='sometimes': accepted 'always', 'never'"):
+        gate.load_config(config)

@@ -163,6 +163,23 @@ def test_more_recorded_rounds_narrow_every_interval():
         assert five[case].high / five[case].low < two[case].high / two[case].low, case
 
 
+def test_a_run_whose_cases_kept_one_round_reports_them_undecided_with_no_interval(tmp_path):
+    # A CI run of 2026-12-02 (a busy machine: most processes left out as disturbed) crashed here
+    # on cases whose interval reached 0, before writing its files.
+    from lowrank.present import ab_report
+
+    run = _recorded_ab(rounds=1)
+    run.judgement = ab.judge(run)
+    assert all(v.verdict == "undecided" and v.low == 0.0 for v in run.judgement.verdicts)
+    text = ab_report.to_text(run, [])
+    assert "[0.000, inf)" in text and "Traceback" not in text
+    assert ab_report.exit_code(run, []) == 0
+    pooled = {label: ab.pooled(run, label) for label in ab.SIDES}
+    assert {p.name for p in ab_report.write(tmp_path, run, pooled, [], "lowrank-bench ab")} >= {"ab.json", "ab.md"}
+    strict = json.loads((tmp_path / "ab.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in ab.json"))
+    assert all(c["high"] is None for c in strict["cases"])
+
+
 def test_an_interval_too_wide_for_a_float_is_unbounded_not_an_error():
     # Two rounds that disagree by 2.7x, at a simultaneous level near 1: the t quantile is
     # about 6e5, so the upper bound exp(mean + half) is far beyond a float.
