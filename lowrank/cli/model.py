@@ -9,8 +9,9 @@ from pathlib import Path
 from lowrank.cli.common import EXIT_OK, InputError, count, positive_number, progress, unit_fraction
 
 HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
-               "default 0.1) or --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
-               "to minimise the total squared error)")
+               "default 0.1), --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
+               "to minimise the total squared error) or --latency F (the layers' measured time at most F of dense, "
+               "least total squared error)")
 
 
 def register(subparsers) -> None:
@@ -34,6 +35,10 @@ def register(subparsers) -> None:
                         help="per-layer relative Frobenius error bound (default 0.1)")
     policy.add_argument("--params", type=unit_fraction, default=None, metavar="F",
                         help="fraction of the analysed parameters to keep, e.g. 0.5")
+    policy.add_argument("--latency", type=unit_fraction, default=None, metavar="F",
+                        help="the analysed layers' measured time at most F of their dense time (at --batch, --backend, "
+                             "--dtype), least total error: times a sweep of ranks at every shape, plans exactly by "
+                             "dynamic programming, then times the plan again to check it")
     p.add_argument("--max-rank", type=count(1), default=None, metavar="R",
                    help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
                         "one (default: exact SVD of every layer)")
@@ -115,6 +120,8 @@ def _request(args):
 
     if args.batch < 1:
         raise InputError(f"--batch {args.batch}: accepted an integer >= 1")
+    if args.latency is not None and args.no_timing:
+        raise InputError(f"--latency {args.latency:g} plans from measured times: it cannot be used with --no-timing")
     if args.min_speedup is not None and (args.no_timing or args.min_speedup <= 0):
         raise InputError(f"--min-speedup {args.min_speedup}: needs timing (not --no-timing) and a value > 0, e.g. 1.2")
     if args.backend not in BACKEND_NAMES:
@@ -137,7 +144,7 @@ def _request(args):
                    max_error=args.max_error, params=args.params, max_rank=args.max_rank, timing=not args.no_timing,
                    batch=args.batch, backend=args.backend, dtype=args.dtype, min_speedup=args.min_speedup,
                    runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads,
-                   calibration=args.calibration)
+                   calibration=args.calibration, latency=args.latency)
 
 
 def _run_model(args) -> int:
@@ -164,6 +171,14 @@ def _run_model(args) -> int:
     if t.get("factored_layers_speedup") is not None:
         print(f"measured: the factored layers together run {t['factored_layers_speedup']:.2f}x as fast as the same "
               f"layers dense (n = {args.batch}, {args.backend}, {args.dtype}; each layer weighted by its dense FLOPs)")
+    if "latency" in about:
+        lat = about["latency"]
+        print(f"latency budget {about['latency_fraction']:g} of the layers' dense time: planned on a sweep of ranks "
+              "(each factored time the slowest of its passes), "
+              f"predicted {lat['predicted_fraction']:.3f}; timed again: {lat['measured_fraction']:.3f} "
+              f"({'meets' if lat['meets_budget'] else 'MISSES'} the budget: {lat['measured_s'] * 1e6:.1f} of "
+              f"{lat['measured_dense_s'] * 1e6:.1f} us, one product of every layer at n = {args.batch})")
+        print(f"  optimiser: {lat['optimiser']}; times between measured ranks: {lat['interpolation']}")
     if "optimality_gap_bound" in about:
         print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/model/rankplan.py)")
@@ -174,6 +189,15 @@ def _run_model(args) -> int:
                   f"similarity min {e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f}; "
                   + "; ".join(f"batch {n}: {v['dense_ms']:.2f} -> {v['factored_ms']:.2f} ms ({v['speedup']:.2f}x)"
                               for n, v in e["latency"].items()))
+            predicted = {n: v for n, v in e["latency"].items() if "predicted_ms" in v}
+            if predicted:
+                print("  predicted from the suite's times: " + "; ".join(
+                    f"batch {n}: {v['predicted_ms']:.2f} ms predicted, {v['factored_ms']:.2f} measured "
+                    f"({(v['factored_ms'] / v['predicted_ms'] - 1) * 100:+.1f}%)" for n, v in predicted.items()))
+            errors = list((e.get("layer_output_error") or {}).values())
+            if errors:
+                print(f"  held-out output error per factored layer: mean {sum(errors) / len(errors):.4f}, max "
+                      f"{max(errors):.4f} (by layer kind in the report)")
     if analysis.skipped:
         reasons: dict[str, int] = {}
         for _, why in analysis.skipped:
@@ -195,7 +219,8 @@ def _run_model(args) -> int:
 def _command(args) -> str:
     """The command line that repeats this analysis (for the report)."""
     parts = ["lowrank-bench", "model", args.path.name]
-    for flag, value in (("--max-error", args.max_error), ("--params", args.params), ("--max-rank", args.max_rank),
+    for flag, value in (("--max-error", args.max_error), ("--params", args.params), ("--latency", args.latency),
+                        ("--max-rank", args.max_rank),
                         ("--min-speedup", args.min_speedup)):
         if value is not None:
             parts += [flag, f"{value:g}"]

@@ -117,21 +117,29 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
 
 @dataclass(frozen=True)
 class Policy:
-    """How ranks are chosen: at most ``max_error`` per layer, or at most ``params`` of the parameters."""
+    """How ranks are chosen: at most ``max_error`` per layer, at most ``params`` of the parameters, or at most
+    ``latency`` of the layers' measured dense time (:mod:`lowrank.model.latency`)."""
 
     max_error: float | None = None
     params: float | None = None
+    latency: float | None = None
 
     def describe(self) -> str:
+        if self.latency is not None:
+            return (f"the analysed layers' measured time at most {self.latency:.0%} of dense, least total squared "
+                    "error")
         if self.params is not None:
             return f"keep at most {self.params:.0%} of the analysed parameters, least total squared error"
         return f"per layer, the smallest rank with relative Frobenius error <= {self.max_error:g}"
 
 
 def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict]:
-    """The plan's layers and what it says about itself (budget, optimality gap)."""
-    if (policy.max_error is None) == (policy.params is None):
-        raise LowRankValueError("choose one policy: --max-error E or --params F")
+    """The plan's layers and what it says about itself (budget, optimality gap); not for a latency policy,
+    which needs measured times (:func:`lowrank.model.latency.plan_latency`)."""
+    if sum(x is not None for x in (policy.max_error, policy.params, policy.latency)) != 1:
+        raise LowRankValueError("choose one policy: --max-error E, --params F or --latency F")
+    if policy.latency is not None:
+        raise LowRankValueError("a latency budget plans from measured times: lowrank.model.latency.plan_latency")
     if policy.params is not None:
         bp = plan_param_budget(analysis.spectra, policy.params)
         return bp.layers, {"policy": "params", "params_fraction": policy.params, "params_budget": bp.budget,

@@ -10,6 +10,9 @@ sample is one of them):
 * **How close the outputs stay**: the cosine similarity of each sentence's embedding (the
   last hidden state, mean-pooled over its tokens as sentence-transformers pools MiniLM)
   between the factored and the original model, and of every token's last hidden state.
+* **Each layer's output error on them**: ‖(W − BA)X‖_F / ‖WX‖_F on the inputs X that the
+  original model's layer sees on those sentences (padding left out), for the plain and the
+  data-aware factors alike, so a calibrated plan is judged on activations it was not fitted to.
 * **Latency**: the forward pass of both models at batch 1 and a larger batch, timed by
   ``torch.utils.benchmark.Timer.blocked_autorange`` (its own warm-up and blocked rounds;
   the median reported), with the torch thread count pinned and recorded.
@@ -72,6 +75,7 @@ def load(folder: Path):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a bar per load would break the command's own progress lines
     model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     return model, tokenizer
@@ -141,6 +145,36 @@ def _cosine(a, b) -> np.ndarray:
     return torch.nn.functional.cosine_similarity(a, b, dim=-1).double().cpu().numpy()
 
 
+def _record_inputs(model, names: list[str], mask):
+    """Forward pre-hooks on the linears ``names`` keeping their non-padding inputs (rows of X), and their handles."""
+    kept: dict[str, list] = {name: [] for name in names}
+    handles = []
+    for name in names:
+        module = model.get_submodule(name)
+
+        def keep(_module, args, name=name):
+            x = args[0]
+            kept[name].append(x[mask].detach().double() if x.dim() == 3 else x.detach().double())
+
+        handles.append(module.register_forward_pre_hook(keep))
+    return kept, handles
+
+
+def layer_output_errors(model, factored, names: list[str], inputs: dict) -> dict[str, float]:
+    """‖X Wᵀ − X Aᵀ Bᵀ‖_F / ‖X Wᵀ‖_F of each replaced linear, on the inputs ``inputs[name]`` it saw (biases cancel)."""
+    import torch
+
+    out = {}
+    for name in names:
+        X = torch.cat(inputs[name])
+        W = model.get_submodule(name).weight.detach().double()
+        first, second = factored.get_submodule(name)
+        exact = X @ W.T
+        approx = (X @ first.weight.detach().double().T) @ second.weight.detach().double().T
+        out[name] = float(torch.linalg.norm(exact - approx) / torch.linalg.norm(exact).clamp(min=1e-300))
+    return out
+
+
 def _latency(model, batch, threads: int) -> float:
     import torch
     from torch.utils.benchmark import Timer
@@ -170,7 +204,13 @@ def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None, grams: 
     torch.set_num_threads(threads)
     try:
         batch = tokenizer(list(SENTENCES), padding=True, return_tensors="pt")
-        h0, e0 = _embed(model, batch)
+        inputs, handles = _record_inputs(model, replaced, batch["attention_mask"].bool())
+        try:
+            h0, e0 = _embed(model, batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        output_errors = layer_output_errors(model, factored, replaced, inputs)
         h1, e1 = _embed(factored, batch)
         token_mask = batch["attention_mask"].bool()
         sentence_cos = _cosine(e0, e1)
@@ -189,4 +229,4 @@ def run(folder: Path, ranks: dict[str, int], threads: int = 1, log=None, grams: 
             "params_after": params(factored), "sentences": len(SENTENCES),
             "embedding_cosine": {"min": float(sentence_cos.min()), "mean": float(sentence_cos.mean())},
             "token_cosine": {"min": float(token_cos.min()), "mean": float(token_cos.mean())},
-            "latency": latency, "threads": threads, "timer": "torch.utils.benchmark.Timer.blocked_autorange, median"}
+            "layer_output_error": output_errors, "latency": latency, "threads": threads, "timer": "torch.utils.benchmark.Timer.blocked_autorange, median"}

@@ -5,12 +5,17 @@ and prints or writes what comes back; every step of the feature is here, in orde
 
 1. read the checkpoint one tensor at a time and take each layer's spectrum
    (:func:`lowrank.model.analysis.analyse_checkpoint`);
-2. plan the ranks under the policy (:func:`lowrank.model.analysis.plan`);
+2. plan the ranks under the policy (:func:`lowrank.model.analysis.plan`; under a latency
+   budget, first time a sweep of ranks at every shape and plan on those times,
+   :mod:`lowrank.model.latency`);
 3. unless timing is off, time the matvec suite at the model's shapes and planned ranks
-   (:mod:`lowrank.model.timing`; with a report, a sweep of ranks for its figure) and, with
+   (:mod:`lowrank.model.timing`; with a report, a sweep of ranks for its figure; under a
+   latency budget, this second run is the check that the plan meets it) and, with
    ``min_speedup``, keep factored only the layers that run at least that much faster;
 4. the plan document (:func:`lowrank.model.analysis.plan_document`);
-5. with ``e2e``, the Hugging Face model with its planned linears factored (:mod:`lowrank.model.e2e`).
+5. with ``e2e``, the Hugging Face model with its planned linears factored (:mod:`lowrank.model.e2e`);
+   under a latency budget, beside each measured forward latency the one predicted from the
+   suite's times at that forward's token count.
 
 With ``calibration``, step 0 runs the model on the calibration texts and keeps each layer's
 Gram matrix (:mod:`lowrank.model.calibration`): the spectra are then of W·S, the planners
@@ -23,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lowrank.errors import LowRankValueError
 from lowrank.model import analysis
 
 
@@ -46,9 +52,12 @@ class Request:
     e2e: bool = False
     e2e_threads: int = 1
     calibration: str | None = None  # "builtin" or a text file: plan by output error on those inputs
+    latency: float | None = None  # ... or the analysed layers' measured time at most this fraction of dense
 
     @property
     def policy(self) -> analysis.Policy:
+        if self.latency is not None:
+            return analysis.Policy(latency=self.latency)
         if self.params is not None:
             return analysis.Policy(max_error=None, params=self.params)
         return analysis.Policy(max_error=0.1 if self.max_error is None else self.max_error, params=None)
@@ -112,20 +121,31 @@ def run(request: Request, log=None) -> Outcome:
     if request.calibration is not None:
         grams, calibrated = calibrate(request, log)
     result = _analyse(request, log, grams)
-    layers, about = analysis.plan(result, policy)
+    speedups = sweep = None
+    if policy.latency is not None:
+        if not request.timing:
+            raise LowRankValueError("a latency budget plans from measured times: it needs timing")
+        layers, about, sweep_times = _plan_latency(request, result, log)
+    else:
+        layers, about = analysis.plan(result, policy)
     if grams is not None:
         about = {**about, "calibration": calibrated}
-    speedups = sweep = None
     if request.timing:
         from lowrank.model import report, timing
 
         targets = analysis.timing_targets(layers)
-        if request.sweep:
+        if policy.latency is not None:  # the check: the plan's ranks timed again, every shape's dense time too
+            targets = {sp.shape: targets.get(sp.shape) or {1} for sp in result.spectra}  # rank 1: a dense time
+        elif request.sweep:
             targets = report.sweep_targets(result, targets)
-        sweep = timing.measure_speedups(targets, batch=request.batch, backend=request.backend, dtype=request.dtype,
-                                        runs_dir=request.runs_dir, log=log)
-        speedups = {key: s for key, s in sweep.items() if key[2] in targets.get(key[:2], ())}
+        times = timing.measure_times(targets, batch=request.batch, backend=request.backend, dtype=request.dtype,
+                                     runs_dir=request.runs_dir, log=log)
+        sweep = timing.speedups(times)
+        speedups = {key: s for key, s in sweep.items() if key[2] in analysis.timing_targets(layers).get(key[:2], ())}
         about = {**about, "timing": {"batch": request.batch, "backend": request.backend, "dtype": request.dtype}}
+        if policy.latency is not None:
+            about["latency"].update(_measured_time(result, layers, times, policy.latency))
+            sweep = timing.speedups(sweep_times)  # the report's figure: the sweep the plan was made on
         if request.min_speedup is not None:
             layers = analysis.keep_fast_layers(layers, speedups, request.min_speedup)
             about["min_speedup"] = request.min_speedup
@@ -139,9 +159,72 @@ def run(request: Request, log=None) -> Outcome:
 
         ranks = {p.name: p.rank for p in layers if p.rank is not None}
         doc["end_to_end"] = e2e.run(request.folder, ranks, threads=request.e2e_threads, log=log, grams=grams)
+        if policy.latency is not None:
+            _predict_forward(request, layers, doc["end_to_end"], log)
         if grams is not None:  # the plain plan under the same policy, on the same held-out sentences
-            plain_layers, _ = analysis.plan(_analyse(request, log), policy)
+            plain_result = _analyse(request, log)
+            if policy.latency is not None:  # the same budget on the same measured times
+                from lowrank.model import latency
+
+                plain_layers = latency.plan_latency(plain_result.spectra, latency.shape_times(sweep_times),
+                                                    policy.latency).layers
+            else:
+                plain_layers, _ = analysis.plan(plain_result, policy)
             plain = {p.name: p.rank for p in plain_layers if p.rank is not None}
             doc["end_to_end_plain"] = {**e2e.run(request.folder, plain, threads=request.e2e_threads, log=log),
                                        "plan": "plain truncated SVD, planned by weight error"}
     return Outcome(result, policy, layers, about, doc, sweep, speedups)
+
+
+def _plan_latency(request: Request, result, log):
+    """Time a sweep of ranks at every analysed shape, then plan under the latency budget on those times."""
+    from lowrank.model import latency, timing
+
+    shapes = {sp.shape for sp in result.spectra}
+    if log:
+        log(f"[latency] timing {len(shapes)} shape(s) at a sweep of ranks to plan on")
+    # Planned on each factored case's slowest pass: a plan packed to the budget on medians misses it on
+    # about every other check run (MiniLM, 2026-12-02: 0.796 planned, 0.815 measured at F = 0.8).
+    times = timing.measure_times({s: set(latency.sweep_ranks(s)) for s in shapes}, batch=request.batch,
+                                 backend=request.backend, dtype=request.dtype, runs_dir=request.runs_dir, log=log,
+                                 factored="slowest")
+    lp = latency.plan_latency(result.spectra, latency.shape_times(times), request.latency)
+    about = {"policy": "latency", "latency_fraction": lp.fraction, "squared_error": lp.squared_error,
+             "latency": {"dense_s": lp.dense_time, "budget_s": lp.budget, "predicted_s": lp.planned_time,
+                         "predicted_fraction": lp.predicted_fraction, "interpolation": latency.INTERPOLATION,
+                         "times": "dense: the sweep's median; factored: the slowest of the sweep's passes (worker "
+                                  "processes), an upper estimate",
+                         "optimiser": f"exact dynamic programme over time in steps of {lp.step:.3g} s, each time "
+                                      f"rounded up: the plan meets the budget on the interpolated times, and its "
+                                      f"error is at most the optimum's under a budget {lp.slack / lp.budget:.2%} "
+                                      "smaller",
+                         "slack_s": lp.slack,
+                         "swept_ranks": {f"{d}x{k}": latency.sweep_ranks((d, k)) for d, k in sorted(shapes)}}}
+    return lp.layers, about, times
+
+
+def _measured_time(result, layers, times: dict, fraction: float) -> dict:
+    """The plan's time in the check run (every layer at its planned rank, or dense) against that run's dense time."""
+    dense = sum(times[(*sp.shape, None)] for sp in result.spectra)
+    planned = sum(times[(*p.shape, p.rank)] for p in layers)
+    return {"measured_dense_s": dense, "measured_s": planned, "measured_fraction": planned / dense,
+            "meets_budget": planned <= fraction * dense}
+
+
+def _predict_forward(request: Request, layers, e2e_result: dict, log) -> None:
+    """Beside each measured forward latency, the prediction: the dense model's measured latency less what the
+    suite's times at that forward's token count say the factored layers save (torch-cpu, the e2e's threads)."""
+    from lowrank.model import analysis as plans
+    from lowrank.model import timing
+
+    targets = plans.timing_targets(layers)
+    for n, point in e2e_result["latency"].items():
+        tokens = int(n) * point["tokens"]  # every linear multiplies all of the forward's (padded) tokens at once
+        times = timing.measure_times(targets, batch=tokens, backend="torch-cpu", dtype="float32",
+                                     threads=request.e2e_threads, log=log)
+        saved = sum(times[(*p.shape, None)] - times[(*p.shape, p.rank)] for p in layers if p.rank is not None)
+        point["predicted_ms"] = point["dense_ms"] - saved * 1e3
+        point["predicted_tokens"] = tokens
+    e2e_result["prediction"] = ("the original model's measured forward latency less, for each factored linear, its "
+                                "dense minus factored median in the matvec suite at the forward's token count "
+                                "(torch-cpu float32, W @ X for the layer's X @ Wᵀ)")

@@ -141,6 +141,12 @@ def totals_lines(doc: dict, analysis: ModelAnalysis) -> list[str]:
                    f"{1 / t['factored_layers_speedup']:.2f}× ({t['factored_layers_speedup']:.2f}× as fast; measured "
                    f"per shape at n = {timing.get('batch')}, {timing.get('backend')} {timing.get('dtype')}, each layer "
                    "weighted by its dense FLOPs)")
+    if "latency" in doc:
+        lat = doc["latency"]
+        out.append(f"latency budget: the analysed layers' time at most {doc['latency_fraction']:g} of dense; planned "
+                   f"on a sweep of ranks at every shape: {lat['predicted_fraction']:.3f}; the plan timed again: "
+                   f"{lat['measured_fraction']:.3f} ({'meets' if lat['meets_budget'] else 'misses'} the budget)")
+        out.append(f"optimiser: {lat['optimiser']}; times between measured ranks: {lat['interpolation']}")
     if "optimality_gap_bound" in doc:
         out.append(f"total squared error {doc['squared_error']:.4g}; the optimal allocation is at most "
                    f"{doc['optimality_gap_bound']:.3g} lower (greedy, lowrank/model/rankplan.py)")
@@ -151,16 +157,42 @@ def end_to_end_blocks(e: dict) -> list:
     """The end-to-end check (``model_e2e.run``'s result) as a paragraph and a latency table."""
     from lowrank.present.report import Para, TableBlock
 
+    predicted = all("predicted_ms" in v for v in e["latency"].values())
     rows = tuple((f"batch {n}", (f"{v['tokens']}", f"{v['dense_ms']:.2f}", f"{v['factored_ms']:.2f}",
-                                 f"{v['speedup']:.2f}×")) for n, v in e["latency"].items())
+                                 f"{v['speedup']:.2f}×",
+                                 *((f"{v['predicted_ms']:.2f}", f"{(v['factored_ms'] / v['predicted_ms'] - 1) * 100:+.1f}%")
+                                   if predicted else ())))
+                 for n, v in e["latency"].items())
     text = (f"{e['layers_factored']} linears replaced by factored pairs (`B(A(x))`, as PEFT applies LoRA); "
             f"parameters {e['params_before']:,} → {e['params_after']:,}. On {e['sentences']} fixed sentences the "
             f"embeddings (mean-pooled last hidden state) keep a cosine similarity of min "
             f"{e['embedding_cosine']['min']:.4f}, mean {e['embedding_cosine']['mean']:.4f} with the original model's; "
             f"every token's last hidden state min {e['token_cosine']['min']:.4f}, mean {e['token_cosine']['mean']:.4f}.")
-    table = Table("Forward latency, whole model", "inputs", ("tokens", "original (ms)", "factored (ms)", "speedup"),
-                  rows, footer=f"{e['timer']}; {e['threads']} torch thread(s)")
+    columns = ("tokens", "original (ms)", "factored (ms)", "speedup",
+               *(("factored, predicted (ms)", "measured against predicted") if predicted else ()))
+    footer = f"{e['timer']}; {e['threads']} torch thread(s)" + (f". Predicted: {e['prediction']}" if predicted else "")
+    table = Table("Forward latency, whole model", "inputs", columns, rows, footer=footer)
     return [Para(text), TableBlock(table)]
+
+
+def output_errors_by_kind(e: dict) -> dict[str, tuple[float, float, int]]:
+    """The end-to-end check's held-out output errors per layer kind: (mean, max, layers)."""
+    groups: dict[str, list[float]] = {}
+    for name, err in (e.get("layer_output_error") or {}).items():
+        groups.setdefault(kind(name), []).append(err)
+    return {k: (float(np.mean(v)), float(np.max(v)), len(v)) for k, v in sorted(groups.items())}
+
+
+def output_error_table(plans: dict[str, dict]) -> Table:
+    """Held-out output error per layer kind, one pair of columns (mean, max) per plan (label -> end-to-end result)."""
+    by_plan = {label: output_errors_by_kind(e) for label, e in plans.items()}
+    kinds = sorted(set().union(*by_plan.values()))
+    cell = lambda v: ("-", "-") if v is None else (f"{v[0]:.4f}", f"{v[1]:.4f}")  # noqa: E731
+    rows = tuple((k, tuple(c for label in plans for c in cell(by_plan[label].get(k)))) for k in kinds)
+    columns = tuple(f"{label}: {stat}" for label in plans for stat in ("mean", "max"))
+    return Table("Output error per layer kind on the held-out sentences", "layer kind", columns, rows,
+                 footer="‖(W − BA)X‖_F / ‖WX‖_F on the inputs each layer of the original model sees on the "
+                        "end-to-end check's sentences (padding left out); '-': no layer of that kind factored")
 
 
 @dataclass(frozen=True)
@@ -201,15 +233,20 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
     if sweep:
         specs.append(("model_speedup_vs_rank.png", lambda: speedup_figure(sweep, doc.get("timing", {}), planned),
                       "Figure 3. Measured speedup (dense/factored) against rank at the model's own shapes; circled: "
-                      "the planned ranks; dotted: r* of each shape; below 1 factoring is slower."))
+                      "the planned ranks; dotted: r* of each shape; below 1 factoring is slower."
+                      + (" Under the latency budget: the sweep the plan was made on, each factored time the slowest "
+                         "of its passes." if doc.get("policy") == "latency" else "")))
     figures = []
     for name, build, caption in specs:
         path = fig_dir / name
         plots.save(build(), path)
         figures.append((path, caption))
     report = Document("lowrank-bench model report")
-    policy = (f"at most {doc['max_error']:g} relative error per layer" if doc.get("policy") == "max_error"
-              else f"at most {doc.get('params_fraction', 0):.0%} of the analysed parameters, least total squared error")
+    policy = {"max_error": lambda: f"at most {doc['max_error']:g} relative error per layer",
+              "latency": lambda: (f"the analysed layers' measured time at most {doc['latency_fraction']:.0%} of "
+                                  "dense, least total squared error")}.get(
+        doc.get("policy"), lambda: f"at most {doc.get('params_fraction', 0):.0%} of the analysed parameters, least total "
+                                   "squared error")()
     report.add(Para(f"Generated {now_iso()} by `{command}`. Checkpoint `{Path(doc['checkpoint']).name}` "
                     f"({doc['format']}); plan: {policy}."),
                Heading("Totals"), Bullets(tuple(totals_lines(doc, analysis))))
@@ -236,6 +273,10 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
                                      "embedding cosine (min)", "token cosine (mean)"), rows,
                                     footer="held out: the end-to-end check's sentences, none of them a calibration "
                                            "sample")))
+        if plain.get("layer_output_error") and ours.get("layer_output_error"):
+            report.add(TableBlock(output_error_table({"plain": plain, "data-aware": ours})))
+    elif doc.get("end_to_end", {}).get("layer_output_error"):
+        report.add(TableBlock(output_error_table({"factored": doc["end_to_end"]})))
     report.add(Heading("Figures"), *(FigureBlock(p, c) for p, c in figures))
     report.add(Heading("Plan"), TableBlock(plan_table(doc)))
     md, page = out / "report.md", out / "report.html"

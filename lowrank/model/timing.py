@@ -28,18 +28,20 @@ def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tup
     return [(shapes, sorted(set().union(*(shape_ranks[s] for s in shapes)))) for shapes in by_min.values()]
 
 
-def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
-                     dtype: str = "float32", runs_dir=None, log=None) -> dict[tuple[int, int, int], float]:
-    """``{(d, k, rank): dense median / factored median}`` for every shape and rank asked for.
+def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
+                  dtype: str = "float32", threads: int | None = None, runs_dir=None, log=None,
+                  factored: str = "median") -> dict[tuple[int, int, int | None], float]:
+    """``{(d, k, rank): median seconds}`` of every shape and rank asked for, and ``(d, k, None)``: dense.
 
     One run of the matvec suite per group of shapes sharing min(d, k) (so that every rank of
-    the group is possible for each shape). The result files go to ``runs_dir`` (a temporary
-    folder when None).
+    the group is possible for each shape); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
+    (default: the suite's own); ``factored``: the statistic of the factored cases (:func:`medians`).
+    The result files go to ``runs_dir`` (a temporary folder when None).
     """
     if not shape_ranks:
         return {}
     bench = launch.suite_folder() / "bench_matvec.py"
-    out: dict[tuple[int, int, int], float] = {}
+    out: dict[tuple[int, int, int | None], float] = {}
     with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
         folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
         for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
@@ -47,6 +49,8 @@ def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int
                         "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": str(batch),
                         "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": "warm",
                         "LOWRANK_BENCH_OUTPUT": str(folder)}
+            if threads is not None:
+                settings["LOWRANK_BENCH_THREADS"] = str(threads)
             if log:
                 log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batch}, {backend} {dtype}: "
                     f"pytest {bench} --benchmark-only")
@@ -56,15 +60,37 @@ def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
                 raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
             (run,) = set(folder.glob("*.json")) - before
-            out.update(_speedups(json.loads(run.read_text())))
+            out.update(medians(json.loads(run.read_text()), factored))
     return out
 
 
-def _speedups(doc: dict) -> dict[tuple[int, int, int], float]:
+def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], **options) -> dict[tuple[int, int, int], float]:
+    """``{(d, k, rank): dense median / factored median}`` for every shape and rank asked for (see :func:`measure_times`)."""
+    return speedups(measure_times(shape_ranks, **options))
+
+
+def speedups(times: dict[tuple[int, int, int | None], float]) -> dict[tuple[int, int, int], float]:
+    """Dense over factored median of every timed rank (:func:`measure_times`' result)."""
+    return {(d, k, r): times[(d, k, None)] / t for (d, k, r), t in times.items() if r is not None}
+
+
+def medians(doc: dict, factored: str = "median") -> dict[tuple[int, int, int | None], float]:
+    """Each matvec case's median in seconds, by (d, k, rank), rank None for the dense case of the shape.
+
+    ``factored="slowest"``: for the factored cases, the slowest of the suite's passes (each pass a
+    worker process of its own, ``extra_info.process_medians``) instead of the pooled median, a
+    plan's upper estimate of its time on another run.
+    """
+    if factored not in ("median", "slowest"):
+        raise LowRankValueError(f"factored={factored!r}; accepted: 'median', 'slowest'")
     cases = SUITES["matvec"].cases(doc)
-    pairs = SUITES["matvec"].partners(cases)
     out = {}
-    for case, (_, dense) in pairs.items():
-        info = cases[case]["extra_info"]
-        out[(info["d"], info["k"], info["rank"])] = cases[dense]["stats"]["median"] / cases[case]["stats"]["median"]
+    for case in cases.values():
+        info = case["extra_info"]
+        key = (info["d"], info["k"], info["rank"])
+        if key in out:  # one batch, backend, dtype and cache state per run: anything else is ambiguous
+            raise LowRankValueError(f"the timing run holds several cases of shape {key[0]}x{key[1]}, rank {key[2]}")
+        passes = [t for t in (info.get("process_medians") or []) if t]
+        slowest = factored == "slowest" and info["rank"] is not None and passes
+        out[key] = max(case["stats"]["median"], *passes) if slowest else case["stats"]["median"]
     return out

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import lowrank
 from lowrank import cli
+from lowrank.model import calibration
 from tests.model.conftest import MINILM
 
 TRANSFORMERS = importlib.util.find_spec("transformers")
@@ -26,6 +28,17 @@ def test_end_to_end_factored_minilm_is_exact_at_full_rank_and_degrades_below():
     low = model_e2e.run(folder, {n: 16 for n in names})
     assert low["params_before"] - low["params_after"] == 4 * (384 * 384 - 16 * 768)
     assert low["embedding_cosine"]["mean"] < full["embedding_cosine"]["mean"]
+    # Each layer's output error on the held-out inputs: ~0 at full rank; at rank 16 what the
+    # Gram matrix of the same inputs gives (metrics.weighted_error), computed another way.
+    modules = [n.removesuffix(".weight") for n in names]
+    assert sorted(full["layer_output_error"]) == sorted(low["layer_output_error"]) == sorted(modules)
+    assert max(full["layer_output_error"].values()) < 1e-5
+    model, tokenizer = model_e2e.load(folder)
+    held, _ = calibration.gram_matrices(model, tokenizer, names, list(model_e2e.SENTENCES))
+    for name, module in zip(names, modules):
+        W = model.get_submodule(module).weight.detach().double().numpy()
+        expected = lowrank.weighted_error(W, lowrank.factorize(W, 16), held[name])
+        assert 0.01 < low["layer_output_error"][module] == pytest.approx(expected, rel=1e-3), name
     assert set(low["latency"]) == {"1", str(model_e2e.LARGE_BATCH)}
     assert all(v["dense_ms"] > 0 and v["factored_ms"] > 0 for v in low["latency"].values())
 

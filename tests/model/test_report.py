@@ -40,3 +40,17 @@ def test_the_model_report_measures_speedup_against_rank_at_the_models_shapes(tmp
     assert {r for r in model_report.SWEEP_RANKS if r < 96 and r <= 1.5 * 128 * 96 / 224} <= ranks
     assert (out / "figures" / "model_speedup_vs_rank.png").stat().st_size > 20_000
     assert "predicted time of the factored layers" in (out / "report.md").read_text()
+
+
+def test_held_out_output_errors_are_grouped_by_layer_kind_plan_beside_plan():
+    from lowrank.model import report
+
+    plain = {"layer_output_error": {"encoder.layer.0.attention.self.query": 0.4, "encoder.layer.5.attention.self.query": 0.6,
+                                    "encoder.layer.0.output.dense": 0.3}}
+    ours = {"layer_output_error": {"encoder.layer.0.attention.self.query": 0.2, "encoder.layer.5.attention.self.query": 0.3}}
+    assert report.output_errors_by_kind(plain) == {
+        "encoder.layer.*.attention.self.query": (pytest.approx(0.5), 0.6, 2), "encoder.layer.*.output.dense": (0.3, 0.3, 1)}
+    table = report.output_error_table({"plain": plain, "data-aware": ours})
+    assert table.columns == ("plain: mean", "plain: max", "data-aware: mean", "data-aware: max")
+    assert dict(table.rows) == {"encoder.layer.*.attention.self.query": ("0.5000", "0.6000", "0.2500", "0.3000"),
+                                "encoder.layer.*.output.dense": ("0.3000", "0.3000", "-", "-")}

@@ -37,3 +37,28 @@ def test_speedups_are_measured_by_the_suite_at_the_planned_shapes_and_ranks(tmp_
     assert [p.rank for p in model.keep_fast_layers(layers, speedups, low)] == [p.rank for p in layers]
     kept = model.keep_fast_layers(layers, speedups, max(speedups.values()) * 2)
     assert all(p.rank is None and "< --min-speedup" in p.reason for p in kept)
+
+
+@pytest.mark.timed
+def test_a_latency_budget_plans_on_a_sweep_and_times_the_plan_again(tmp_path):
+    # The whole budget (F = 1): every layer dense is the plan whatever the machine measures, so
+    # the test checks the wiring; whether a tighter plan meets its budget is measured, not asserted.
+    from safetensors.numpy import save_file
+
+    from lowrank.model import latency
+
+    sm = generators.SyntheticMatrix.build(128, 96, generators.power_law_spectrum(96), seed=5)
+    save_file({"a.weight": sm.W.astype(np.float32), "b.weight": sm.W[::-1].astype(np.float32).copy()},
+              str(tmp_path / "m.safetensors"))
+    out, runs = tmp_path / "plan.json", tmp_path / "runs"
+    assert cli.main(["model", str(tmp_path / "m.safetensors"), "--latency", "1", "--json", str(out),
+                     "--runs", str(runs)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["policy"] == "latency" and all(layer["rank"] is None for layer in doc["layers"])
+    lat = doc["latency"]
+    assert lat["predicted_fraction"] == pytest.approx(1.0) and lat["budget_s"] == pytest.approx(lat["dense_s"])
+    assert lat["measured_fraction"] == pytest.approx(1.0) and lat["meets_budget"] is True  # dense against dense
+    assert lat["swept_ranks"] == {"128x96": latency.sweep_ranks((128, 96))}
+    sweep, check = sorted(runs.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    ranks = lambda p: {b["extra_info"]["rank"] for b in json.loads(p.read_text())["benchmarks"]}  # noqa: E731
+    assert ranks(sweep) == {None, *latency.sweep_ranks((128, 96))} and ranks(check) == {None, 1}
