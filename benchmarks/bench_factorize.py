@@ -41,11 +41,16 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
     prof = lowrank_run.selection.profile.factorize
     call = ops.make_call(case, ops.matrix_for(case))
     peak = plausibility.compute_roof(lowrank_run.calibration, backend, dtype)
-    rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds,
-                                    ops.min_seconds(case, peak))
     passes, flops = ops.model_cost(case)
     benchmark.group = case.group
-    result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
+    counted = {}
+    if lowrank_run.counts and not benchmark.disabled:  # a counted run (benchmarks/engine/counting.py)
+        counted, first = lowrank_run.time(benchmark, call), None
+        result = call()
+    else:
+        rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds,
+                                        ops.min_seconds(case, peak))
+        result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
     benchmark.extra_info.update(
         {
             "schema": SCHEMA_TAG,
@@ -72,4 +77,5 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
             "torch_threads": lowrank_run.threads.get("torch"),
         }
     )
-    benchmark.extra_info["gflops"] = lowrank_run.gflops(benchmark, flops)
+    benchmark.extra_info.update(counted)
+    benchmark.extra_info["gflops"] = None if counted else lowrank_run.gflops(benchmark, flops)

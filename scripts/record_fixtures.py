@@ -13,6 +13,8 @@ the settings written in ``tests/recorded/MANIFEST.json``:
   float32, numpy and torch-cpu; raw samples kept;
 * ``suites-aa``: two quick runs of the factorize, LoRA and overhead suites, the same settings;
 * ``quick``: one quick matvec run at 256x256 and 1024x256, every dtype, warm and cold caches;
+* ``counts-aa``: two counted quick runs (``LOWRANK_BENCH_METRIC=instructions``) of the factorize,
+  LoRA and overhead suites, numpy and torch-cpu;
 * ``ab-apply``: the per-process result files of ``lowrank-bench ab`` between a commit and one
   that makes ``LowRankOperator.apply``'s benchmark do its work twice (overhead suite, numpy,
   five rounds).
@@ -77,6 +79,12 @@ QUICK_ENV = {
     "LOWRANK_BENCH_SHAPES": "256x256,1024x256",
     "LOWRANK_BENCH_CACHE": "both",
 }
+# Counted runs (benchmarks/engine/counting.py): the suites whose code this library owns, both CPU backends.
+COUNTS_ENV = {
+    "LOWRANK_BENCH_PROFILE": "quick",
+    "LOWRANK_BENCH_BACKENDS": "numpy,torch-cpu",
+    "LOWRANK_BENCH_METRIC": "instructions",
+}
 MATVEC = ("benchmarks/bench_matvec.py",)
 OTHER_SUITES = ("benchmarks/bench_factorize.py", "benchmarks/bench_lora.py", "benchmarks/bench_overhead.py")
 
@@ -85,6 +93,7 @@ SETS = {
     "suites-aa": {"files": OTHER_SUITES, "env": AA_ENV, "runs": 2},
     "quick": {"files": MATVEC, "env": QUICK_ENV, "runs": 1},
     "ab-apply": {"files": ("benchmarks/bench_overhead.py",), "env": {}, "runs": 0},
+    "counts-aa": {"files": OTHER_SUITES, "env": COUNTS_ENV, "runs": 2},
 }
 
 # The A/B set: the base commit times apply; the head commit's apply benchmark calls it twice.
@@ -113,6 +122,15 @@ def check_suites_aa(runs: list[dict]) -> str | None:
     result = gate.compare_runs(runs[1], runs[0], project_config())
     if result.regressions:
         return "A/A has regressions: " + ", ".join(f"{f.case} {f.metric} {f.ratio:.2f}x" for f in result.regressions)
+    return None
+
+
+def check_counts_aa(runs: list[dict]) -> str | None:
+    """None when the second counted run changes no case's instructions beyond the project's tolerance."""
+    result = gate.compare_runs(runs[1], runs[0], project_config())
+    changed = result.regressions + result.improvements
+    if changed or not result.counted:
+        return "counted A/A changed: " + ", ".join(f"{f.case} {f.metric} {f.ratio:.4f}x" for f in changed)
     return None
 
 
@@ -167,7 +185,8 @@ def record(name: str, tries: int, log) -> dict:
                 problem = check_ab(run)
             else:
                 runs, seconds = record_runs(name, staging, log)
-                problem = {"matvec-aa": check_matvec_aa, "suites-aa": check_suites_aa}.get(name, lambda _: None)(runs)
+                problem = {"matvec-aa": check_matvec_aa, "suites-aa": check_suites_aa,
+                           "counts-aa": check_counts_aa}.get(name, lambda _: None)(runs)
             attempts.append({"try": attempt, "seconds": round(seconds, 1), "kept": problem is None,
                              "problem": problem})
             log(f"[record] {name}: try {attempt}: " + ("kept" if problem is None else f"not kept ({problem})"))

@@ -73,19 +73,22 @@ class WorkerFailed(RuntimeError):
 PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")  # the end of one of pytest's -q progress lines
 
 
-def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file: Path, log) -> Path | None:
+def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file: Path, log,
+               prefix: tuple[str, ...] = (), extra_env: dict | None = None) -> Path | None:
     """Run one worker pytest over ``backend``'s cases; the path of its JSON (None if it wrote none).
 
     The worker's progress (pytest's ``[ 40%]`` line ends) is passed to ``log``; its whole
     output goes to a log file in ``workdir``. Raises :class:`WorkerFailed` when the
     worker exits with an error (the message ends with its output), and re-raises
-    KeyboardInterrupt after the worker has stopped.
+    KeyboardInterrupt after the worker has stopped. ``prefix`` runs the worker under another
+    program (valgrind, for a counted run) with ``extra_env`` added to its environment.
     """
     out = workdir / f"pass{pass_no}-{backend}.json"
     log_path = workdir / f"pass{pass_no}-{backend}.log"
     env = {**os.environ, WORKER_ENV: f"{pass_no}/{backend}", CALIBRATION_ENV: str(calibration_file),
-           OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
+           OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1",
+           **(extra_env or {})}
+    cmd = [*prefix, sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
            "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
     with open(log_path, "w") as sink:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
@@ -106,7 +109,32 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
     return out if out.exists() else None
 
 
-def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log) -> bool:
+def prepare_operands(args, backends: list[str], workdir: Path, calibration: dict, log) -> None:
+    """Build every case's operands once, natively, into the shared operand cache (for a counted run).
+
+    Under valgrind an SVD of 1024² takes minutes; the counted workers then load the operands
+    this pass saved (``OPERAND_CACHE_ENV``) instead of building them. Each case runs once as a
+    plain test (``--benchmark-disable``), nothing is recorded.
+    """
+    calibration_file = workdir / "calibration.json"
+    calibration_file.write_text(json.dumps(calibration))
+    for backend in backends:
+        start = time.perf_counter()
+        log(f"[prepare] {backend}: building the operands natively ...")
+        env = {**os.environ, WORKER_ENV: f"1/{backend}", CALIBRATION_ENV: str(calibration_file),
+               OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend,
+               "LOWRANK_BENCH_METRIC": "time"}
+        plain = [a for a in worker_args(args) if a != "--benchmark-only"]  # pytest-benchmark refuses it with -disable
+        cmd = [sys.executable, "-m", "pytest", *plain, "--benchmark-disable", "-q", "-p", "no:cacheprovider"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode not in (0, 5):
+            raise WorkerFailed(f"preparing the {backend} operands failed (exit {proc.returncode}); its output ends:\n"
+                               f"{(proc.stdout + proc.stderr)[-3000:]}")
+        log(f"[prepare] {backend}: done in {time.perf_counter() - start:.1f} s")
+
+
+def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
+               prefix: tuple[str, ...] = (), extra_env: dict | None = None) -> bool:
     """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
 
     Returns whether every worker finished its cases. Stops at the first failed worker
@@ -119,9 +147,10 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
     for pass_no in range(1, passes + 1):
         for backend in backends:
             start = time.perf_counter()
-            log(f"[pass {pass_no}/{passes}] {backend}: timing in a fresh worker process ...")
+            what = "counting under valgrind" if prefix else "timing"
+            log(f"[pass {pass_no}/{passes}] {backend}: {what} in a fresh worker process ...")
             try:
-                path = run_worker(args, backend, pass_no, workdir, calibration_file, log)
+                path = run_worker(args, backend, pass_no, workdir, calibration_file, log, prefix, extra_env)
             except KeyboardInterrupt:
                 partial = workdir / f"pass{pass_no}-{backend}.json"
                 if partial.exists():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.engine import driver, machine, timing
+from benchmarks.engine import counting, driver, machine, timing
 from benchmarks.engine.dtypes import dtypes_on
 from benchmarks.harness import settings
 from benchmarks.harness.selection import Selection
@@ -94,6 +94,11 @@ def pytest_configure(config):
         for name in selection.backends:
             if status[name] is not None:
                 raise pytest.UsageError(f"LOWRANK_BENCH_BACKENDS asks for {name!r}, which is unavailable: {status[name]}")
+    if run_settings.counts and not driver.is_worker() and not _timing_disabled(config):
+        try:
+            counting.require_valgrind()
+        except counting.CountingUnavailable as exc:
+            raise pytest.UsageError(f"LOWRANK_BENCH_METRIC=instructions: {exc}") from None
     config.stash[settings.KEY] = run_settings
     processes = run_settings.processes
     prof = selection.profile
@@ -109,7 +114,9 @@ def pytest_configure(config):
     # Driver mode: this process hands the cases to worker processes (benchmarks/engine/driver.py).
     config.stash[PROGRESS] = {"planned": None, "finished": 0, "session": None, "processes": processes,
                               "last_backend": None, "failed": None,
-                              "driver": not disabled and processes > 1 and not driver.is_worker()}
+                              # A counted run always hands its cases to a worker: the one under valgrind.
+                              "driver": not disabled and (processes > 1 or run_settings.counts)
+                              and not driver.is_worker()}
 
     output = {"final": None, "temp": None}
     if not disabled and getattr(config.option, "benchmark_json", None) is None:
@@ -212,16 +219,32 @@ def pytest_runtestloop(session):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     run = RunContext(config, reporter)
     config.stash[RUN] = run
-    run.calibrate()
+    counts = settings.of(config).counts
+    if counts:
+        run.calibration = {}  # nothing is timed: no roofs to check against
+    else:
+        run.calibrate()
     import tempfile
 
     passes = progress["processes"]
     docs: list = []
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="lowrank-bench-") as tmp:
+        prefix, extra_env = (), None
+        if counts:
+            count_dir = Path(tmp) / "counts"
+            count_dir.mkdir()
+            try:
+                counting.build_hooks(count_dir)
+            except counting.CountingUnavailable as exc:
+                raise pytest.UsageError(f"LOWRANK_BENCH_METRIC=instructions: {exc}") from None
+            prefix = tuple(counting.valgrind_command(count_dir))
+            extra_env = {**counting.ENVIRONMENT, counting.COUNT_DIR_ENV: str(count_dir)}
         try:
+            if counts:
+                driver.prepare_operands(config.invocation_params.args, backends, Path(tmp), run.calibration, run.log)
             complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
-                                         docs, run.log)
+                                         docs, run.log, prefix, extra_env)
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -343,8 +366,21 @@ class RunContext:
         self.calibration = machine.calibrate(backend_dtypes, size, log=self.log)
         time.sleep(SETTLE_S)  # calibration ran every backend: let their pools go quiet
 
+    @property
+    def counts(self) -> bool:
+        """Whether this run counts instructions instead of timing (``LOWRANK_BENCH_METRIC=instructions``)."""
+        return settings.of(self.config).counts
+
     def time(self, benchmark, call, policy: timing.Policy | None = None) -> dict:
-        """Time ``call`` with the run's engine (``benchmarks/engine/timing.py``); the record fields it adds."""
+        """Time ``call`` with the run's engine (``benchmarks/engine/timing.py``), or count its instructions
+        (``benchmarks/engine/counting.py``) in a counted run; the record fields it adds."""
+        if self.counts and not benchmark.disabled:
+            record = counting.count(call)
+            # pytest-benchmark's own record of the case, from one call under valgrind: its time is
+            # no time (the schema says so; readers of a counted run read "instructions").
+            benchmark.pedantic(call, rounds=1, iterations=1, warmup_rounds=0)
+            return {**record, **timing.empty_record(), "processes": 1, "process_medians": None,
+                    "process_spread": None}
         record = timing.measure(benchmark, call, policy or self.policy)
         # One process's figures; the driver replaces them with those of every pass.
         median = self.median(benchmark)
@@ -360,7 +396,8 @@ class RunContext:
         computes them (an 8192² error check takes seconds); later passes time only, and
         the driver takes the metrics from the first pass.
         """
-        return driver.pass_number() <= 1
+        # A counted worker runs under valgrind, where an error check's SVD takes minutes: counts only.
+        return driver.pass_number() <= 1 and not self.counts
 
     @staticmethod
     def host_work(backend: str):
@@ -387,7 +424,7 @@ class RunContext:
     def throughput(self, benchmark, cost, backend: str, dtype: str) -> dict:
         """Achieved GFLOP/s, GB/s and roofline fraction from the median (None when timing is off)."""
         median = self.median(benchmark)
-        if not median:
+        if not median or self.counts:
             return {"gflops": None, "gbps": None, "roofline_fraction": None}
         out = {"gflops": cost.flops / median / 1e9, "gbps": cost.bytes_moved / median / 1e9, "roofline_fraction": None}
         if self.calibration:
@@ -404,7 +441,7 @@ class RunContext:
         Returns why the result is physically impossible (also counted for the run's
         summary), or None. A dense case is remembered for the factored cases of its group.
         """
-        return self._check(benchmark.name, self.median(benchmark), **case)
+        return None if self.counts else self._check(benchmark.name, self.median(benchmark), **case)
 
     def _check(self, name: str, median: float | None, *, group: str, variant: str, backend: str, dtype: str,
                cache: str, flops: float, bytes_moved: float) -> str | None:
@@ -427,6 +464,8 @@ class RunContext:
     def recheck(self, benchmarks: list[dict]) -> None:
         """Re-run the plausibility checks on pooled results (the driver's merge), in place."""
         self.flagged, self._dense = [], {}
+        if self.counts:
+            return  # no times to check
         matvec = [b for b in benchmarks if (b.get("extra_info") or {}).get("suite") == "matvec"]
         # Dense first in each group, as the suite runs them.
         for bench in sorted(matvec, key=lambda b: b["extra_info"]["variant"] != "dense"):
@@ -463,6 +502,11 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "cases_planned": planned,
         "cases_finished": progress["finished"],
         "timing": {**_policy_dict(config.stash[TIMING]), "engine": timing.ENGINE_VERSION, "settle_s": SETTLE_S},
+        "metric": settings.of(config).metric,
+        # A counted worker's own view (the BLAS kernel valgrind's virtual CPU made it choose); the
+        # driver's merged file keeps the first worker's machine_info.
+        **({"counting": counting_settings(config.stash[THREAD_PIN].info())}
+           if os.environ.get(counting.COUNT_DIR_ENV) else {}),
         "flagged": len(run.flagged) if run else 0,
         "threads": run.threads if run else config.stash[THREAD_PIN].info(),
         "versions": machine.versions(),
@@ -470,6 +514,19 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "calibration": (run.calibration if run else None) or {},
         "fingerprint": machine.fingerprint(machine_info, devices),
     }
+
+
+def counting_settings(threads: dict) -> dict:
+    """What a counted run's instructions depend on besides the code: recorded so that a comparison
+    of counts made under other settings can say what differs."""
+    from threadpoolctl import threadpool_info
+
+    blas = [{"internal_api": p.get("internal_api"), "version": p.get("version"), "architecture": p.get("architecture")}
+            for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"engine": counting.COUNTING_VERSION, "valgrind": counting.valgrind_version(),
+            "environment": dict(counting.ENVIRONMENT), "hooks": counting.HOOKS_SOURCE,
+            "target_instructions": counting.TARGET_INSTRUCTIONS, "repeats": counting.REPEATS, "threads": threads,
+            "blas": blas}
 
 
 def _policy_dict(policy: timing.Policy) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.engine import driver, machine
+from benchmarks.engine import counting, driver, machine
 from benchmarks.harness import selection as _selection
 from lowrank.record import paths
 
@@ -35,11 +35,14 @@ VARIABLES = {
     "LOWRANK_BENCH_THREADS": "BLAS and torch threads (default: usable cores - 1)",
     "LOWRANK_BENCH_PROCESSES": f"passes of worker processes per backend (default {DEFAULT_PROCESSES}; 1: none)",
     "LOWRANK_BENCH_OUTPUT": "folder for the result JSON (default results/runs)",
+    "LOWRANK_BENCH_METRIC": "what each case measures: time (default) or instructions (counted under valgrind's "
+                            "callgrind, one pass, one thread)",
 }
+METRICS = ("time", "instructions")
 
 
 # Set by the driver for its worker processes, never by a user.
-INTERNAL_VARIABLES = driver.INTERNAL_VARIABLES
+INTERNAL_VARIABLES = (*driver.INTERNAL_VARIABLES, counting.COUNT_DIR_ENV)
 
 
 class SettingsError(ValueError):
@@ -55,6 +58,11 @@ class Settings:
     threads_explicit: bool  # LOWRANK_BENCH_THREADS was given
     processes: int  # passes of worker processes per backend
     output_dir: Path  # where the result JSON goes (unless --benchmark-json names a file)
+    metric: str = "time"  # "instructions": counted under callgrind (benchmarks/engine/counting.py)
+
+    @property
+    def counts(self) -> bool:
+        return self.metric == "instructions"
 
     @classmethod
     def from_env(cls, env=None, profile: str | None = None, output: str | None = None) -> Settings:
@@ -69,12 +77,21 @@ class Settings:
         except ValueError as exc:  # selection.GridError included: its message names the variable
             raise SettingsError(str(exc)) from None
         processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES)
+        metric = (env.get("LOWRANK_BENCH_METRIC") or "time").strip()
+        if metric not in METRICS:
+            raise SettingsError(f"LOWRANK_BENCH_METRIC={metric!r}: accepted {', '.join(METRICS)}")
+        if metric == "instructions":
+            # Counts are the same in every pass and need one thread to be the same at all.
+            if env.get("LOWRANK_BENCH_THREADS") and threads != 1:
+                raise SettingsError(f"LOWRANK_BENCH_THREADS={env['LOWRANK_BENCH_THREADS']!r} with "
+                                    "LOWRANK_BENCH_METRIC=instructions: accepted 1 (counted runs are single-threaded)")
+            threads, processes = 1, 1
         out = output or env.get("LOWRANK_BENCH_OUTPUT") or DEFAULT_OUTPUT
         if Path(out).exists() and not Path(out).is_dir():
             raise SettingsError(f"LOWRANK_BENCH_OUTPUT={str(out)!r}: is a file; accepted: a folder for the result "
                                 "JSON (created if missing), or --benchmark-json=FILE for one file")
         return cls(selection=selection, threads=threads, threads_explicit=bool(env.get("LOWRANK_BENCH_THREADS")),
-                   processes=processes, output_dir=Path(out))
+                   processes=processes, output_dir=Path(out), metric=metric)
 
 
 def check_names(env) -> None:

@@ -19,15 +19,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 import sys
 import tracemalloc
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.engine.driver import OPERAND_CACHE_ENV
+from benchmarks.engine.operand_cache import shared as _shared
 from benchmarks.matvec.grid import Case
 from lowrank import generators
 from lowrank.backends import get_backend, infer_backend
@@ -38,23 +36,6 @@ MATRIX_KIND = "power-law-1"  # σ_i = 1/i
 # so that tiny operands do not allocate thousands of arrays.
 COLD_FOOTPRINT = 2.0
 MAX_COPIES = 512
-
-
-def _shared(name: str, build) -> dict[str, np.ndarray]:
-    """``build()`` (a dict of arrays), or what an earlier process of this run saved under ``name``."""
-    folder = os.environ.get(OPERAND_CACHE_ENV)
-    if not folder:
-        return build()
-    path = Path(folder) / f"{name}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as saved:
-            return {key: saved[key] for key in saved.files}
-    arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)  # atomic: another process sees the whole file or none
-    return arrays
 
 
 @functools.lru_cache(maxsize=1)

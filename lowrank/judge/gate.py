@@ -65,6 +65,9 @@ class GateConfig:
     # moves them 2-3x (memory-bound dense products slow down, small factored ones do not), so CI
     # judges them in its A/B, both sides timed in one job, and gates exact metrics here ("never").
     ratios: str = "always"
+    # Counted runs: instructions per call may move this much (relative) before a change is a
+    # regression or an improvement; no test of significance: the same code counts the same.
+    instructions_tolerance: float = 0.005
     exact_rtol: float = 1e-6
     exact_atol: float = 1e-12
     # output error depends on the BLAS kernel's summation order: allow a few units of
@@ -88,7 +91,8 @@ class GateConfig:
         return cfg, ignore
 
 
-CONFIG_KEYS = {"speedup_min_effect", "time_min_effect", "min_effect", "alpha", "absolute", "ratios", "exact_rtol",
+CONFIG_KEYS = {"speedup_min_effect", "time_min_effect", "min_effect", "alpha", "absolute", "ratios",
+               "instructions_tolerance", "exact_rtol",
                "exact_atol", "output_error_ulps", "n_boot", "override"}
 
 
@@ -188,6 +192,9 @@ def validate_config(cfg: GateConfig) -> GateConfig:
         raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
     if cfg.ratios not in RATIO_MODES:
         raise LowRankValueError(f"ratios={cfg.ratios!r}: accepted {', '.join(map(repr, RATIO_MODES))}")
+    tol = cfg.instructions_tolerance
+    if not _number(tol) or not 0 <= tol < 1:
+        raise LowRankValueError(f"instructions_tolerance={tol!r}: accepted a fraction in [0, 1), e.g. 0.005")
     for name in ("exact_rtol", "exact_atol", "output_error_ulps"):
         value = getattr(cfg, name)
         if not _number(value) or value < 0:
@@ -237,7 +244,9 @@ class Finding:
 
     @property
     def kind(self) -> str:
-        return "correctness" if self.metric.startswith("exact:") else "timing"
+        if self.metric.startswith("exact:"):
+            return "correctness"
+        return "count" if self.metric == "instructions" else "timing"
 
 
 @dataclass(frozen=True)
@@ -251,10 +260,15 @@ class GateResult:
     incomplete: str | None = None  # the run was interrupted or failed: what it says about itself
     allow_missing: bool = False  # baseline cases absent from the run are accepted (--allow-missing)
     ratios_compared: bool = True  # same-run ratios judged (ratios="always")
+    counted: bool = False  # both runs counted instructions (LOWRANK_BENCH_METRIC=instructions)
+    warnings: tuple[str, ...] = ()  # what differs between the runs' counting settings
 
     @property
     def compared(self) -> str:
         """What timings were compared, in a sentence or two (printed under the verdict)."""
+        if self.counted:
+            return ("counted runs: instructions per call compared (a change beyond the tolerance is a regression or "
+                    "an improvement) and exact metrics; their times are valgrind's, not compared")
         if self.ratios_compared:
             return self.absolute_reason
         return (f"{self.absolute_reason}; same-run ratios not compared (ratios=never): only exact metrics are "
@@ -399,6 +413,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
     a same-run ratio are found by the suite's pairing columns, never by parsing ids.
     """
     cfg = validate_config(cfg or GateConfig())
+    counted = _counted(current, baseline)
     cur, base = suite_cases(current), suite_cases(baseline)
     common = sorted(set(cur) & set(base))
     if not common:
@@ -416,14 +431,76 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
             if ignore:
                 continue
             findings.extend(exact_findings(case, base_s[case], cur_s[case], case_cfg, suite))
+            if counted:  # a counted run's times are valgrind's: its one timing metric is the count
+                finding = instruction_finding(case, base_s[case], cur_s[case], case_cfg, suite.name)
+                findings.extend([finding] if finding else [])
+                continue
             if case in partners and cfg.ratios == "always":
                 pairing, ref = partners[case]
                 if base_partners.get(case, (None, None))[1] == ref:
                     findings.append(pair_finding(case, ref, pairing.metric, base_s, cur_s, case_cfg, suite.name))
             if absolute:
                 findings.append(replace(time_finding(case, base_s[case], cur_s[case], case_cfg), suite=suite.name))
+    if counted:
+        absolute, reason = False, "counted runs: no absolute times compared"
     return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
-                      sorted(set(cur) - set(base)), _incomplete(current), allow_missing, cfg.ratios == "always")
+                      sorted(set(cur) - set(base)), _incomplete(current), allow_missing,
+                      cfg.ratios == "always" and not counted, counted,
+                      tuple(counting_differences(baseline, current)) if counted else ())
+
+
+def metric(run: dict) -> str:
+    """What a run's cases measured: ``"time"`` or ``"instructions"`` (a counted run)."""
+    return ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("metric") or "time"
+
+
+def _counted(current: dict, baseline: dict) -> bool:
+    kinds = (metric(current), metric(baseline))
+    if len(set(kinds)) > 1:
+        raise LowRankValueError(f"the run measured {kinds[0]} and the baseline {kinds[1]}: a counted run is compared "
+                                "with a counted baseline (LOWRANK_BENCH_METRIC=instructions for both)")
+    return kinds[0] == "instructions"
+
+
+def instruction_finding(case: str, base: dict, cur: dict, cfg: GateConfig, suite: str = "") -> Finding | None:
+    """Instructions per call of the run against the baseline's, or None when either lacks them.
+
+    No test of significance: the same code and settings count the same to about 0.05%, so a
+    change beyond ``cfg.instructions_tolerance`` is the code's.
+    """
+    b, c = (base.get("extra_info") or {}).get("instructions"), (cur.get("extra_info") or {}).get("instructions")
+    if not b or not c:
+        return None
+    ratio = c / b
+    tol = cfg.instructions_tolerance
+    status = "regression" if ratio > 1 + tol else "improvement" if ratio < 1 - tol else "unchanged"
+    return Finding(case, "instructions", status, b, c, ratio, note=f"tolerance {tol:.2%}", suite=suite)
+
+
+def counting_differences(baseline: dict, current: dict) -> list[str]:
+    """What differs between two counted runs' settings (valgrind, environment, BLAS kernel, versions):
+    counts made under other settings are compared, with these named, never silently."""
+    def block(run):
+        return (run.get("machine_info") or {}).get("lowrank_bench") or {}
+
+    out = []
+    b, c = block(baseline), block(current)
+    bc, cc = b.get("counting") or {}, c.get("counting") or {}
+    for key in ("valgrind", "environment", "engine", "hooks"):
+        if bc.get(key) != cc.get(key):
+            out.append(f"counting {key}: {bc.get(key)!r} -> {cc.get(key)!r}")
+    arch = lambda blk: sorted(f"{x.get('internal_api')} {x.get('version')} {x.get('architecture')}"  # noqa: E731
+                              for x in blk.get("blas") or [])
+    if arch(bc) != arch(cc):
+        out.append(f"BLAS kernel: {', '.join(arch(bc)) or '?'} -> {', '.join(arch(cc)) or '?'}")
+    bt, ct = (bc.get("threads") or {}).get("requested"), (cc.get("threads") or {}).get("requested")
+    if bt != ct:
+        out.append(f"threads: {bt} -> {ct}")
+    bv, cv = b.get("versions") or {}, c.get("versions") or {}
+    for key in sorted(set(bv) | set(cv)):
+        if bv.get(key) != cv.get(key):
+            out.append(f"{key}: {bv.get(key)} -> {cv.get(key)}")
+    return out
 
 
 def _absolute_policy(current: dict, baseline: dict, cfg: GateConfig) -> tuple[bool, str]:

@@ -10,6 +10,8 @@ def _value(f: Finding, x) -> str:
         return "-"
     if f.metric == "time":
         return f"{x * 1e6:,.2f} us"
+    if f.kind == "count":
+        return f"{x:,.0f} Ir"
     if f.is_ratio:
         return f"{x:.3g}x"
     return f"{x:.6g}" if isinstance(x, float) else str(x)
@@ -18,6 +20,8 @@ def _value(f: Finding, x) -> str:
 def _change(f: Finding) -> str:
     if f.kind == "correctness":
         return "changed"
+    if f.kind == "count":
+        return f"{(f.ratio - 1) * 100:+.2f}% instructions"
     if f.is_ratio:
         return f"{(f.ratio - 1) * 100:+.1f}% {f.metric}"
     return f"{(f.ratio - 1) * 100:+.1f}% time"
@@ -49,7 +53,8 @@ def summary_line(result: GateResult) -> str:
     n_corr = sum(f.kind == "correctness" for f in result.regressions)
     missing = f", {len(result.only_baseline)} baseline case(s) missing" if result.only_baseline else ""
     # A pass that judged no timing says so in its first line, not only in the line under it.
-    scope = "" if result.ratios_compared or result.absolute_compared else " (exact metrics only: no timing compared)"
+    scope = "" if result.ratios_compared or result.absolute_compared or result.counted else (
+        " (exact metrics only: no timing compared)")
     return (
         f"{verdict}{scope}: {len(result.regressions)} regression(s) ({n_corr} correctness), "
         f"{len(result.improvements)} improvement(s), {result.common} case(s) compared{missing}"
@@ -71,6 +76,8 @@ def unchanged_cases(result: GateResult) -> list[str]:
 def to_text(result: GateResult) -> str:
     """A terminal report: verdict, what was compared, regressions and improvements in tables."""
     out = [summary_line(result), result.compared]
+    if result.warnings:
+        out.append("WARNING: counts made under other settings (compared all the same): " + "; ".join(result.warnings))
     if result.incomplete:
         out.append(result.incomplete)
     if result.only_baseline:
@@ -96,6 +103,8 @@ def to_markdown(result: GateResult, title: str = "lowrank-bench regression gate"
 
     icon = ":x:" if result.exit_code else ":white_check_mark:"
     out = [f"## {title}", "", f"{icon} **{summary_line(result)}**", "", f"_{result.compared}_", ""]
+    if result.warnings:
+        out += ["**Counts made under other settings** (compared all the same): " + "; ".join(result.warnings), ""]
     if result.incomplete:
         out += [f"**{result.incomplete}**", ""]
     if result.only_baseline:

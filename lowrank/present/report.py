@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lowrank.errors import LowRankValueError
 from lowrank.judge import speedups
 from lowrank.judge.speedups import STATUS_CROSSING, STATUS_FASTER, STATUS_IMPROVEMENT, STATUS_REGRESSION, format_rank
 from lowrank.present import plots, sections, tables
@@ -383,8 +384,36 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
     return result
 
 
+def _counted_report_files(out: Path, loaded: LoadResult, a: Analysis, say) -> ReportResult:
+    """The report of a counted run (``LOWRANK_BENCH_METRIC=instructions``): instructions per call, no times."""
+    frame = a.frame if "instructions" in a.frame else a.frame.assign(instructions=None)
+    rows = frame[frame["run_id"] == a.run.run_id]
+    csvs = [load_mod.to_csv(loaded.frame, out / "results.csv")]
+    doc = Document("lowrank-bench report: a counted run")
+    doc.add(Para(f"Generated {load_mod.now_iso()} from `{Path(a.run.path).name}`: run **{a.run.run_id}** "
+                 f"({a.run.label}) counted instructions per call under valgrind's callgrind "
+                 "(`LOWRANK_BENCH_METRIC=instructions`, benchmarks/engine/counting.py). Counts do not move with the "
+                 "machine's load; they do not see memory bandwidth, caches, threads or GPUs. The run's `stats` are "
+                 "one call under valgrind, not times: nothing here is timed."),
+            Heading("Machine and versions"), TableBlock(_machine_table(loaded.runs)))
+    for suite, group in rows.groupby("suite", sort=True):
+        cells = tuple((str(r["param_id"]), (f"{r['instructions']:,.0f}" if r["instructions"] == r["instructions"]
+                                            and r["instructions"] is not None else "-",))
+                      for r in group.sort_values("param_id").to_dict("records"))
+        doc.add(Heading(f"Suite {suite}"), TableBlock(Table(f"Instructions per call, suite {suite}", "case",
+                                                            ("instructions",), cells,
+                                                            footer="callgrind's Ir: the median of the counted loops")))
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(doc.to_markdown(out), encoding="utf-8")
+    page.write_text(doc.to_html(), encoding="utf-8")
+    say("[report] a counted run: instructions per call, no timing figures")
+    return ReportResult(out, md, page, [], csvs, a.run.run_id, loaded.errors)
+
+
 def _report_files(out: Path, loaded: LoadResult, a: Analysis, say) -> ReportResult:
     """Every file of the report, written to ``out``."""
+    if a.run.metric == "instructions":
+        return _counted_report_files(out, loaded, a, say)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
 
@@ -609,6 +638,10 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     by_path = {Path(r.path).resolve(): r for r in loaded.runs}
     a = by_path.get(Path(path_a).resolve()) or loaded.runs[0]
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
+    counted = [r.run_id for r in (a, b) if r.metric == "instructions"]
+    if counted:  # its stats are one call under valgrind: a time ratio of them would mean nothing
+        raise LowRankValueError(f"{', '.join(counted)}: a counted run (instructions, not times); compare its counts "
+                                "with `lowrank-bench gate RUN --baseline OTHER_COUNTED_RUN`")
     cmp = speedups.time_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
                               config=config)
     final = Path(out_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lowrank.record.schema import RUN_FIELDS, SCHEMA_TAG, TIMING_FIELDS
+from lowrank.record.schema import COUNT_FIELDS, RUN_FIELDS, SCHEMA_TAG, TIMING_FIELDS
 from lowrank.record.suites import SUITES
 from lowrank.record.suites.base import Field, Suite
 
@@ -87,6 +87,11 @@ def markdown() -> str:
             "On every benchmark timed by the engine (`benchmarks/engine/timing.py`, `benchmarks/engine/driver.py`); null when "
             "timing was disabled.", ""]
     out += field_table(TIMING_FIELDS)
+    out += ["", "## Counting fields", "",
+            "On every benchmark of a counted run (`LOWRANK_BENCH_METRIC=instructions`, `benchmarks/engine/counting.py`); "
+            "absent, read as null, in a timed run. A counted run's `stats` come from one call under valgrind: they are "
+            "not times.", ""]
+    out += field_table(COUNT_FIELDS)
     return "\n".join(out) + "\n"
 
 

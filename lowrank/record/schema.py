@@ -34,6 +34,17 @@ TIMING_FIELDS: dict[str, Field] = {
     "reported_pass": Field("int|null", "the pass whose samples are in `stats` — the one with the lowest median", True),
 }
 
+# extra_info fields of a counted run (LOWRANK_BENCH_METRIC=instructions; benchmarks/engine/counting.py), in
+# every timed suite's record; absent (read as null) in a timed run. A counted run's `stats` come from one
+# call under valgrind: they are not times.
+COUNT_FIELDS: dict[str, Field] = {
+    "instructions": Field("float|null", "instructions per call (callgrind's Ir): the median of the repeats' totals "
+                          "over `count_calls`; set-up, imports and pytest are never counted", True),
+    "instruction_counts": Field("list|null", "each repeat's total instructions for `count_calls` calls", True),
+    "count_calls": Field("int|null", "calls per counted repeat (about 2 million instructions' worth)", True),
+    "counting_engine": Field("int|null", "version of the counting engine", True),
+}
+
 # The run's own block, machine_info["lowrank_bench"] (benchmarks/harness/plugin.py writes it).
 RUN_FIELDS: dict[str, Field] = {
     "schema": Field("str", '`"lowrank-bench/<version>"`'),
@@ -55,6 +66,11 @@ RUN_FIELDS: dict[str, Field] = {
                          "copy and add, read-only dot; buffers ≥ 8× the last-level cache); `levels.cpu` / "
                          "`levels.cuda`: the same roof with buffers inside `L2` / `L3` (GB/s); `cache_bytes`: their "
                          "sizes; `peak_gflops[backend][dtype]` (square matmul); `llc_bytes[backend]`; `matmul_size`"),
+    "metric": Field("str", "`time`, or `instructions` for a counted run (`LOWRANK_BENCH_METRIC`); absent before "
+                    "counts existed: time"),
+    "counting": Field("dict", "a counted run only: `valgrind` (version), `environment` (PYTHONHASHSEED, "
+                      "PYTHONMALLOC, thread variables), `threads`, `blas` (the kernel `architecture` valgrind's CPU "
+                      "made each BLAS choose), `engine`, `hooks` (the client requests around each counted region), `repeats`, `target_instructions`"),
     "fingerprint": Field("str", "hash of CPU model, core count, architecture and GPU names — not the host name; runs "
                          "with equal fingerprints may compare absolute times"),
 }

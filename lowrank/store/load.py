@@ -81,6 +81,7 @@ class RunInfo:
     n_benchmarks: int = 0  # this suite's benchmarks in the file (all sub-suites)
     n_foreign: int = 0  # benchmarks without this suite's schema tag: skipped
     suites: dict = field(default_factory=dict)  # sub-suite name -> benchmark count
+    metric: str = "time"  # "instructions": a counted run (its stats are valgrind's, not times)
 
     @property
     def completeness(self) -> str | None:
@@ -272,6 +273,7 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
         timing=dict(block.get("timing") or {}),
         devices=dict(block.get("devices") or {}),
         calibration=dict(block.get("calibration") or {}),
+        metric=str(block.get("metric") or "time"),
     )
 
 

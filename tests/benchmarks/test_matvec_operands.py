@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import lowrank
+from benchmarks.engine.driver import OPERAND_CACHE_ENV
 from benchmarks.matvec import operands
 from benchmarks.matvec.grid import Case
 
@@ -31,13 +32,13 @@ def test_backends_store_the_same_values_so_one_quality_figure_serves_all(rank, t
         pairs = [(ops[0], ops[1])] if rank is None else list(zip(ops[0], ops[1]))
         for a, t in pairs:
             np.testing.assert_array_equal(np.asarray(a), t.numpy())
-    monkeypatch.setenv(operands.OPERAND_CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(OPERAND_CACHE_ENV, str(tmp_path))
     operands.quality.cache_clear()
     first = operands.quality(50, 30, "float32", rank, "torch-cpu")
     assert list(tmp_path.glob("quality-50x30-float32-*.npz")), "the first computation is left for other workers"
     operands.quality.cache_clear()
     assert operands.quality(50, 30, "float32", rank, "numpy") == first
-    monkeypatch.delenv(operands.OPERAND_CACHE_ENV)
+    monkeypatch.delenv(OPERAND_CACHE_ENV)
     operands.quality.cache_clear()
     assert operands.quality(50, 30, "float32", rank, "numpy") == pytest.approx(first, rel=1e-12)
 
@@ -94,7 +95,7 @@ def test_peak_memory_sees_the_output():
 
 def test_operands_built_by_one_worker_are_read_back_identical_by_the_next(tmp_path, monkeypatch):
     # The driver points every worker of a run at one folder (LOWRANK_BENCH_OPERAND_CACHE).
-    monkeypatch.setenv(operands.OPERAND_CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(OPERAND_CACHE_ENV, str(tmp_path))
     operands.synthetic.cache_clear()
     operands.factors64.cache_clear()
     built_sm, built_f = operands.synthetic(96, 64), operands.factors64(96, 64, 8)

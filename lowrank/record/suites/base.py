@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from lowrank.record.fields import Field, Record, field_problems
-from lowrank.record.schema import TIMING_FIELDS, parse_tag
+from lowrank.record.schema import COUNT_FIELDS, TIMING_FIELDS, parse_tag
 
 # How an exact field may differ between two runs of the same code (see Suite.exact).
 EXACT_KINDS = ("identical", "rtol", "roundoff")
@@ -104,7 +104,7 @@ class Suite:
 
     def record(self) -> dict[str, Field]:
         """Every field of a result of this suite, the timing engine's included when ``timed``."""
-        return {**self.fields, **(TIMING_FIELDS if self.timed else {})}
+        return {**self.fields, **({**TIMING_FIELDS, **COUNT_FIELDS} if self.timed else {})}
 
     def problems(self, extra: dict) -> tuple[dict, list[str]]:
         """``extra`` with absent after-timing fields as null, and how it departs from the record."""

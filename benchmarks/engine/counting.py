@@ -1,0 +1,191 @@
+"""The counting engine: instructions per call under valgrind's callgrind, a metric the machine's noise cannot move.
+
+A counted run (``LOWRANK_BENCH_METRIC=instructions``) runs each backend's worker process
+under ``valgrind --tool=callgrind --instr-atstart=no`` (:func:`valgrind_command`): the
+interpreter, pytest, numpy and torch start and import under valgrind's core only, about 4x
+faster than instrumented (torch's import: 18 s against 76 s here). Around each counted
+region, the worker calls two C functions of a helper the driver compiles once
+(:func:`build_hooks`, callgrind's own client requests from ``valgrind/callgrind.h``, as
+pytest-codspeed's instrument hooks do): ``zero stats, start instrumentation`` before it and
+``stop instrumentation, dump stats`` after, so each region's dump holds its instructions
+alone. In the worker, :func:`count`:
+
+1. calls the case twice, uncounted (lazy initialisation, allocator, caches);
+2. counts one call to size the loop: ``calls`` = enough calls for about
+   :data:`TARGET_INSTRUCTIONS` (at least 1, at most :data:`MAX_CALLS`);
+3. short calls: runs one loop of ``calls`` calls uncounted (CPython specialises its bytecode
+   as it runs), then counts ``calls`` calls :data:`REPEATS` times; long calls (one a loop):
+   :data:`REPEATS_LONG` counts of one call, the sizing one included. The garbage collector is
+   off in every counted region; instructions per call is the median total over ``calls``.
+   Set-up, imports and pytest are never counted.
+
+What makes the counts repeatable, and is fixed and recorded by the driver: one thread,
+``PYTHONHASHSEED=0``, ``PYTHONMALLOC=malloc`` with glibc's thresholds fixed
+(:data:`ENVIRONMENT`), the same binaries (versions) and the OpenBLAS kernel that valgrind's
+virtual CPU makes OpenBLAS choose (``threadpoolctl``'s ``architecture``). What is left: a few
+hundred instructions per region from hash lookups keyed by object addresses (about 0.05%
+of a 2-million-instruction region, measured here), which the repeats' median absorbs.
+
+Counts see the instructions this library, numpy, torch and BLAS execute; they do not see
+memory bandwidth, cache misses, thread scaling or a GPU (see docs/timing.md).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+COUNTING_VERSION = 1
+# The worker's folder for callgrind's dump files (set by the driver for a counted run).
+COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
+TARGET_INSTRUCTIONS = 2_000_000
+MAX_CALLS = 1000
+REPEATS = 5
+REPEATS_LONG = 3  # calls of TARGET_INSTRUCTIONS and more
+# Fixed in every counted worker: each makes the counts depend on the code alone. glibc's malloc
+# moves its mmap threshold as memory is freed (a merge's d x k result took another path every
+# few calls, 1-2% apart); a threshold that is set stays where it is.
+ENVIRONMENT = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc", "MALLOC_MMAP_THRESHOLD_": "131072",
+               "MALLOC_TRIM_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+HOOKS_SOURCE = """\
+#include <valgrind/callgrind.h>
+void lowrank_count_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
+void lowrank_count_stop(void) { CALLGRIND_STOP_INSTRUMENTATION; CALLGRIND_DUMP_STATS; }
+"""
+HOOKS_LIBRARY = "hooks.so"
+
+
+class CountingUnavailable(RuntimeError):
+    """valgrind is not installed, or a count was asked for outside callgrind; the message says what to do."""
+
+
+def valgrind() -> str | None:
+    """The valgrind executable, or None."""
+    return shutil.which("valgrind")
+
+
+def valgrind_version() -> str | None:
+    exe = valgrind()
+    if exe is None:
+        return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.strip() or None
+
+
+def require_valgrind() -> str:
+    exe = valgrind()
+    if exe is None:
+        raise CountingUnavailable("counting instructions needs valgrind (its callgrind tool): install it, e.g. "
+                                  "`apt-get install valgrind` or `brew install valgrind`, or time instead "
+                                  "(LOWRANK_BENCH_METRIC=time)")
+    return exe
+
+
+def valgrind_command(out_dir: Path) -> list[str]:
+    """The prefix that runs a worker under callgrind, instrumenting only what :func:`counted` brackets."""
+    return [require_valgrind(), "-q", "--tool=callgrind", "--instr-atstart=no", "--dump-line=no",
+            "--compress-strings=no", f"--callgrind-out-file={Path(out_dir) / 'callgrind.%p'}"]
+
+
+def build_hooks(out_dir: Path) -> Path:
+    """Compile the start/stop helper into ``out_dir`` (a C compiler and valgrind's headers are needed)."""
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise CountingUnavailable("counting instructions compiles a 3-line helper with callgrind's client requests: "
+                                  "install a C compiler (gcc or clang), or time instead (LOWRANK_BENCH_METRIC=time)")
+    source, library = Path(out_dir) / "hooks.c", Path(out_dir) / HOOKS_LIBRARY
+    source.write_text(HOOKS_SOURCE)
+    proc = subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(library), str(source)], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise CountingUnavailable(f"compiling the counting helper failed ({proc.stderr.strip()[:300]}); it needs "
+                                  "valgrind's headers (valgrind/callgrind.h: Debian and Ubuntu's valgrind package, "
+                                  "Fedora's valgrind-devel)")
+    return library
+
+
+_HOOKS = None
+
+
+def _hooks(folder: Path):
+    global _HOOKS
+    if _HOOKS is None:
+        import ctypes
+
+        _HOOKS = ctypes.CDLL(str(folder / HOOKS_LIBRARY))
+    return _HOOKS
+
+
+def _dumps(folder: Path) -> list[Path]:
+    return [p for p in folder.glob(f"callgrind.{os.getpid()}.*") if p.suffix[1:].isdigit()]
+
+
+def _total(path: Path) -> int:
+    """The instructions (Ir) of one callgrind dump: its ``totals:`` line."""
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise CountingUnavailable(f"{path}: a callgrind dump without a 'totals:' line")
+
+
+def _loop(call, calls: int) -> None:
+    for _ in range(calls):
+        call()
+
+
+def counted(call, calls: int = 1) -> int:
+    """The instructions of ``calls`` calls of ``call``, read from the dump callgrind writes when the region ends."""
+    folder = os.environ.get(COUNT_DIR_ENV)
+    if not folder:
+        raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
+    folder = Path(folder)
+    hooks = _hooks(folder)
+    before = {p.name for p in _dumps(folder)}
+    # No cyclic garbage collection inside the region (timeit's rule): when it runs depends on
+    # every allocation before, and one collection is thousands of instructions.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        hooks.lowrank_count_start()
+        _loop(call, calls)
+        hooks.lowrank_count_stop()
+    finally:
+        if enabled:
+            gc.enable()
+    new = sorted((p for p in _dumps(folder) if p.name not in before), key=lambda p: int(p.suffix[1:]))
+    if len(new) != 1:
+        raise CountingUnavailable(f"expected one callgrind dump after the counted region, found {len(new)}: is this "
+                                  "process running under valgrind with the driver's options?")
+    total = _total(new[0])
+    new[0].unlink()
+    return total
+
+
+def count(call) -> dict:
+    """Instructions per call of ``call`` (see the module's docstring); the record fields it adds."""
+    call()
+    call()
+    single = counted(call, 1)
+    calls = max(1, min(MAX_CALLS, math.ceil(TARGET_INSTRUCTIONS / max(single, 1))))
+    if calls == 1:
+        # A long call (an SVD: 10^7-10^8 instructions) is warm after the calls above and counts the
+        # same to 0.05%: three regions, the sizing one included (each costs seconds under valgrind).
+        totals = [single, *(counted(call, 1) for _ in range(REPEATS_LONG - 1))]
+    else:
+        # Short calls: one more uncounted loop first. CPython 3.11 specialises its bytecode after a
+        # few executions, and a first counted loop came out up to 1.2% above the later ones.
+        _loop(call, calls)
+        totals = [counted(call, calls) for _ in range(REPEATS)]
+    return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals, "count_calls": calls,
+            "counting_engine": COUNTING_VERSION}
+
+
+def empty_record() -> dict:
+    """The counting fields of a timed run: nothing counted."""
+    return {}

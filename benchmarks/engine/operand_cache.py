@@ -1,0 +1,33 @@
+"""Operands built once per run and shared by its worker processes (and its counted workers).
+
+The driver (``benchmarks/engine/driver.py``) names a folder in ``OPERAND_CACHE_ENV``; the first
+process that needs an operand builds it and saves it there, atomically, and the others load it.
+A counted run builds them natively first (``driver.prepare_operands``): under valgrind an SVD
+of 1024² takes minutes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.engine.driver import OPERAND_CACHE_ENV
+
+
+def shared(name: str, build) -> dict[str, np.ndarray]:
+    """``build()`` (a dict of arrays), or what an earlier process of this run saved under ``name``."""
+    folder = os.environ.get(OPERAND_CACHE_ENV)
+    if not folder:
+        return build()
+    path = Path(folder) / f"{name}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as saved:
+            return {key: saved[key] for key in saved.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)  # atomic: another process sees the whole file or none
+    return arrays

@@ -1,0 +1,81 @@
+"""Counted runs (``LOWRANK_BENCH_METRIC=instructions``): settings, the engine's parts, and one real counted run."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.engine import counting
+from benchmarks.harness import settings
+
+REPO = Path(__file__).resolve().parents[2]
+VALGRIND = shutil.which("valgrind")
+COMPILER = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+
+
+def test_the_metric_is_time_by_default_and_instructions_on_request():
+    assert settings.Settings.from_env({}).metric == "time"
+    counted = settings.Settings.from_env({"LOWRANK_BENCH_METRIC": "instructions"})
+    assert counted.counts and counted.threads == 1 and counted.processes == 1  # one pass, one thread
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"LOWRANK_BENCH_METRIC": "cycles"}, ["LOWRANK_BENCH_METRIC='cycles'", "accepted time, instructions"]),
+    ({"LOWRANK_BENCH_METRIC": "instructions", "LOWRANK_BENCH_THREADS": "2"},
+     ["LOWRANK_BENCH_THREADS='2'", "accepted 1"]),
+])
+def test_bad_counting_settings_are_named(env, words):
+    with pytest.raises(settings.SettingsError) as err:
+        settings.Settings.from_env(env)
+    assert all(w in str(err.value) for w in words)
+
+
+def test_a_dump_is_read_from_its_totals_line(tmp_path):
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 0\ntotals: 1104921\n")
+    assert counting._total(dump) == 1104921
+    (tmp_path / "empty").write_text("events: Ir\n")
+    with pytest.raises(counting.CountingUnavailable, match="without a 'totals:' line"):
+        counting._total(tmp_path / "empty")
+
+
+def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
+    monkeypatch.delenv(counting.COUNT_DIR_ENV, raising=False)
+    with pytest.raises(counting.CountingUnavailable, match="LOWRANK_BENCH_METRIC=instructions"):
+        counting.counted(lambda: None)
+
+
+def test_without_valgrind_a_counted_run_says_what_to_install(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path), "LOWRANK_BENCH_METRIC": "instructions",
+           "LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_BACKENDS": "numpy"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/bench_overhead.py", "--benchmark-only", "-q",
+                           "-p", "no:cacheprovider"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+    assert "needs valgrind" in proc.stderr and "install" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.timed
+@pytest.mark.skipif(VALGRIND is None or COMPILER is None, reason="a counted run needs valgrind and a C compiler")
+def test_a_counted_run_records_instructions_per_call_of_every_case(tmp_path):
+    env = {**os.environ, "LOWRANK_BENCH_METRIC": "instructions", "LOWRANK_BENCH_PROFILE": "quick",
+           "LOWRANK_BENCH_BACKENDS": "numpy", "LOWRANK_BENCH_OUTPUT": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/bench_overhead.py", "--benchmark-only", "-q",
+                           "-p", "no:cacheprovider"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (path,) = tmp_path.glob("*.json")
+    doc = json.loads(path.read_text())
+    block = doc["machine_info"]["lowrank_bench"]
+    assert block["metric"] == "instructions" and block["counting"]["valgrind"].startswith("valgrind-")
+    assert block["counting"]["environment"]["PYTHONHASHSEED"] == "0"
+    assert block["threads"]["requested"] == 1
+    counts = {b["param"]: b["extra_info"] for b in doc["benchmarks"]}
+    assert set(counts) == {"bare-numpy", "apply-numpy"}
+    for info in counts.values():
+        assert len(info["instruction_counts"]) == counting.REPEATS and info["count_calls"] >= 1
+        assert info["instructions"] == sorted(info["instruction_counts"])[counting.REPEATS // 2] / info["count_calls"]
+    # apply validates its input and then does the bare product: strictly more instructions
+    assert counts["apply-numpy"]["instructions"] > counts["bare-numpy"]["instructions"] > 1000
