@@ -43,7 +43,7 @@ ENV = {"LOWRANK_BENCH_METRIC": "instructions", "LOWRANK_BENCH_PROFILE": "quick",
 # What each injection slows, and the cases it must be named in.
 TARGETS = {
     "apply": {"file": "lowrank/operator.py", "anchor": "        try:\n            y = self.B @ (self.A @ x)\n",
-              "after": False, "indent": 8, "steps": 1,
+              "after": False, "indent": 8, "steps": 1, "statements": True,
               "select": "apply", "suites": ("benchmarks/bench_overhead.py",), "cases": r"^apply-"},
     "power": {"file": "lowrank/factorize.py", "anchor": "    for _ in range(power_iterations):\n",
               "after": True, "indent": 8, "steps": 2,  # inside each of the q = 2 power iterations
@@ -112,7 +112,10 @@ def patched_tree(tmp: Path, target: dict, iterations: int) -> Path:
     if target["anchor"] not in text:
         raise SystemExit(f"{target['file']}: the injection's anchor is not there any more; update TARGETS")
     indent = " " * target["indent"]
-    burn = f"{indent}for _extra in range({iterations}):  # injected by scripts/measure_counts.py\n{indent}    pass\n"
+    if target.get("statements"):  # finer than a loop (one loop step added 3% to apply's 46k instructions)
+        burn = f"{indent}" + "; ".join(["_extra = x.ndim"] * iterations) + "  # injected by scripts/measure_counts.py\n"
+    else:
+        burn = f"{indent}for _extra in range({iterations}):  # injected by scripts/measure_counts.py\n{indent}    pass\n"
     patched = target["anchor"] + burn if target["after"] else burn + target["anchor"]
     path.write_text(text.replace(target["anchor"], patched, 1))
     return tree
@@ -126,8 +129,13 @@ def inject(args) -> dict:
         base, s = counted_run(REPO, target["suites"], target["select"], tmp / "base", False)
         print(f"[inject] HEAD: {len(base['benchmarks'])} cases in {s:.0f} s", flush=True)
         cases = [c for c in instructions(base) if re.search(target["cases"], c)]
-        # About 30 instructions a loop step here (CPython 3.11): sized from the smallest affected case.
-        iterations = max(1, round(args.extra * min(instructions(base)[c] for c in cases) / 30 / target["steps"]))
+        # About 165 instructions a loop step here (CPython 3.11, PYTHONMALLOC=malloc; 15 steps added 6.0%
+        # to apply's 46k), and about 300 to start the loop: sized from the smallest affected case.
+        smallest = min(instructions(base)[c] for c in cases)
+        if target.get("statements"):  # n reads of x.ndim: about 80 instructions each (a guess the run reports on)
+            iterations = args.iterations or max(1, round(args.extra * smallest / 80))
+        else:
+            iterations = args.iterations or max(1, round((args.extra * smallest / target["steps"] - 300) / 165))
         tree = patched_tree(tmp, target, iterations)
         config = gate.load_config(REPO / "pyproject.toml")
         for i in range(args.runs):
@@ -136,7 +144,7 @@ def inject(args) -> dict:
             flagged = sorted(f.case for f in result.regressions)
             change = {c: instructions(doc)[c] / instructions(base)[c] - 1 for c in cases}
             out["runs"].append({"seconds": s, "flagged": flagged, "change": change})
-            print(f"[inject] run {i + 1}/{args.runs}: {iterations} extra loop steps; changes "
+            print(f"[inject] run {i + 1}/{args.runs}: injected size {iterations}; changes "
                   + ", ".join(f"{c} {v:+.2%}" for c, v in change.items()) + f"; gate flagged {flagged}", flush=True)
     hits = sum(set(cases) <= set(r["flagged"]) for r in out["runs"])
     print(f"[inject] {args.target}: the gate named every affected case in {hits} of {args.runs} runs")
@@ -154,6 +162,7 @@ def main() -> int:
     p.add_argument("--target", choices=sorted(TARGETS), default="apply")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--extra", type=float, default=0.01, help="extra work, a fraction of the case's instructions")
+    p.add_argument("--iterations", type=int, default=None, help="extra loop steps (default: sized from --extra)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("measure_counts: needs valgrind", file=sys.stderr)

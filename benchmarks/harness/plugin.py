@@ -525,6 +525,7 @@ def counting_settings(threads: dict) -> dict:
             for p in threadpool_info() if p.get("user_api") == "blas"]
     return {"engine": counting.COUNTING_VERSION, "valgrind": counting.valgrind_version(),
             "environment": dict(counting.ENVIRONMENT), "hooks": counting.HOOKS_SOURCE,
+            "aslr": "off (setarch -R)" if counting.no_aslr() else "on",
             "target_instructions": counting.TARGET_INSTRUCTIONS, "repeats": counting.REPEATS, "threads": threads,
             "blas": blas}
 

@@ -51,6 +51,7 @@ class Override:
     time_min_effect: float | None = None
     alpha: float | None = None
     ignore: bool = False
+    instructions_tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class GateConfig:
                     speedup_min_effect=ov.speedup_min_effect if ov.speedup_min_effect is not None else cfg.speedup_min_effect,
                     time_min_effect=ov.time_min_effect if ov.time_min_effect is not None else cfg.time_min_effect,
                     alpha=ov.alpha if ov.alpha is not None else cfg.alpha,
+                    instructions_tolerance=(ov.instructions_tolerance if ov.instructions_tolerance is not None
+                                            else cfg.instructions_tolerance),
                 )
         return cfg, ignore
 
@@ -150,6 +153,7 @@ def load_config(pyproject: str | Path | None) -> GateConfig:
                 time_min_effect=entry.get("time_min_effect", me),
                 alpha=entry.get("alpha"),
                 ignore=entry.get("ignore", False),
+                instructions_tolerance=entry.get("instructions_tolerance"),
             )
         )
     try:
@@ -158,7 +162,8 @@ def load_config(pyproject: str | Path | None) -> GateConfig:
         raise LowRankValueError(f"{pyproject}: {exc}") from None
 
 
-OVERRIDE_KEYS = {"pattern", "min_effect", "speedup_min_effect", "time_min_effect", "alpha", "ignore"}
+OVERRIDE_KEYS = {"pattern", "min_effect", "speedup_min_effect", "time_min_effect", "alpha", "ignore",
+                 "instructions_tolerance"}
 
 
 def _number(value) -> bool:
@@ -216,6 +221,9 @@ def validate_config(cfg: GateConfig) -> GateConfig:
                 check_alpha("alpha", ov.alpha)
             except LowRankValueError as exc:
                 raise LowRankValueError(where + str(exc)) from None
+        tol = ov.instructions_tolerance
+        if tol is not None and (not _number(tol) or not 0 <= tol < 1):
+            raise LowRankValueError(where + f"instructions_tolerance={tol!r}: accepted a fraction in [0, 1), e.g. 0.01")
         if not isinstance(ov.ignore, bool):
             raise LowRankValueError(where + f"ignore={ov.ignore!r}: accepted true or false")
     return cfg
@@ -486,7 +494,7 @@ def counting_differences(baseline: dict, current: dict) -> list[str]:
     out = []
     b, c = block(baseline), block(current)
     bc, cc = b.get("counting") or {}, c.get("counting") or {}
-    for key in ("valgrind", "environment", "engine", "hooks"):
+    for key in ("valgrind", "environment", "engine", "hooks", "aslr"):
         if bc.get(key) != cc.get(key):
             out.append(f"counting {key}: {bc.get(key)!r} -> {cc.get(key)!r}")
     arch = lambda blk: sorted(f"{x.get('internal_api')} {x.get('version')} {x.get('architecture')}"  # noqa: E731

@@ -92,3 +92,19 @@ def test_a_tolerance_that_would_switch_the_count_off_is_refused(tmp_path, value)
     config.write_text(f"[tool.lowrank-bench.gate]\ninstructions_tolerance = {json.dumps(value).lower()}\n")
     with pytest.raises(LowRankValueError, match="instructions_tolerance"):
         gate.load_config(config)
+
+
+@pytest.mark.parametrize("factor, status", [(1.008, "unchanged"), (1.015, "regression")])
+def test_torchs_small_calls_gate_at_the_projects_wider_tolerance(counted, factor, status):
+    # pyproject.toml: torch's ~50k-instruction calls count 0.3-0.6% apart between processes.
+    base, cur = counted
+    result = gate.compare_runs(scaled(cur, "apply-torch-cpu", factor), base, PROJECT_CONFIG)
+    (finding,) = [f for f in result.findings if f.case == "apply-torch-cpu" and f.metric == "instructions"]
+    assert finding.status == status and finding.note == "tolerance 1.00%"
+
+
+def test_an_override_tolerance_out_of_range_is_refused(tmp_path):
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[[tool.lowrank-bench.gate.override]]\npattern = "*"\ninstructions_tolerance = 2\n')
+    with pytest.raises(LowRankValueError, match=r"override '\*': instructions_tolerance=2"):
+        gate.load_config(config)
