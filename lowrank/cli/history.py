@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                    help=f"result files or folders (default: {RUNS_FOLDER})")
-    p.add_argument("--metric", choices=("time", "ratio"), default="time", help="what each series holds (time)")
+    p.add_argument("--metric", choices=("time", "ratio", "instructions"), default="time",
+                   help="what each series holds (time); instructions: counted runs' instructions per call")
     p.add_argument("-k", dest="select", default=None, metavar="TEXT", help="keep the cases whose name contains TEXT")
     p.add_argument("--min-effect", type=positive_fraction, default=0.05,
                    help="smallest change of level reported, e.g. 0.05 or 5%% (5%%)")

@@ -40,7 +40,7 @@ import numpy as np
 from lowrank.record.suites import SUITES
 from lowrank.store.load import LoadResult, RunInfo, read_document
 
-METRICS = ("time", "ratio")
+METRICS = ("time", "ratio", "instructions")
 PENALTY = 6.0  # 6: no false change in 300 A/A series of 30 points at 2-3% noise, and no power lost on a 10% step (3: 1-3% false)
 NOISE_FLOOR = 0.005  # 0.5%: below this, noise estimates are rounding, not the machine
 MIN_SIZE = 4  # points per segment at least: a few odd runs are not a change
@@ -108,10 +108,15 @@ def points(runs: list[RunInfo]) -> tuple[list[Point], dict[str, int]]:
 
 
 def _values(doc: dict, metric: str) -> dict[str, float]:
-    """``case -> value`` of one result document: medians, or same-run ratios by each suite's pairings."""
+    """``case -> value`` of one result document: medians, same-run ratios by each suite's pairings, or a
+    counted run's instructions per call."""
     out = {}
     for suite in SUITES.values():
         cases = suite.cases(doc)
+        if metric == "instructions":
+            out.update({b["name"]: b["extra_info"]["instructions"] for b in cases.values()
+                        if (b.get("extra_info") or {}).get("instructions")})
+            continue
         if metric == "time":
             out.update({b["name"]: b["stats"]["median"] for b in cases.values() if b["stats"].get("median")})
             continue
@@ -126,10 +131,13 @@ def build(loaded: LoadResult, metric: str = "time", select: str | None = None) -
     """Every case's series over the loaded runs (``select``: a substring of the case names kept)."""
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r}: accepted {', '.join(METRICS)}")
-    pts, index = points(loaded.runs)
+    # Counted runs hold instructions, and their stats are one call under valgrind: they are followed
+    # by --metric instructions alone, and timed runs by the other two.
+    runs = [r for r in loaded.runs if (r.metric == "instructions") == (metric == "instructions")]
+    pts, index = points(runs)
     raw: dict[tuple[str, str], list[list[float]]] = {}
-    for run in loaded.runs:
-        machine = run.fingerprint if metric == "time" else ""
+    for run in runs:
+        machine = run.fingerprint if metric == "time" else ""  # ratios and counts carry over between machines
         for case, value in _values(read_document(run.path), metric).items():
             if select and select not in case:
                 continue

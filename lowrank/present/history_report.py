@@ -26,7 +26,16 @@ class HistoryResult:
     csv: Path
 
 
+# What a series holds, by metric: (its label in tables, the y axis of its panel, the scale to it).
+METRIC_LABELS = {"time": ("time (higher is slower)", "median (us)", 1e6),
+                 "ratio": ("time / partner's time in the same run", "time / partner's", 1.0),
+                 "instructions": ("instructions per call (counted runs; higher is more work)", "instructions per call",
+                                  1.0)}
+
+
 def _format(history: History, value: float) -> str:
+    if history.metric == "instructions":
+        return f"{value:,.0f} Ir"
     return f"{value * 1e6:,.2f} us" if history.metric == "time" else f"{value:.3f}x"
 
 
@@ -36,7 +45,7 @@ def change_table(history: History) -> Table:
         before, after = history.points[c.index - 1], history.points[c.index]
         rows.append((c.case, (c.machine[:12] or "any", f"{before.label} -> {after.label}",
                               _format(history, c.before), _format(history, c.after), f"{(c.ratio - 1) * 100:+.1f}%")))
-    what = "time (higher is slower)" if history.metric == "time" else "time / partner's time in the same run"
+    what = METRIC_LABELS[history.metric][0]
     return Table(f"Change points ({what})", "case", ("machine", "between", "before", "after", "change"), tuple(rows),
                  footer="before/after: medians of the segments on either side of the change point")
 
@@ -59,7 +68,7 @@ def trend_figure(history: History, series: list[Series]) -> Figure:
     x = np.arange(len(history.points))
     labels = [p.label.split(" ")[0] for p in history.points]
     for ax, s in zip(axes, series):
-        scale = 1e6 if history.metric == "time" else 1.0
+        scale = METRIC_LABELS[history.metric][2]
         ax.plot(x, s.values * scale, "o-", ms=3, lw=0.8, color="tab:blue")
         changes = sorted(c.index for c in history.changes if (c.case, c.machine) == (s.case, s.machine))
         bounds = [0, *changes, len(x)]
@@ -68,7 +77,7 @@ def trend_figure(history: History, series: list[Series]) -> Figure:
         for c in changes:
             ax.axvline(c - 0.5, color="tab:red", ls="--", lw=1.2)
         ax.set_title(s.case if len(s.case) < 60 else s.case[:57] + "...", fontsize=7)
-        ax.set_ylabel("median (us)" if history.metric == "time" else "time / partner's")
+        ax.set_ylabel(METRIC_LABELS[history.metric][1])
         step = max(1, len(x) // 8)
         ax.set_xticks(x[::step], labels[::step], rotation=45, fontsize=6, ha="right")
     for ax in axes[len(series):]:
@@ -95,7 +104,14 @@ def write(history: History, out: Path, log=None) -> HistoryResult:
 def _write_files(history: History, out: Path, say) -> HistoryResult:
     import pandas as pd
 
-    from lowrank.present.report import Bullets, Document, FigureBlock, Heading, Para, TableBlock
+    from lowrank.present.report import (
+        Bullets,
+        Document,
+        FigureBlock,
+        Heading,
+        Para,
+        TableBlock,
+    )
 
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -141,3 +141,38 @@ def test_a_real_change_of_every_case_is_not_taken_for_a_disturbance():
     h = history.change_points(_disturbed_history(every_case=True, bad=()))
     assert h.disturbed == []
     assert sorted({c.index for c in h.changes}) == [17] and len(h.changes) == 12
+
+
+def _counted_history(folder, n=10, step_at=6):
+    """``n`` commits of the recorded counted run; ``apply-numpy`` does 5% more instructions from ``step_at`` on."""
+    import copy
+    import json
+
+    from tests import recorded
+
+    base = recorded.run("counts-aa", 1)
+    for i in range(n):
+        doc = copy.deepcopy(base)
+        doc["commit_info"] = {**(doc.get("commit_info") or {}), "id": f"{i:02d}" + "d" * 38, "dirty": False}
+        doc["datetime"] = f"2026-02-01T{i:02d}:00:00+00:00"
+        for b in doc["benchmarks"]:
+            if b["param"] == "apply-numpy" and i >= step_at:
+                b["extra_info"]["instructions"] *= 1.05
+        (folder / f"counted{i:02d}.json").write_text(json.dumps(doc))
+
+
+def test_counted_runs_are_followed_by_instructions_alone(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _counted_history(runs)
+    _history(runs, n=8)
+    loaded = load.load([runs])
+    counted = history.change_points(history.build(loaded, "instructions"))
+    assert len(counted.points) == 10 and {s.machine for s in counted.series} == {""}
+    assert [(c.case, c.index) for c in counted.changes] == [("bench_apply_overhead[apply-numpy]", 6)]
+    assert counted.changes[0].ratio == pytest.approx(1.05)
+    timed = history.build(loaded, "time")  # the counted runs' valgrind times are no part of it
+    assert len(timed.points) == 8 and not any("apply" in s.case for s in timed.series)
+    out = tmp_path / "history"
+    assert main(["history", str(runs), "--metric", "instructions", "-o", str(out)]) == 0
+    assert "Ir" in (out / "history.md").read_text()
