@@ -194,6 +194,13 @@ def count(call) -> dict:
             "counting_engine": COUNTING_VERSION}
 
 
-def empty_record() -> dict:
-    """The counting fields of a timed run: nothing counted."""
-    return {}
+def recorded_settings(threads: dict) -> dict:
+    """What a counted run's instructions depend on besides the code (the run block's ``counting``), so
+    that a comparison of counts made under other settings can say what differs."""
+    from threadpoolctl import threadpool_info
+
+    blas = [{"internal_api": p.get("internal_api"), "version": p.get("version"), "architecture": p.get("architecture")}
+            for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"engine": COUNTING_VERSION, "valgrind": valgrind_version(), "environment": dict(ENVIRONMENT),
+            "hooks": HOOKS_SOURCE, "aslr": "off (setarch -R)" if no_aslr() else "on",
+            "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "threads": threads, "blas": blas}

@@ -85,9 +85,7 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
     """
     out = workdir / f"pass{pass_no}-{backend}.json"
     log_path = workdir / f"pass{pass_no}-{backend}.log"
-    env = {**os.environ, WORKER_ENV: f"{pass_no}/{backend}", CALIBRATION_ENV: str(calibration_file),
-           OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, "PYTHONUNBUFFERED": "1",
-           **(extra_env or {})}
+    env = _worker_env(backend, pass_no, workdir, calibration_file, {"PYTHONUNBUFFERED": "1", **(extra_env or {})})
     cmd = [*prefix, sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
            "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
     with open(log_path, "w") as sink:
@@ -109,6 +107,18 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
     return out if out.exists() else None
 
 
+def _worker_env(backend: str, pass_no: int, workdir: Path, calibration_file: Path, extra: dict) -> dict:
+    """The environment of a worker process: its pass and backend, the run's calibration and operand cache."""
+    return {**os.environ, WORKER_ENV: f"{pass_no}/{backend}", CALIBRATION_ENV: str(calibration_file),
+            OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, **extra}
+
+
+def _calibration_file(workdir: Path, calibration: dict) -> Path:
+    path = workdir / "calibration.json"
+    path.write_text(json.dumps(calibration))
+    return path
+
+
 def prepare_operands(args, backends: list[str], workdir: Path, calibration: dict, log) -> None:
     """Build every case's operands once, natively, into the shared operand cache (for a counted run).
 
@@ -116,14 +126,11 @@ def prepare_operands(args, backends: list[str], workdir: Path, calibration: dict
     this pass saved (``OPERAND_CACHE_ENV``) instead of building them. Each case runs once as a
     plain test (``--benchmark-disable``), nothing is recorded.
     """
-    calibration_file = workdir / "calibration.json"
-    calibration_file.write_text(json.dumps(calibration))
+    calibration_file = _calibration_file(workdir, calibration)
     for backend in backends:
         start = time.perf_counter()
         log(f"[prepare] {backend}: building the operands natively ...")
-        env = {**os.environ, WORKER_ENV: f"1/{backend}", CALIBRATION_ENV: str(calibration_file),
-               OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend,
-               "LOWRANK_BENCH_METRIC": "time"}
+        env = _worker_env(backend, 1, workdir, calibration_file, {"LOWRANK_BENCH_METRIC": "time"})
         plain = [a for a in worker_args(args) if a != "--benchmark-only"]  # pytest-benchmark refuses it with -disable
         cmd = [sys.executable, "-m", "pytest", *plain, "--benchmark-disable", "-q", "-p", "no:cacheprovider"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -141,8 +148,7 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
     (raising :class:`WorkerFailed`) and on Ctrl-C, re-raised once the running worker has
     written its partial file, which is in ``docs`` by then (marked incomplete).
     """
-    calibration_file = workdir / "calibration.json"
-    calibration_file.write_text(json.dumps(calibration))
+    calibration_file = _calibration_file(workdir, calibration)
     complete = True
     for pass_no in range(1, passes + 1):
         for backend in backends:

@@ -32,14 +32,7 @@ import numpy as np
 
 import lowrank
 from benchmarks.engine.operand_cache import shared
-from benchmarks.factorize.grid import (
-    EXACT,
-    OURS,
-    SKLEARN_PEER,
-    SPECTRA,
-    TORCH_PEER,
-    FactorizeCase,
-)
+from benchmarks.factorize.grid import EXACT, OURS, SKLEARN_PEER, SPECTRA, TORCH_PEER, FactorizeCase
 from benchmarks.matvec.operands import SEED
 from lowrank import generators
 from lowrank.backends import get_backend

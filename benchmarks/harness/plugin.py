@@ -505,7 +505,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "metric": settings.of(config).metric,
         # A counted worker's own view (the BLAS kernel valgrind's virtual CPU made it choose); the
         # driver's merged file keeps the first worker's machine_info.
-        **({"counting": counting_settings(config.stash[THREAD_PIN].info())}
+        **({"counting": counting.recorded_settings(config.stash[THREAD_PIN].info())}
            if os.environ.get(counting.COUNT_DIR_ENV) else {}),
         "flagged": len(run.flagged) if run else 0,
         "threads": run.threads if run else config.stash[THREAD_PIN].info(),
@@ -514,20 +514,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "calibration": (run.calibration if run else None) or {},
         "fingerprint": machine.fingerprint(machine_info, devices),
     }
-
-
-def counting_settings(threads: dict) -> dict:
-    """What a counted run's instructions depend on besides the code: recorded so that a comparison
-    of counts made under other settings can say what differs."""
-    from threadpoolctl import threadpool_info
-
-    blas = [{"internal_api": p.get("internal_api"), "version": p.get("version"), "architecture": p.get("architecture")}
-            for p in threadpool_info() if p.get("user_api") == "blas"]
-    return {"engine": counting.COUNTING_VERSION, "valgrind": counting.valgrind_version(),
-            "environment": dict(counting.ENVIRONMENT), "hooks": counting.HOOKS_SOURCE,
-            "aslr": "off (setarch -R)" if counting.no_aslr() else "on",
-            "target_instructions": counting.TARGET_INSTRUCTIONS, "repeats": counting.REPEATS, "threads": threads,
-            "blas": blas}
 
 
 def _policy_dict(policy: timing.Policy) -> dict:

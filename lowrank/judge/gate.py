@@ -35,6 +35,7 @@ from statistics import NormalDist
 
 from lowrank.errors import LowRankValueError
 from lowrank.judge import stats
+from lowrank.record.schema import run_metric
 from lowrank.record.suites import SUITES, Suite
 
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
@@ -177,6 +178,12 @@ def check_min_effect(name: str, value) -> None:
         raise LowRankValueError(f"{name}={value!r}: accepted a finite fraction in [0, 10), e.g. 0.10 for 10%")
 
 
+def check_tolerance(name: str, value) -> None:
+    """A tolerance of counted instructions: a finite fraction in [0, 1)."""
+    if not _number(value) or not 0 <= value < 1:
+        raise LowRankValueError(f"{name}={value!r}: accepted a fraction in [0, 1), e.g. 0.005")
+
+
 def check_alpha(name: str, value) -> None:
     """A significance level in the open interval (0, 1)."""
     if not _number(value) or not 0 < value < 1:
@@ -197,9 +204,7 @@ def validate_config(cfg: GateConfig) -> GateConfig:
         raise LowRankValueError(f"absolute={cfg.absolute!r}: accepted {', '.join(map(repr, ABSOLUTE_MODES))}")
     if cfg.ratios not in RATIO_MODES:
         raise LowRankValueError(f"ratios={cfg.ratios!r}: accepted {', '.join(map(repr, RATIO_MODES))}")
-    tol = cfg.instructions_tolerance
-    if not _number(tol) or not 0 <= tol < 1:
-        raise LowRankValueError(f"instructions_tolerance={tol!r}: accepted a fraction in [0, 1), e.g. 0.005")
+    check_tolerance("instructions_tolerance", cfg.instructions_tolerance)
     for name in ("exact_rtol", "exact_atol", "output_error_ulps"):
         value = getattr(cfg, name)
         if not _number(value) or value < 0:
@@ -221,9 +226,11 @@ def validate_config(cfg: GateConfig) -> GateConfig:
                 check_alpha("alpha", ov.alpha)
             except LowRankValueError as exc:
                 raise LowRankValueError(where + str(exc)) from None
-        tol = ov.instructions_tolerance
-        if tol is not None and (not _number(tol) or not 0 <= tol < 1):
-            raise LowRankValueError(where + f"instructions_tolerance={tol!r}: accepted a fraction in [0, 1), e.g. 0.01")
+        if ov.instructions_tolerance is not None:
+            try:
+                check_tolerance("instructions_tolerance", ov.instructions_tolerance)
+            except LowRankValueError as exc:
+                raise LowRankValueError(where + str(exc)) from None
         if not isinstance(ov.ignore, bool):
             raise LowRankValueError(where + f"ignore={ov.ignore!r}: accepted true or false")
     return cfg
@@ -459,7 +466,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
 
 def metric(run: dict) -> str:
     """What a run's cases measured: ``"time"`` or ``"instructions"`` (a counted run)."""
-    return ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("metric") or "time"
+    return run_metric((run.get("machine_info") or {}).get("lowrank_bench"))
 
 
 def _counted(current: dict, baseline: dict) -> bool:

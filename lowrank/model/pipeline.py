@@ -133,15 +133,15 @@ def run(request: Request, log=None) -> Outcome:
     if request.timing:
         from lowrank.model import report, timing
 
-        targets = analysis.timing_targets(layers)
+        planned = targets = analysis.timing_targets(layers)
         if policy.latency is not None:  # the check: the plan's ranks timed again, every shape's dense time too
-            targets = {sp.shape: targets.get(sp.shape) or {1} for sp in result.spectra}  # rank 1: a dense time
+            targets = {sp.shape: planned.get(sp.shape) or {1} for sp in result.spectra}  # rank 1: a dense time
         elif request.sweep:
-            targets = report.sweep_targets(result, targets)
+            targets = report.sweep_targets(result, planned)
         times = timing.measure_times(targets, batch=request.batch, backend=request.backend, dtype=request.dtype,
                                      runs_dir=request.runs_dir, log=log)
         sweep = timing.speedups(times)
-        speedups = {key: s for key, s in sweep.items() if key[2] in analysis.timing_targets(layers).get(key[:2], ())}
+        speedups = {key: s for key, s in sweep.items() if key[2] in planned.get(key[:2], ())}
         about = {**about, "timing": {"batch": request.batch, "backend": request.backend, "dtype": request.dtype}}
         if policy.latency is not None:
             about["latency"].update(_measured_time(result, layers, times, policy.latency))
@@ -214,10 +214,9 @@ def _measured_time(result, layers, times: dict, fraction: float) -> dict:
 def _predict_forward(request: Request, layers, e2e_result: dict, log) -> None:
     """Beside each measured forward latency, the prediction: the dense model's measured latency less what the
     suite's times at that forward's token count say the factored layers save (torch-cpu, the e2e's threads)."""
-    from lowrank.model import analysis as plans
     from lowrank.model import timing
 
-    targets = plans.timing_targets(layers)
+    targets = analysis.timing_targets(layers)
     for n, point in e2e_result["latency"].items():
         tokens = int(n) * point["tokens"]  # every linear multiplies all of the forward's (padded) tokens at once
         times = timing.measure_times(targets, batch=tokens, backend="torch-cpu", dtype="float32",

@@ -64,11 +64,6 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
     return out
 
 
-def measure_speedups(shape_ranks: dict[tuple[int, int], set[int]], **options) -> dict[tuple[int, int, int], float]:
-    """``{(d, k, rank): dense median / factored median}`` for every shape and rank asked for (see :func:`measure_times`)."""
-    return speedups(measure_times(shape_ranks, **options))
-
-
 def speedups(times: dict[tuple[int, int, int | None], float]) -> dict[tuple[int, int, int], float]:
     """Dense over factored median of every timed rank (:func:`measure_times`' result)."""
     return {(d, k, r): times[(d, k, None)] / t for (d, k, r), t in times.items() if r is not None}

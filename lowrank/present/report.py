@@ -397,8 +397,7 @@ def _counted_report_files(out: Path, loaded: LoadResult, a: Analysis, say) -> Re
                  "one call under valgrind, not times: nothing here is timed."),
             Heading("Machine and versions"), TableBlock(_machine_table(loaded.runs)))
     for suite, group in rows.groupby("suite", sort=True):
-        cells = tuple((str(r["param_id"]), (f"{r['instructions']:,.0f}" if r["instructions"] == r["instructions"]
-                                            and r["instructions"] is not None else "-",))
+        cells = tuple((str(r["param_id"]), (f"{r['instructions']:,.0f}" if pd.notna(r["instructions"]) else "-",))
                       for r in group.sort_values("param_id").to_dict("records"))
         doc.add(Heading(f"Suite {suite}"), TableBlock(Table(f"Instructions per call, suite {suite}", "case",
                                                             ("instructions",), cells,

@@ -76,6 +76,12 @@ RUN_FIELDS: dict[str, Field] = {
 }
 
 
+def run_metric(block: dict | None) -> str:
+    """What a run's cases measured, from its ``lowrank_bench`` block: ``"time"``, or ``"instructions"``
+    for a counted run (files from before counts existed: time)."""
+    return str((block or {}).get("metric") or "time")
+
+
 def parse_tag(tag) -> int | None:
     """The schema version in ``"lowrank-bench/<n>"``, or None when the tag is not this suite's."""
     if not isinstance(tag, str) or not tag.startswith(SCHEMA_NAME + "/"):

@@ -28,7 +28,7 @@ import pandas as pd
 
 from lowrank.errors import LowRankError
 from lowrank.record.fields import PANDAS_DTYPES
-from lowrank.record.schema import READABLE_VERSIONS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, parse_tag
+from lowrank.record.schema import READABLE_VERSIONS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, parse_tag, run_metric
 from lowrank.record.suites import SUITES
 
 # Timing statistics copied from pytest-benchmark's ``stats`` (seconds per iteration).
@@ -273,7 +273,7 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
         timing=dict(block.get("timing") or {}),
         devices=dict(block.get("devices") or {}),
         calibration=dict(block.get("calibration") or {}),
-        metric=str(block.get("metric") or "time"),
+        metric=run_metric(block),
     )
 
 
