@@ -19,12 +19,16 @@ alone. In the worker, :func:`count`:
    off in every counted region; instructions per call is the median total over ``calls``.
    Set-up, imports and pytest are never counted.
 
-What makes the counts repeatable, and is fixed and recorded by the driver: one thread,
+What makes the counts repeatable, and is fixed and recorded by the driver: the library's and
+the suite's modules byte-compiled before counting (:func:`compile_sources`; pytest's rewritten
+suite modules cached by the native preparing pass), one thread,
 ``PYTHONHASHSEED=0``, ``PYTHONMALLOC=malloc`` with glibc's thresholds fixed
 (:data:`ENVIRONMENT`), the same binaries (versions) and the OpenBLAS kernel that valgrind's
-virtual CPU makes OpenBLAS choose (``threadpoolctl``'s ``architecture``). What is left: a few
-hundred instructions per region from hash lookups keyed by object addresses (about 0.05%
-of a 2-million-instruction region, measured here), which the repeats' median absorbs.
+virtual CPU makes OpenBLAS choose (``threadpoolctl``'s ``architecture``). The instructions
+glibc's allocator spends inside its internals (:data:`ALLOCATOR_INTERNALS`) are left out of
+``instructions`` and recorded beside it (``allocator_instructions``): their cost follows the
+heap's history, not the code, and moved torch's small calls by 0.2-0.4% between processes.
+What is left: a few instructions per region, which the repeats' median absorbs.
 
 Counts see the instructions this library, numpy, torch and BLAS execute; they do not see
 memory bandwidth, cache misses, thread scaling or a GPU (see docs/timing.md).
@@ -36,12 +40,13 @@ import gc
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 from pathlib import Path
 
-COUNTING_VERSION = 1
+COUNTING_VERSION = 2  # 2: glibc malloc's internals left out of `instructions` (recorded beside it)
 # The worker's folder for callgrind's dump files (set by the driver for a counted run).
 COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 TARGET_INSTRUCTIONS = 2_000_000
@@ -54,6 +59,15 @@ REPEATS_LONG = 3  # calls of TARGET_INSTRUCTIONS and more
 ENVIRONMENT = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc", "MALLOC_MMAP_THRESHOLD_": "131072",
                "MALLOC_TRIM_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "1", "OMP_NUM_THREADS": "1",
                "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# glibc malloc's internal functions (bin search, splitting, consolidation, top-chunk growth): what
+# they cost on a call depends on the heap's history, everything the process allocated before the
+# case (its environment's and paths' lengths included), not on the code counted. A torch matvec
+# counted in three processes whose environments differed by one variable's length: 1,828,268,
+# 1,831,814 and 1,829,792 instructions, and 1,756,968, 1,756,968 and 1,757,040 without these.
+# malloc, free and their per-thread caches (the fast paths a code change's allocations take) stay in.
+ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_realloc|malloc_consolidate|"
+                                 r"unlink_chunk|sysmalloc|systrim|heap_trim|alloc_perturb|free_perturb)"
+                                 r"(\.\w+)*(\(.*\))?")
 HOOKS_SOURCE = """\
 #include <valgrind/callgrind.h>
 void lowrank_count_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
@@ -95,6 +109,30 @@ def no_aslr() -> list[str]:
     return [exe, platform.machine(), "-R"] if exe else []
 
 
+def compile_sources() -> str:
+    """Byte-compile this library's and this suite's modules (natively, before any counted worker), so
+    that every counted run imports them from bytecode as it imports numpy's and torch's.
+
+    A module compiled from its source at import and one loaded from its ``.pyc`` do not count the
+    same: the overhead suite's bare numpy call came out 0.49% apart (1,380,450 instructions against
+    1,373,754 a region) between a tree with no ``__pycache__`` and one with. Returns what the
+    record says of it: ``"compiled"``, or why not (a read-only tree: counted from source)."""
+    import compileall
+
+    import benchmarks
+    import lowrank
+
+    folders = [Path(lowrank.__file__).parent, Path(benchmarks.__file__).parent]
+    ok = all(compileall.compile_dir(str(folder), quiet=2, workers=1) for folder in folders)
+    return "compiled" if ok else "source (the tree could not be byte-compiled: read-only?)"
+
+
+def _bytecode_note() -> str | None:
+    folder = os.environ.get(COUNT_DIR_ENV)
+    note = Path(folder) / BYTECODE_NOTE if folder else None
+    return note.read_text() if note is not None and note.exists() else None
+
+
 def valgrind_command(out_dir: Path) -> list[str]:
     """The prefix that runs a worker under callgrind, instrumenting only what :func:`counted` brackets."""
     return [*no_aslr(), require_valgrind(), "-q", "--tool=callgrind", "--instr-atstart=no", "--dump-line=no",
@@ -134,12 +172,28 @@ def _dumps(folder: Path) -> list[Path]:
     return [p for p in folder.glob(f"callgrind.{os.getpid()}.*") if p.suffix[1:].isdigit()]
 
 
-def _total(path: Path) -> int:
-    """The instructions (Ir) of one callgrind dump: its ``totals:`` line."""
-    for line in path.read_text().splitlines():
-        if line.startswith("totals:"):
-            return int(line.split()[1])
-    raise CountingUnavailable(f"{path}: a callgrind dump without a 'totals:' line")
+def _region(path: Path) -> tuple[int, int]:
+    """The instructions (Ir) of one callgrind dump, and the part of them spent inside glibc malloc's
+    internals (:data:`ALLOCATOR_INTERNALS`, their self cost)."""
+    total, allocator, function, after_call = None, 0, None, False
+    with open(path) as lines:
+        for line in lines:
+            if line.startswith("fn="):
+                # "fn=name", or "fn=(id) name" where callgrind compresses names
+                function, after_call = re.sub(r"^\(\d+\)\s*", "", line[3:].strip()), False
+            elif line.startswith("calls="):
+                after_call = True  # the next cost line is that call's inclusive cost, not the function's own
+            elif line.startswith("totals:"):
+                total = int(line.split()[1])
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if after_call:
+                    after_call = False
+                elif function is not None and ALLOCATOR_INTERNALS.fullmatch(function):
+                    parts = line.split()
+                    allocator += int(parts[1]) if len(parts) > 1 else 0
+    if total is None:
+        raise CountingUnavailable(f"{path}: a callgrind dump without a 'totals:' line")
+    return total, allocator
 
 
 def _loop(call, calls: int) -> None:
@@ -147,8 +201,9 @@ def _loop(call, calls: int) -> None:
         call()
 
 
-def counted(call, calls: int = 1) -> int:
-    """The instructions of ``calls`` calls of ``call``, read from the dump callgrind writes when the region ends."""
+def counted(call, calls: int = 1) -> tuple[int, int]:
+    """The instructions of ``calls`` calls of ``call`` outside glibc malloc's internals, and those inside
+    them, read from the dump callgrind writes when the region ends."""
     folder = os.environ.get(COUNT_DIR_ENV)
     if not folder:
         raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
@@ -170,9 +225,9 @@ def counted(call, calls: int = 1) -> int:
     if len(new) != 1:
         raise CountingUnavailable(f"expected one callgrind dump after the counted region, found {len(new)}: is this "
                                   "process running under valgrind with the driver's options?")
-    total = _total(new[0])
+    total, allocator = _region(new[0])
     new[0].unlink()
-    return total
+    return total - allocator, allocator
 
 
 def count(call) -> dict:
@@ -180,18 +235,23 @@ def count(call) -> dict:
     call()
     call()
     single = counted(call, 1)
-    calls = max(1, min(MAX_CALLS, math.ceil(TARGET_INSTRUCTIONS / max(single, 1))))
+    calls = max(1, min(MAX_CALLS, math.ceil(TARGET_INSTRUCTIONS / max(sum(single), 1))))
     if calls == 1:
         # A long call (an SVD: 10^7-10^8 instructions) is warm after the calls above and counts the
         # same to 0.05%: three regions, the sizing one included (each costs seconds under valgrind).
-        totals = [single, *(counted(call, 1) for _ in range(REPEATS_LONG - 1))]
+        regions = [single, *(counted(call, 1) for _ in range(REPEATS_LONG - 1))]
     else:
         # Short calls: one more uncounted loop first. CPython 3.11 specialises its bytecode after a
         # few executions, and a first counted loop came out up to 1.2% above the later ones.
         _loop(call, calls)
-        totals = [counted(call, calls) for _ in range(REPEATS)]
-    return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals, "count_calls": calls,
+        regions = [counted(call, calls) for _ in range(REPEATS)]
+    totals = [net for net, _ in regions]
+    return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals,
+            "allocator_instructions": statistics.median(a for _, a in regions) / calls, "count_calls": calls,
             "counting_engine": COUNTING_VERSION}
+
+
+BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
 
 
 def recorded_settings(threads: dict) -> dict:
@@ -203,4 +263,5 @@ def recorded_settings(threads: dict) -> dict:
             for p in threadpool_info() if p.get("user_api") == "blas"]
     return {"engine": COUNTING_VERSION, "valgrind": valgrind_version(), "environment": dict(ENVIRONMENT),
             "hooks": HOOKS_SOURCE, "aslr": "off (setarch -R)" if no_aslr() else "on",
+            "bytecode": _bytecode_note(),
             "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "threads": threads, "blas": blas}

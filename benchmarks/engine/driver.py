@@ -86,6 +86,7 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
     out = workdir / f"pass{pass_no}-{backend}.json"
     log_path = workdir / f"pass{pass_no}-{backend}.log"
     env = _worker_env(backend, pass_no, workdir, calibration_file, {"PYTHONUNBUFFERED": "1", **(extra_env or {})})
+    env = _counted_env(env) if prefix else env
     cmd = [*prefix, sys.executable, "-m", "pytest", *worker_args(args), f"--benchmark-json={out}", "-q",
            "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
     with open(log_path, "w") as sink:
@@ -113,6 +114,13 @@ def _worker_env(backend: str, pass_no: int, workdir: Path, calibration_file: Pat
             OPERAND_CACHE_ENV: str(workdir / "operands"), "LOWRANK_BENCH_BACKENDS": backend, **extra}
 
 
+def _counted_env(env: dict) -> dict:
+    """A counted run's worker and preparing pass write bytecode whatever the caller's environment says:
+    the preparing pass caches pytest's rewritten suite modules, so the counted worker always loads
+    them (counting.compile_sources: compiled and loaded code count differently)."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _calibration_file(workdir: Path, calibration: dict) -> Path:
     path = workdir / "calibration.json"
     path.write_text(json.dumps(calibration))
@@ -130,7 +138,7 @@ def prepare_operands(args, backends: list[str], workdir: Path, calibration: dict
     for backend in backends:
         start = time.perf_counter()
         log(f"[prepare] {backend}: building the operands natively ...")
-        env = _worker_env(backend, 1, workdir, calibration_file, {"LOWRANK_BENCH_METRIC": "time"})
+        env = _counted_env(_worker_env(backend, 1, workdir, calibration_file, {"LOWRANK_BENCH_METRIC": "time"}))
         plain = [a for a in worker_args(args) if a != "--benchmark-only"]  # pytest-benchmark refuses it with -disable
         cmd = [sys.executable, "-m", "pytest", *plain, "--benchmark-disable", "-q", "-p", "no:cacheprovider"]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)

@@ -236,6 +236,7 @@ def pytest_runtestloop(session):
             count_dir.mkdir()
             try:
                 counting.build_hooks(count_dir)
+                (count_dir / counting.BYTECODE_NOTE).write_text(counting.compile_sources())
             except counting.CountingUnavailable as exc:
                 raise pytest.UsageError(f"LOWRANK_BENCH_METRIC=instructions: {exc}") from None
             prefix = tuple(counting.valgrind_command(count_dir))

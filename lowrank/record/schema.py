@@ -39,8 +39,13 @@ TIMING_FIELDS: dict[str, Field] = {
 # call under valgrind: they are not times.
 COUNT_FIELDS: dict[str, Field] = {
     "instructions": Field("float|null", "instructions per call (callgrind's Ir): the median of the repeats' totals "
-                          "over `count_calls`; set-up, imports and pytest are never counted", True),
-    "instruction_counts": Field("list|null", "each repeat's total instructions for `count_calls` calls", True),
+                          "over `count_calls`, glibc malloc's internals left out (engine 2 on); set-up, imports and "
+                          "pytest are never counted", True),
+    "instruction_counts": Field("list|null", "each repeat's instructions for `count_calls` calls, as `instructions` "
+                                "counts them", True),
+    "allocator_instructions": Field("float|null", "instructions per call inside glibc malloc's internals (bin search, "
+                                    "consolidation), left out of `instructions`: they follow the heap's history, not "
+                                    "the code", True),
     "count_calls": Field("int|null", "calls per counted repeat (about 2 million instructions' worth)", True),
     "counting_engine": Field("int|null", "version of the counting engine", True),
 }

@@ -37,10 +37,20 @@ def test_bad_counting_settings_are_named(env, words):
 def test_a_dump_is_read_from_its_totals_line(tmp_path):
     dump = tmp_path / "callgrind.1.1"
     dump.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 0\ntotals: 1104921\n")
-    assert counting._total(dump) == 1104921
+    assert counting._region(dump) == (1104921, 0)
     (tmp_path / "empty").write_text("events: Ir\n")
     with pytest.raises(counting.CountingUnavailable, match="without a 'totals:' line"):
-        counting._total(tmp_path / "empty")
+        counting._region(tmp_path / "empty")
+
+
+def test_the_allocators_internals_are_their_own_cost_and_not_their_callers(tmp_path):
+    # malloc's own 40 stay counted; _int_malloc's 300 and unlink_chunk's 25 are the allocator's; the
+    # line after a calls= line is that call's inclusive cost (325), counted once, under its callee.
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("events: Ir\nob=/usr/lib/libc.so.6\nfl=malloc.c\nfn=malloc\n0 40\ncfn=_int_malloc\n"
+                    "calls=2 0\n0 325\n\nfn=_int_malloc\n0 300\ncfn=unlink_chunk.constprop.0\ncalls=1 0\n0 25\n\n"
+                    "fn=(7) unlink_chunk.constprop.0\n0 25\n\nfn=PyObject_Malloc\n+1 1000\ntotals: 1365\n")
+    assert counting._region(dump) == (1365, 325)
 
 
 def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
@@ -77,5 +87,6 @@ def test_a_counted_run_records_instructions_per_call_of_every_case(tmp_path):
     for info in counts.values():
         assert len(info["instruction_counts"]) == counting.REPEATS and info["count_calls"] >= 1
         assert info["instructions"] == sorted(info["instruction_counts"])[counting.REPEATS // 2] / info["count_calls"]
+        assert 0 < info["allocator_instructions"] < info["instructions"] / 10
     # apply validates its input and then does the bare product: strictly more instructions
     assert counts["apply-numpy"]["instructions"] > counts["bare-numpy"]["instructions"] > 1000
