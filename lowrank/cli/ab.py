@@ -39,6 +39,7 @@ def register(subparsers) -> None:
                     "and ab.md to a new folder. Exit codes: 0 no slowdown, 1 a slowdown or an exact metric changed, "
                     "2 usage or input error.",
         epilog="Examples: `lowrank-bench ab` (your uncommitted changes against HEAD); `lowrank-bench ab HEAD~1 HEAD`; "
+               "`lowrank-bench ab HEAD~1 HEAD --metric instructions` (counts, which the machine's load cannot move); "
                "`lowrank-bench ab --base-python old/bin/python --head-python new/bin/python` (a numpy or torch "
                "upgrade on the same code); `lowrank-bench ab main HEAD -k overhead`.",
     )
@@ -50,6 +51,11 @@ def register(subparsers) -> None:
     p.add_argument("--base-python", default=None, metavar="PY", help="interpreter of the base side (default: this one)")
     p.add_argument("--head-python", default=None, metavar="PY", help="interpreter of the head side (default: this one)")
     p.add_argument("-k", dest="select", default=None, metavar="EXPR", help="pytest -k selection of cases")
+    p.add_argument("--metric", default="time", choices=("time", "instructions"),
+                   help="time: alternating timed processes, rounds, paired verdicts (default); instructions: one "
+                        "counted run a side under valgrind's callgrind (overhead, LoRA and factorize suites, one "
+                        "thread), both sides at once, a change beyond the gate's instructions tolerance fails; no "
+                        "rounds, so --min-rounds, --max-rounds, --check-every, --threshold and --alpha do not apply")
     p.add_argument("--profile", default="quick", choices=("quick", "default", "full"), help="grid profile (quick)")
     p.add_argument("--threads", type=count(1), default=1, help="BLAS and torch threads of every process (1)")
     p.add_argument("--backend", dest="backends", default="numpy,torch-cpu",
@@ -102,9 +108,16 @@ def _run_ab(args) -> int:
     settings = ab.AbSettings(profile=args.profile, threads=args.threads, backends=backends, select=args.select,
                              min_rounds=args.min_rounds, max_rounds=args.max_rounds, check_every=args.check_every,
                              threshold=args.threshold, alpha=args.alpha, accept=tuple(args.accept))
+    if args.metric == "instructions":
+        if args.threads != 1:
+            raise InputError(f"--threads {args.threads} with --metric instructions: accepted 1 (counts are made on one "
+                             "thread; thread scaling is a matter of time, --metric time)")
+        _require_valgrind()
     repo = ab.repository_root(args.repo.resolve())
     sides = {"base": ab.resolve(repo, "base", base_rev, args.base_python),
              "head": ab.resolve(repo, "head", head_rev, args.head_python)}
+    if args.metric == "instructions":
+        return _run_counted(args, cfg, repo, sides, settings, base_rev, head_rev)
     progress(f"lowrank-bench ab: base {sides['base'].description}; head {sides['head'].description}; profile "
              f"{settings.profile}, {settings.threads} thread(s); rounds {settings.min_rounds}-{settings.max_rounds}")
     # SIGTERM (a CI job cancelled, `kill`) cleans up as Ctrl-C does: the temporary folder and the
@@ -128,11 +141,50 @@ def _run_ab(args) -> int:
 
 
 
+def _require_valgrind() -> None:
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        raise InputError("--metric instructions: counting needs valgrind (its callgrind tool) and a C compiler, and "
+                         "valgrind is not on PATH: install it (`apt-get install valgrind`, `dnf install valgrind "
+                         "valgrind-devel`, `brew install valgrind`), or compare times (--metric time)")
+
+
+def _run_counted(args, cfg, repo: Path, sides: dict, settings, base_rev: str, head_rev: str) -> int:
+    """``ab --metric instructions``: both sides counted at once, judged as the gate judges counts."""
+    import time
+
+    from lowrank.judge import gate
+    from lowrank.present import ab_report
+    from lowrank.runner import ab
+    from lowrank.store.files import new_folder
+
+    progress(f"lowrank-bench ab --metric instructions: base {sides['base'].description}; head "
+             f"{sides['head'].description}; profile {settings.profile}, backends {', '.join(settings.backends)}")
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    start = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
+            docs = ab.run_counted(repo, sides, settings, Path(tmp), log=progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    seconds = time.perf_counter() - start
+    result = gate.compare_runs(docs["head"], docs["base"], cfg, allow_missing=True)
+    failing = ab_report.counted_failing(result, ab_report.benchmark_names(docs["head"]), settings)
+    print(ab_report.counted_to_text(sides, result, failing, seconds))
+    folder = new_folder(args.output, dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    command = _command(args, base_rev, head_rev)
+    for path in ab_report.write_counted(folder, docs, sides, settings, result, failing, seconds, command):
+        progress(f"lowrank-bench ab: wrote {path}")
+    return EXIT_REGRESSION if failing else EXIT_OK
+
+
 def _command(args, base_rev: str, head_rev: str) -> str:
     """The command line that repeats this comparison."""
     parts = ["lowrank-bench", "ab", base_rev, head_rev]
     for flag, value, default in (("--base-python", args.base_python, None), ("--head-python", args.head_python, None),
-                                 ("-k", args.select, None), ("--profile", args.profile, "quick"),
+                                 ("-k", args.select, None), ("--metric", args.metric, "time"),
+                                 ("--profile", args.profile, "quick"),
                                  ("--threads", args.threads, 1), ("--backend", args.backends, "numpy,torch-cpu"),
                                  ("--min-rounds", args.min_rounds, 6), ("--max-rounds", args.max_rounds, 12),
                                  ("--threshold", args.threshold, 0.05), ("--alpha", args.alpha, 0.05)):

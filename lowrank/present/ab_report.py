@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from lowrank.judge import paired
-from lowrank.judge.gate import Finding
-from lowrank.runner.ab import SIDES, AbRun
+from lowrank.judge.gate import Finding, GateResult
+from lowrank.present import gate_report
+from lowrank.runner.ab import SIDES, AbRun, AbSettings
 from lowrank.store.files import write_new_text
 
 # Undecided cases are listed up to this many in the text and Markdown (all are in ab.json).
@@ -151,4 +152,78 @@ def write(folder: Path, run: AbRun, pooled: dict[str, dict], correctness: list[F
     write_new_text(paths[-1], json.dumps(to_json(run, correctness), indent=1))
     paths.append(folder / "ab.md")
     write_new_text(paths[-1], to_markdown(run, correctness, command))
+    return paths
+
+
+# --- a counted A/B (``--metric instructions``): one counted run a side, judged as the gate judges counts ---
+
+
+def benchmark_names(doc: dict) -> dict[str, str]:
+    """``id -> pytest name`` (``apply-numpy -> bench_apply_overhead[apply-numpy]``), for ``--accept`` globs."""
+    return {b["param"]: b["name"] for b in doc.get("benchmarks", []) if b.get("param")}
+
+
+def counted_failing(result: GateResult, names: dict[str, str], settings: AbSettings) -> list[Finding]:
+    """The regressions that fail a counted A/B: every exact metric changed, and every count beyond the
+    tolerance but those ``--accept`` names (by pytest name or id)."""
+    def accepted(f: Finding) -> bool:
+        return f.kind == "count" and (settings.accepted(names.get(f.case, f.case)) or settings.accepted(f.case))
+    return [f for f in result.regressions if not accepted(f)]
+
+
+def counted_summary(result: GateResult, failing_: list[Finding], seconds: float) -> str:
+    verdict = "FAIL" if failing_ or result.missing_fails else "PASS"
+    counts = [f for f in result.findings if f.kind == "count"]
+    slower = sum(f.status == "regression" for f in counts)
+    accepted = slower - sum(f.kind == "count" for f in failing_)
+    fewer = sum(f.status == "improvement" for f in counts)
+    n_corr = sum(f.kind == "correctness" for f in failing_)
+    return (f"{verdict}: {slower} case(s) with more instructions{f' ({accepted} accepted by --accept)' if accepted else ''}, "
+            f"{fewer} with fewer, {len(counts) - slower - fewer} unchanged (tolerance per case, see the table); "
+            f"{n_corr} exact metric(s) changed; counted in {seconds / 60:.1f} min")
+
+
+def counted_to_text(sides: dict, result: GateResult, failing_: list[Finding], seconds: float) -> str:
+    out = [counted_summary(result, failing_, seconds), f"base: {sides['base'].description}",
+           f"head: {sides['head'].description}", result.compared]
+    if result.warnings:
+        out.append("WARNING: counts made under other settings (compared all the same): " + "; ".join(result.warnings))
+    for title, items in (("More instructions", result.regressions),
+                         ("Fewer instructions", result.improvements)):
+        if items:
+            out += ["", f"{title} ({len(items)}):", gate_report.table(items)]
+    return "\n".join(out)
+
+
+def counted_to_json(sides: dict, settings: AbSettings, result: GateResult, failing_: list[Finding], seconds: float,
+                    names: dict[str, str]) -> dict:
+    return {
+        "metric": "instructions",
+        "sides": {label: {"revision": side.revision, "commit": side.commit, "python": side.python}
+                  for label, side in sides.items()},
+        "settings": {"profile": settings.profile, "backends": list(settings.backends), "select": settings.select,
+                     "accept": list(settings.accept)},
+        "seconds": seconds, "exit_code": 1 if failing_ or result.missing_fails else 0,
+        "warnings": list(result.warnings),
+        "cases": [{"case": f.case, "name": names.get(f.case), "suite": f.suite, "metric": f.metric, "status": f.status,
+                   "failing": f in failing_, "base": f.baseline, "head": f.current, "ratio": f.ratio, "note": f.note}
+                  for f in result.findings if f.kind == "count" or f.status != "unchanged"],
+    }
+
+
+def write_counted(folder: Path, docs: dict[str, dict], sides: dict, settings: AbSettings, result: GateResult,
+                  failing_: list[Finding], seconds: float, command: str) -> list[Path]:
+    """Write ``base.json``, ``head.json`` (each side's counted run), ``ab.json`` and ``ab.md`` into ``folder``."""
+    names = benchmark_names(docs["head"])
+    paths = []
+    for label in SIDES:
+        paths.append(folder / f"{label}.json")
+        write_new_text(paths[-1], json.dumps(docs[label], indent=1))
+    paths.append(folder / "ab.json")
+    write_new_text(paths[-1], json.dumps(counted_to_json(sides, settings, result, failing_, seconds, names), indent=1))
+    paths.append(folder / "ab.md")
+    body = gate_report.to_markdown(result, title="lowrank-bench ab, counted (instructions)")
+    write_new_text(paths[-1], f"**{counted_summary(result, failing_, seconds)}**\n\n- base: "
+                   f"{sides['base'].description}\n- head: {sides['head'].description}\n\nReproduce: `{command}`\n\n"
+                   + body)
     return paths

@@ -48,6 +48,11 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join([line(HEADER), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+def table(findings: list[Finding]) -> str:
+    """The findings as a terminal table (case, metric, baseline, current, change, evidence)."""
+    return _table(_rows(findings))
+
+
 def summary_line(result: GateResult) -> str:
     verdict = "FAIL" if result.exit_code else "PASS"
     n_corr = sum(f.kind == "correctness" for f in result.regressions)

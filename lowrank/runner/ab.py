@@ -14,6 +14,11 @@ changes included; and a Python interpreter (default: this one) whose environment
 provides numpy, torch and pytest-benchmark. Each side's code is imported from its own
 tree (``PYTHONPATH``), not from the installed package.
 
+With ``metric="instructions"`` (:func:`run_counted`) each side is one counted run instead
+(``LOWRANK_BENCH_METRIC=instructions``: instructions per call under valgrind's callgrind, one
+thread) of the suites whose cost is the library's own code (:data:`COUNTED_TARGETS`). Counts do
+not move with the machine's load, so no rounds are needed and the two sides run at once.
+
 Only the suite's documented interface is used (``LOWRANK_BENCH_*`` variables and
 ``--benchmark-json``), so any revision whose suite honours those can be a side.
 """
@@ -39,6 +44,11 @@ from lowrank.runner import launch
 
 WORKING_TREE = "."
 SIDES = ("base", "head")
+METRICS = ("time", "instructions")
+# What a counted A/B counts: the library's own code paths (the operator's apply against the bare
+# product, LoRA's forward and merge, the factorizations). The matvec grid is BLAS's and memory's
+# cost, which counts do not see, and its large shapes take minutes each under valgrind.
+COUNTED_TARGETS = ("benchmarks/bench_overhead.py", "benchmarks/bench_lora.py", "benchmarks/bench_factorize.py")
 
 
 class AbError(LowRankError, ValueError):
@@ -78,7 +88,9 @@ class AbSettings:
     accept: tuple[str, ...] = ()  # globs of cases whose slowdown is intended: reported, not failed
 
     def accepted(self, case: str) -> bool:
-        return any(fnmatch.fnmatchcase(case, pattern) for pattern in self.accept)
+        """Whether a glob of ``accept`` names ``case``: ``*`` and ``?`` are wildcards, brackets are literal
+        (a case is ``bench_matvec[numpy-...]``: ``bench_matvec[*-dense-*]`` means what it says)."""
+        return any(fnmatch.fnmatchcase(case, pattern.replace("[", "[[]")) for pattern in self.accept)
 
     def __post_init__(self):
         if not 2 <= self.min_rounds <= self.max_rounds:
@@ -202,6 +214,47 @@ def run_process(side: Side, tree: Path, backend: str, round_no: int, settings: A
         raise AbError(f"the {side.label} side ({side.description}) failed on {backend} in round {round_no} "
                       f"(exit {proc.returncode}); its output ends:\n{tail}")
     return json.loads(out.read_text())
+
+
+def run_counted_side(side: Side, tree: Path, settings: AbSettings, workdir: Path) -> dict:
+    """One side of a counted A/B: one counted run of :data:`COUNTED_TARGETS` over every backend; its document."""
+    out = workdir / f"{side.label}-counted.json"
+    settings_env = {"LOWRANK_BENCH_PROFILE": settings.profile, "LOWRANK_BENCH_METRIC": "instructions",
+                    "LOWRANK_BENCH_THREADS": "1", "LOWRANK_BENCH_PROCESSES": "1",
+                    "LOWRANK_BENCH_BACKENDS": ",".join(settings.backends), "LOWRANK_BENCH_OUTPUT": str(workdir)}
+    path = os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    targets = [t for t in COUNTED_TARGETS if (tree / t).is_file()]
+    if not targets:
+        raise AbError(f"the {side.label} side ({side.description}) has none of the counted suites "
+                      f"({', '.join(COUNTED_TARGETS)})")
+    proc = launch.launch(targets, settings_env, cwd=tree, json_path=out, select=settings.select, python=side.python,
+                         extra_env={"PYTHONPATH": path, "MPLBACKEND": "Agg"}, keep_settings=True)
+    if proc.returncode == 5 or (proc.returncode == 0 and not out.exists()):
+        raise AbError(f"no case was counted on the {side.label} side: check -k and --backend "
+                      f"(selection {settings.select!r}, backends {', '.join(settings.backends)})")
+    if proc.returncode != 0:
+        raise AbError(f"the {side.label} side ({side.description}) failed its counted run (exit {proc.returncode}); "
+                      f"its output ends:\n{launch.output_tail(proc)}")
+    return json.loads(out.read_text())
+
+
+def run_counted(repo: Path, sides: dict[str, Side], settings: AbSettings, workdir: Path, log=print) -> dict[str, dict]:
+    """Count both sides at once (instructions do not depend on the load: two cores, half the wall time);
+    each side's counted document, by label."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter()
+    with ExitStack() as stack:
+        trees = {label: stack.enter_context(checkout(repo, side, workdir)) for label, side in sides.items()}
+        log(f"[ab] counting both sides at once under valgrind ({', '.join(settings.backends)}; "
+            f"{', '.join(Path(t).name for t in COUNTED_TARGETS)}) ...")
+        with ThreadPoolExecutor(max_workers=len(SIDES)) as pool:
+            futures = {label: pool.submit(run_counted_side, sides[label], trees[label], settings, workdir)
+                       for label in SIDES}
+            docs = {label: future.result() for label, future in futures.items()}
+    log(f"[ab] counted {len(docs['base']['benchmarks'])} and {len(docs['head']['benchmarks'])} cases in "
+        f"{time.perf_counter() - start:.0f} s")
+    return docs
 
 
 def _own_cases(doc: dict, backend: str) -> dict:

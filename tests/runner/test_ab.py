@@ -30,6 +30,13 @@ def test_the_simultaneous_confidence_covers_every_case_and_look():
     assert ab.AbSettings(min_rounds=5, max_rounds=12, check_every=3).looks == [5, 8, 11, 12]
 
 
+def test_an_accept_glob_reads_brackets_as_the_case_names_brackets():
+    settings = ab.AbSettings(accept=("bench_matvec[*-dense-*]", "bench_lora_?orward*"))
+    assert settings.accepted("bench_matvec[numpy-dense-d1024]")  # fnmatch alone reads [...] as a character set
+    assert settings.accepted("bench_lora_forward[numpy-merged]")
+    assert not settings.accepted("bench_matvec[numpy-svd-r0016]") and not settings.accepted("bench_matvecd")
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["ab", "no-such-revision", "HEAD"], "base revision 'no-such-revision' is not a commit"),
     (["ab", "HEAD", ".", "--backend", "tpu"], "--backend 'tpu': accepted a comma-separated list of numpy"),
