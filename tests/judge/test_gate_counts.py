@@ -95,12 +95,20 @@ def test_a_tolerance_that_would_switch_the_count_off_is_refused(tmp_path, value)
 
 
 @pytest.mark.parametrize("factor, status", [(1.008, "unchanged"), (1.015, "regression")])
-def test_torchs_small_calls_gate_at_the_projects_wider_tolerance(counted, factor, status):
-    # pyproject.toml: torch's ~50k-instruction calls count 0.3-0.6% apart between processes.
+def test_an_override_gates_its_cases_at_its_own_tolerance(counted, tmp_path, factor, status):
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[[tool.lowrank-bench.gate.override]]\npattern = "*torch-cpu*"\ninstructions_tolerance = 0.01\n')
     base, cur = counted
-    result = gate.compare_runs(scaled(cur, "apply-torch-cpu", factor), base, PROJECT_CONFIG)
+    result = gate.compare_runs(scaled(cur, "apply-torch-cpu", factor), base, gate.load_config(config))
     (finding,) = [f for f in result.findings if f.case == "apply-torch-cpu" and f.metric == "instructions"]
     assert finding.status == status and finding.note == "tolerance 1.00%"
+
+
+def test_the_project_gates_every_count_at_half_a_percent(counted):
+    base, cur = counted
+    result = gate.compare_runs(scaled(cur, "apply-torch-cpu", 1.012), base, PROJECT_CONFIG)  # +0.8% over base
+    (finding,) = [f for f in result.findings if f.case == "apply-torch-cpu" and f.metric == "instructions"]
+    assert finding.status == "regression" and finding.note == "tolerance 0.50%"
 
 
 def test_an_override_tolerance_out_of_range_is_refused(tmp_path):
