@@ -15,7 +15,7 @@ alone. In the worker, :func:`count`:
    :data:`TARGET_INSTRUCTIONS` (at least 1, at most :data:`MAX_CALLS`);
 3. short calls: runs one loop of ``calls`` calls uncounted (CPython specialises its bytecode
    as it runs), then counts ``calls`` calls :data:`REPEATS` times; long calls (one a loop):
-   :data:`REPEATS_LONG` counts of one call, the sizing one included. The garbage collector is
+   :data:`REPEATS_LONG` counts of one call, the sizing one included (one: the sizing call). The garbage collector is
    off in every counted region; instructions per call is the median total over ``calls``.
    Set-up, imports and pytest are never counted.
 
@@ -52,7 +52,7 @@ COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 TARGET_INSTRUCTIONS = 2_000_000
 MAX_CALLS = 1000
 REPEATS = 5
-REPEATS_LONG = 3  # calls of TARGET_INSTRUCTIONS and more
+REPEATS_LONG = 1  # calls of TARGET_INSTRUCTIONS and more: counted once (they agreed to 0.001-0.07% run to run)
 # Fixed in every counted worker: each makes the counts depend on the code alone. glibc's malloc
 # moves its mmap threshold as memory is freed (a merge's d x k result took another path every
 # few calls, 1-2% apart); a threshold that is set stays where it is.
@@ -237,8 +237,9 @@ def count(call) -> dict:
     single = counted(call, 1)
     calls = max(1, min(MAX_CALLS, math.ceil(TARGET_INSTRUCTIONS / max(sum(single), 1))))
     if calls == 1:
-        # A long call (an SVD: 10^7-10^8 instructions) is warm after the calls above and counts the
-        # same to 0.05%: three regions, the sizing one included (each costs seconds under valgrind).
+        # A long call (a randomized SVD, a bfloat16 merge: 10^6.5-10^7.5 instructions) is warm after the
+        # calls above and counts the same to 0.07% from one run to the next: the sizing region is its
+        # count (each region costs seconds under valgrind; three took 40% of a counted run).
         regions = [single, *(counted(call, 1) for _ in range(REPEATS_LONG - 1))]
     else:
         # Short calls: one more uncounted loop first. CPython 3.11 specialises its bytecode after a
@@ -264,4 +265,5 @@ def recorded_settings(threads: dict) -> dict:
     return {"engine": COUNTING_VERSION, "valgrind": valgrind_version(), "environment": dict(ENVIRONMENT),
             "hooks": HOOKS_SOURCE, "aslr": "off (setarch -R)" if no_aslr() else "on",
             "bytecode": _bytecode_note(),
-            "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "threads": threads, "blas": blas}
+            "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "repeats_long": REPEATS_LONG,
+            "threads": threads, "blas": blas}

@@ -79,6 +79,8 @@ def pytest_configure(config):
         if pattern not in config.getini(name):
             config.addinivalue_line(name, pattern)
     config.addinivalue_line("markers", "lowrank_grid: parametrize over the profile's matvec grid")
+    config.addinivalue_line("markers", "not_counted(reason): left out of counted runs (LOWRANK_BENCH_METRIC="
+                            "instructions), for the reason given")
     config.addinivalue_line("markers", "single_pass: timed in the first pass of worker processes only (calls of "
                                        "milliseconds to seconds, long against the disturbances passes guard against)")
     try:
@@ -172,6 +174,17 @@ def pytest_collection_modifyitems(session, config, items):
     """
     order = {name: i for i, name in enumerate(BACKEND_NAMES)}
     items[:] = sorted(items, key=lambda item: order.get(_backend_of(item), -1))
+    if settings.of(config).counts:
+        kept = [i for i in items if i.get_closest_marker("not_counted") is None]
+        if len(kept) < len(items):
+            left = [i for i in items if i.get_closest_marker("not_counted") is not None]
+            config.hook.pytest_deselected(items=left)
+            items[:] = kept
+            if not driver.is_worker():
+                reasons = sorted({i.get_closest_marker("not_counted").kwargs.get("reason", "") for i in left})
+                reporter = config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.write_line(f"[count] {len(left)} case(s) left out of the counted run: {'; '.join(reasons)}")
     if driver.pass_number() > 1:
         later = [i for i in items if i.get_closest_marker("single_pass") is None]
         if len(later) < len(items):
