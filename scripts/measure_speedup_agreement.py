@@ -1,0 +1,79 @@
+"""How well two runs agree on their speedups and break-even verdicts: a measurement, not a test.
+
+    python scripts/measure_speedup_agreement.py RUN_A RUN_B [--json OUT]
+
+For every factored matvec case both runs hold, the speedup (dense median / factored median, as
+``lowrank.judge.speedups.speedups`` computes it) of one run against the other's: the share within
+5% and 10%, the count beyond 25%, the worst ratio; the same for the matvec medians themselves and
+for the single-vector (n = 1) speedups; and, per (backend, dtype, shape, batch, cache) group, whether
+the two runs reach the same break-even verdict ("crossing at r ~ ..." or "faster at every rank"),
+and how far the crossings are apart where both found one. This is the table of issue 24's "what was
+found", reproducible from any two result files (the committed references:
+``results/reference/*_default_vm.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lowrank.judge import speedups  # noqa: E402
+from lowrank.store.load import load, matvec  # noqa: E402
+
+GROUP = ["backend", "dtype", "d", "k", "batch", "cache"]
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    """How far paired figures of two runs are apart: shares within 5% and 10%, count beyond 25%, worst."""
+    ratio = np.maximum(a / b, b / a)
+    return {"n": int(ratio.size), "within_5": float(np.mean(ratio <= 1.05)), "within_10": float(np.mean(ratio <= 1.10)),
+            "beyond_25": int(np.sum(ratio > 1.25)), "worst": float(ratio.max()) if ratio.size else float("nan")}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs=2, type=Path, metavar="RUN")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (a new file)")
+    args = parser.parse_args(argv)
+    frames, sps, bes = [], [], []
+    for path in args.runs:
+        loaded = load([path])
+        frames.append(matvec(loaded.frame))
+        sp = speedups.speedups(loaded.frame, n_boot=0, runs=loaded.runs)
+        sps.append(sp)
+        bes.append(speedups.break_even(sp))
+    key = ["variant", "rank", *GROUP]
+    medians = frames[0].merge(frames[1], on=key, suffixes=("_a", "_b"))
+    case = ["rank", *GROUP]
+    pair = sps[0].merge(sps[1], on=case, suffixes=("_a", "_b"))
+    single = pair[pair["batch"] == 1]
+    rows = {"matvec medians": agreement(medians["median_a"].to_numpy(), medians["median_b"].to_numpy()),
+            "speedups": agreement(pair["speedup_a"].to_numpy(), pair["speedup_b"].to_numpy()),
+            "speedups at n = 1": agreement(single["speedup_a"].to_numpy(), single["speedup_b"].to_numpy())}
+    be = bes[0].merge(bes[1], on=GROUP, suffixes=("_a", "_b"))
+    crossed = be[(be["status_a"] == speedups.STATUS_CROSSING) & (be["status_b"] == speedups.STATUS_CROSSING)]
+    rows["break-even rank, both crossing"] = agreement(crossed["measured_a"].to_numpy(), crossed["measured_b"].to_numpy())
+    changed = be[be["status_a"] != be["status_b"]]
+    print("| figure, between the two runs | n | within 5% | within 10% | beyond 25% | worst |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['n']} | {r['within_5']:.1%} | {r['within_10']:.1%} | {r['beyond_25']} | {r['worst']:.2f}x |")
+    print(f"\n{len(changed)} of {len(be)} groups changed their break-even verdict between the runs")
+    for r in changed.to_dict("records")[:10]:
+        print(f"  {r['backend']} {r['dtype']} {r['d']}x{r['k']} n={r['batch']} {r['cache']}: {r['text_a']} -> {r['text_b']}")
+    if args.json is not None:
+        with open(args.json, "x") as fh:  # never over an earlier measurement
+            json.dump({"runs": [str(p) for p in args.runs], "rows": rows, "groups": len(be),
+                       "verdict_changed": len(changed)}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
