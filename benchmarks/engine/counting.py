@@ -13,8 +13,8 @@ alone. In the worker, :func:`count`:
 1. calls the case twice, uncounted (lazy initialisation, allocator, caches);
 2. counts one call to size the loop: ``calls`` = enough calls for about
    :data:`TARGET_INSTRUCTIONS` (at least 1, at most :data:`MAX_CALLS`);
-3. short calls: runs one loop of ``calls`` calls uncounted (CPython specialises its bytecode
-   as it runs), then counts ``calls`` calls :data:`REPEATS` times; long calls (one a loop):
+3. short calls: runs at least one loop of ``calls`` calls and :data:`WARM_CALLS` calls uncounted
+   (CPython specialises its bytecode as it runs), then counts ``calls`` calls :data:`REPEATS` times; long calls (one a loop):
    :data:`REPEATS_LONG` counts of one call, the sizing one included (one: the sizing call). The garbage collector is
    off in every counted region; instructions per call is the median total over ``calls``.
    Set-up, imports and pytest are never counted.
@@ -52,6 +52,7 @@ COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 TARGET_INSTRUCTIONS = 2_000_000
 MAX_CALLS = 1000
 REPEATS = 5
+WARM_CALLS = 64  # uncounted calls of a short case before its counted loops
 REPEATS_LONG = 1  # calls of TARGET_INSTRUCTIONS and more: counted once (they agreed to 0.001-0.07% run to run)
 # Fixed in every counted worker: each makes the counts depend on the code alone. glibc's malloc
 # moves its mmap threshold as memory is freed (a merge's d x k result took another path every
@@ -242,9 +243,10 @@ def count(call) -> dict:
         # count (each region costs seconds under valgrind; three took 40% of a counted run).
         regions = [single, *(counted(call, 1) for _ in range(REPEATS_LONG - 1))]
     else:
-        # Short calls: one more uncounted loop first. CPython 3.11 specialises its bytecode after a
-        # few executions, and a first counted loop came out up to 1.2% above the later ones.
-        _loop(call, calls)
+        # Short calls: uncounted calls first, at least one loop and WARM_CALLS calls. CPython 3.11
+        # specialises its bytecode as it runs: a first counted loop came out up to 1.2% above the
+        # later ones, and a LoRA merge of three calls a loop still fell 0.5% over five loops after one.
+        _loop(call, max(calls, WARM_CALLS))
         regions = [counted(call, calls) for _ in range(REPEATS)]
     totals = [net for net, _ in regions]
     return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals,
@@ -266,4 +268,5 @@ def recorded_settings(threads: dict) -> dict:
             "hooks": HOOKS_SOURCE, "aslr": "off (setarch -R)" if no_aslr() else "on",
             "bytecode": _bytecode_note(),
             "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "repeats_long": REPEATS_LONG,
+            "warm_calls": WARM_CALLS,
             "threads": threads, "blas": blas}
