@@ -40,7 +40,7 @@ from lowrank.store.files import write_new_text  # noqa: E402
 # What each injection slows, and the cases it must be named in.
 TARGETS = {
     "apply": {"file": "lowrank/operator.py", "anchor": "        try:\n            y = self.B @ (self.A @ x)\n",
-              "after": False, "indent": 8, "steps": 1,
+              "after": False, "indent": 8, "steps": 1, "statements": True,
               "select": "apply", "cases": r"^apply-"},
     "power": {"file": "lowrank/factorize.py", "anchor": "    for _ in range(power_iterations):\n",
               "after": True, "indent": 8, "steps": 2,  # inside each of the q = 2 power iterations
@@ -111,7 +111,10 @@ def injected_clone(tmp: Path, target: dict, iterations: int) -> Path:
     if target["anchor"] not in text:
         raise SystemExit(f"{target['file']}: the injection's anchor is not there any more; update TARGETS")
     indent = " " * target["indent"]
-    burn = f"{indent}for _extra in range({iterations}):  # injected by scripts/measure_counts.py\n{indent}    pass\n"
+    if target.get("statements"):  # finer than a loop (one loop step added 3% to apply's 45k instructions)
+        burn = f"{indent}" + "; ".join(["_extra = x.ndim"] * iterations) + "  # injected by scripts/measure_counts.py\n"
+    else:
+        burn = f"{indent}for _extra in range({iterations}):  # injected by scripts/measure_counts.py\n{indent}    pass\n"
     patched = target["anchor"] + burn if target["after"] else burn + target["anchor"]
     path.write_text(text.replace(target["anchor"], patched, 1))
     git = ["git", "-C", str(tree), "-c", "user.name=measure", "-c", "user.email=measure@localhost"]
@@ -130,10 +133,13 @@ def inject(args) -> dict:
         base_counts = instructions(sizing["sides"]["base"])
         cases = [c for c in base_counts if re.search(target["cases"], c)]
         smallest = min(base_counts[c] for c in cases)
-        # About 165 instructions a loop step and 300 to start the loop (CPython 3.11; a read of
-        # x.ndim costs about 240 on numpy and 500 on torch, so a loop is the finer, backend-blind
-        # unit): sized from the smallest affected case; the runs report what it added.
-        iterations = args.iterations or max(1, round((args.extra * smallest / target["steps"] - 300) / 165))
+        # A read of x.ndim costs about 240 instructions on numpy (500 on torch), a loop about 165 a
+        # step and 1,000 to start (CPython 3.11, PYTHONMALLOC=malloc; one step added 3% to apply):
+        # sized from the smallest affected case; the runs report what it added.
+        if target.get("statements"):
+            iterations = args.iterations or max(1, round(args.extra * smallest / 240))
+        else:
+            iterations = args.iterations or max(1, round((args.extra * smallest / target["steps"] - 1000) / 165))
         clone = injected_clone(tmp, target, iterations)
         baseline = None
         for i in range(args.runs):
