@@ -133,13 +133,14 @@ def inject(args) -> dict:
         base_counts = instructions(sizing["sides"]["base"])
         cases = [c for c in base_counts if re.search(target["cases"], c)]
         smallest = min(base_counts[c] for c in cases)
-        # A read of x.ndim costs about 240 instructions on numpy (500 on torch), a loop about 165 a
-        # step and 1,000 to start (CPython 3.11, PYTHONMALLOC=malloc; one step added 3% to apply):
+        # A read of x.ndim costs about 240 instructions on numpy (500 on torch), a loop about 107 a
+        # step once running (285 steps in each of two power iterations added 0.48-0.62% to cases of
+        # about 10^7) and 1,000 to start (one step added 3% to apply; CPython 3.11, PYTHONMALLOC=malloc):
         # sized from the smallest affected case; the runs report what it added.
         if target.get("statements"):
             iterations = args.iterations or max(1, round(args.extra * smallest / 240))
         else:
-            iterations = args.iterations or max(1, round((args.extra * smallest / target["steps"] - 1000) / 165))
+            iterations = args.iterations or max(1, round((args.extra * smallest / target["steps"] - 1000) / 107))
         clone = injected_clone(tmp, target, iterations)
         baseline = None
         for i in range(args.runs):
