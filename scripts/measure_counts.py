@@ -54,7 +54,9 @@ def counted_ab(repo: Path, base: str, head: str, out: Path, select: str | None =
            "--output", str(out)]
     if select:
         cmd += ["-k", select]
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    # A core kept busy until this script ends, however it ends (killed, it cannot reap the spinner).
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+    spinner = subprocess.Popen([sys.executable, "-c", spin]) if busy else None
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
