@@ -13,10 +13,11 @@ alone. In the worker, :func:`count`:
 1. calls the case twice, uncounted (lazy initialisation, allocator, caches);
 2. counts one call to size the loop: ``calls`` = enough calls for about
    :data:`TARGET_INSTRUCTIONS` (at least 1, at most :data:`MAX_CALLS`);
-3. short calls: runs at least one loop of ``calls`` calls and :data:`WARM_CALLS` calls uncounted
-   (CPython specialises its bytecode as it runs), then counts ``calls`` calls :data:`REPEATS` times; long calls (one a loop):
-   :data:`REPEATS_LONG` counts of one call, the sizing one included (one: the sizing call). The garbage collector is
-   off in every counted region; instructions per call is the median total over ``calls``.
+3. short calls: runs at least one loop of ``calls`` calls and :data:`WARM_CALLS` calls
+   uncounted (CPython specialises its bytecode as it runs), then counts ``calls`` calls
+   :data:`REPEATS` times; long calls (one a loop): :data:`REPEATS_LONG` counts of one call,
+   the sizing one included (one: the sizing call is the count). The garbage collector is off
+   in every counted region; instructions per call is the median total over ``calls``.
    Set-up, imports and pytest are never counted.
 
 What makes the counts repeatable, and is fixed and recorded by the driver: the library's and
@@ -49,6 +50,7 @@ from pathlib import Path
 COUNTING_VERSION = 2  # 2: glibc malloc's internals left out of `instructions` (recorded beside it)
 # The worker's folder for callgrind's dump files (set by the driver for a counted run).
 COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
+BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
 TARGET_INSTRUCTIONS = 2_000_000
 MAX_CALLS = 1000
 REPEATS = 5
@@ -252,9 +254,6 @@ def count(call) -> dict:
     return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals,
             "allocator_instructions": statistics.median(a for _, a in regions) / calls, "count_calls": calls,
             "counting_engine": COUNTING_VERSION}
-
-
-BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
 
 
 def recorded_settings(threads: dict) -> dict:

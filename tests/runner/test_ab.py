@@ -79,6 +79,16 @@ def _scratch_repo(tmp_path):
     return tree, git
 
 
+def slower_apply_commit(tree, git) -> None:
+    """Commit, in ``tree``, an overhead suite whose apply benchmark does its work twice."""
+    bench = tree / "benchmarks" / "bench_overhead.py"
+    text = bench.read_text()
+    original = '    call = functools.partial(f.apply if variant == "apply" else bare, x)\n'
+    assert original in text
+    bench.write_text(text.replace(original, SLOWER_APPLY.lstrip("\n")))
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slower apply")
+
+
 @pytest.mark.timed
 def test_a_real_ab_run_times_both_commits_in_alternating_processes_and_writes_its_files(tmp_path):
     # The machinery, on a real run: worktrees of two commits, one process per side and round, the
@@ -86,12 +96,7 @@ def test_a_real_ab_run_times_both_commits_in_alternating_processes_and_writes_it
     # reaches depends on the machine's noise: test_the_recorded_ab_run_names_the_slowed_case judges
     # recorded rounds, and scripts/measure_verdicts.py measures detection on this machine.
     tree, git = _scratch_repo(tmp_path)
-    bench = tree / "benchmarks" / "bench_overhead.py"
-    text = bench.read_text()
-    original = '    call = functools.partial(f.apply if variant == "apply" else bare, x)\n'
-    assert original in text
-    bench.write_text(text.replace(original, SLOWER_APPLY.lstrip("\n")))
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slower apply")
+    slower_apply_commit(tree, git)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
     cmd = [sys.executable, "-m", "lowrank.cli", "ab", "HEAD~1", "HEAD", "-k", "apply-numpy or bare-numpy",
            "--backend", "numpy", "--min-rounds", "2", "--max-rounds", "2", "--output", str(tmp_path / "ab")]

@@ -15,7 +15,7 @@ from lowrank.judge import gate
 from lowrank.present import ab_report
 from lowrank.runner import ab
 from tests import recorded
-from tests.runner.test_ab import REPO, SLOWER_APPLY, _scratch_repo
+from tests.runner.test_ab import REPO, _scratch_repo, slower_apply_commit
 
 CASE = "apply-torch-cpu"
 
@@ -94,10 +94,7 @@ def test_a_real_counted_ab_counts_both_commits_and_writes_its_files(tmp_path):
     # code that says what ab.json says. Whether the doubled apply is flagged is judged on recorded
     # counts above; scripts/measure_counts.py measures detection on this machine.
     tree, git = _scratch_repo(tmp_path)
-    bench = tree / "benchmarks" / "bench_overhead.py"
-    original = '    call = functools.partial(f.apply if variant == "apply" else bare, x)\n'
-    bench.write_text(bench.read_text().replace(original, SLOWER_APPLY.lstrip("\n")))
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "slower apply")
+    slower_apply_commit(tree, git)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
     cmd = [sys.executable, "-m", "lowrank.cli", "ab", "HEAD~1", "HEAD", "--metric", "instructions", "-k",
            "apply-numpy or bare-numpy", "--backend", "numpy", "--output", str(tmp_path / "ab")]
