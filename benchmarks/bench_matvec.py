@@ -1,12 +1,15 @@
 """Dense ``W @ x`` against factored ``B @ (A @ x)`` over the profile's grid.
 
-Each case is timed by the run's engine (``benchmarks/engine/timing.py``), then records the
+Each case is timed by the run's engine (``benchmarks/engine/timing.py``): a factored case in
+alternating rounds beside its dense partner, which gives its paired speedup; then it records the
 error of its operands against the Eckart–Young optimum, its parameters, bytes and
 FLOPs, its peak memory, its achieved GFLOP/s, GB/s and fraction of the roofline, and
 whether the cost model can explain it (``flag``; schema: docs/schema.md). The
 metrics are computed after the timing, so no numpy work runs in a torch case's
 timing window.
 """
+
+from dataclasses import replace
 
 import pytest
 
@@ -24,7 +27,11 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
     benchmark.group = case.group
     info = benchmark.extra_info
     info.update({"schema": SCHEMA_TAG, "suite": "matvec", "variant": case.variant, "backend": backend})
-    info.update(lowrank_run.time(benchmark, timed.call))
+    if rank is None:
+        info.update(lowrank_run.time(benchmark, timed.call, lowrank_run.dense_policy))
+    else:  # timed beside its dense partner, round by round: the speedup is a paired figure
+        dense = operands.make_call(replace(case, rank=None), llc_bytes=lowrank_run.llc_bytes(backend))
+        info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call))
     if lowrank_run.measures_quality:
         with lowrank_run.host_work(backend):
             quality = operands.quality(d, k, dtype, rank, backend)
@@ -57,6 +64,7 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
             "peak_method": peak_method,
             **lowrank_run.throughput(benchmark, cost, backend, dtype),
             "flag": lowrank_run.plausibility(benchmark, group=case.group, variant=case.variant, backend=backend,
-                                             dtype=dtype, cache=cache, flops=cost.flops, bytes_moved=cost.bytes_moved),
+                                             dtype=dtype, cache=cache, flops=cost.flops, bytes_moved=cost.bytes_moved,
+                                             speedup=info.get("paired_speedup")),
         }
     )

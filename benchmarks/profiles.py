@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.engine.timing import Policy
+from benchmarks.engine.timing import PairPolicy, Policy
 from benchmarks.factorize.grid import SPECTRA, FactorizeProfile
 from benchmarks.lora.grid import LoraProfile
 from lowrank.backends import BACKEND_NAMES
@@ -122,12 +122,17 @@ class Profile:
     batches: tuple[int, ...]
     caches: tuple[str, ...]
     timing: Policy  # how each case is timed (benchmarks/engine/timing.py)
+    # How many alternating rounds a factored case gets beside its dense partner (the paired speedup).
+    pairing: PairPolicy
     factorize: FactorizeProfile  # the factorization suite's grid
     lora: LoraProfile  # the LoRA suite's grid
     # Cells left out to keep the profile's wall time in budget: (d, k, dtype, batch), None
     # matching any value. They apply to the profile's own shapes: a shape the user names
     # in LOWRANK_BENCH_SHAPES is timed at every dtype and batch asked for.
     skip: tuple[tuple[int, int, str | None, int | None], ...] = field(default=())
+    # A dense case's own timing (None: ``timing``). Every factored case of its group times it
+    # again beside itself, so its own rounds only give the dense time of the tables and the gate.
+    dense_timing: Policy | None = None
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
         return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
@@ -147,6 +152,7 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32),
         caches=("warm",),
         timing=Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.005),
+        pairing=PairPolicy(min_pairs=8, max_pairs=20, budget_s=0.012, min_pairs_long=2, min_pairs_very_long=2),
     ),
     "default": Profile(
         name="default",
@@ -160,6 +166,11 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
+        # 8 or more pairs of 2 ms rounds, on each side; a call of 10 ms or more, one ABBA block per pass
+        # (a 4096² float64 GEMM at n = 512 beside each of 7 ranks: 28 calls of 0.35 s a pass).
+        pairing=PairPolicy(min_pairs=8, max_pairs=30, budget_s=0.03, min_pairs_long=2, min_pairs_very_long=2),
+        dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
+                            min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid
         # shows it. float64 and n = 512 (compute-bound like 4096² at n = 512, 7 s a call pair)
         # cost about 3 minutes, n = 32 about 50 s more, of a run that must stay under 15; all
@@ -187,5 +198,6 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
+        pairing=PairPolicy(min_pairs=20, max_pairs=100, budget_s=0.3, min_pairs_long=6, min_pairs_very_long=4),
     ),
 }

@@ -8,7 +8,9 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   library's thread pool spins.
 * **Passes.** The whole selection is run ``processes`` times (pass 1: every backend,
   then pass 2, ...), except cases marked ``single_pass`` (factorizations: calls of
-  milliseconds to seconds), which only pass 1 times. On a shared machine a disturbance
+  milliseconds to seconds) and cases whose calls took ``first_pass_only_s`` or more in
+  pass 1 (a 4096² GEMM at n = 512 and the factored products timed beside it, a LoRA
+  forward of a 4096×11008 layer at n = 512: ``call_s`` in their record), which only pass 1 times. On a shared machine a disturbance
   lasts from milliseconds to a second and can shift every round of the cases timed
   meanwhile; separate passes, minutes
   apart and in fresh processes (fresh page placement, address-space layout, thread
@@ -32,9 +34,11 @@ import time
 from pathlib import Path
 
 # WORKER: "<pass>/<backend>" inside a worker; CALIBRATION: the driver's calibration, as a JSON
-# file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/matvec/operands.py).
-WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV = INTERNAL_VARIABLES = (
-    "LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE")
+# file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/matvec/operands.py);
+# FIRST_PASS_ONLY: a file of the cases a later pass leaves out (calls too long for passes to matter).
+WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV, FIRST_PASS_ONLY_ENV = INTERNAL_VARIABLES = (
+    "LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE",
+    "LOWRANK_BENCH_FIRST_PASS_ONLY")
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")
@@ -148,9 +152,31 @@ def prepare_operands(args, backends: list[str], workdir: Path, calibration: dict
         log(f"[prepare] {backend}: done in {time.perf_counter() - start:.1f} s")
 
 
+def first_pass_only(doc: dict, threshold_s: float) -> list[str]:
+    """The cases of a pass-1 document whose calls took ``threshold_s`` or more (the engine's ``call_s``):
+    a disturbance of milliseconds to a second cannot shift their rounds, so later passes leave them out."""
+    out = []
+    for bench in doc.get("benchmarks", []):
+        call_s = (bench.get("extra_info") or {}).get("call_s")
+        if isinstance(call_s, (int, float)) and call_s >= threshold_s:
+            out.append(bench["fullname"])
+    return out
+
+
+def leaves_out(nodeid: str, env=os.environ) -> bool:
+    """Whether this worker's pass leaves the case out (:func:`first_pass_only`, written by the driver)."""
+    listing = env.get(FIRST_PASS_ONLY_ENV)
+    if not listing or pass_number(env) <= 1:
+        return False
+    return nodeid in set(Path(listing).read_text().splitlines())
+
+
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
-               prefix: tuple[str, ...] = (), extra_env: dict | None = None) -> bool:
+               prefix: tuple[str, ...] = (), extra_env: dict | None = None,
+               first_pass_only_s: float | None = None) -> bool:
     """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
+
+    ``first_pass_only_s``: cases whose calls took this long in pass 1 are not timed again.
 
     Returns whether every worker finished its cases. Stops at the first failed worker
     (raising :class:`WorkerFailed`) and on Ctrl-C, re-raised once the running worker has
@@ -163,15 +189,24 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
             start = time.perf_counter()
             what = "counting under valgrind" if prefix else "timing"
             log(f"[pass {pass_no}/{passes}] {backend}: {what} in a fresh worker process ...")
+            env = dict(extra_env or {})
+            listing = workdir / f"first-pass-only-{backend}.txt"
+            if pass_no > 1 and listing.exists():
+                env[FIRST_PASS_ONLY_ENV] = str(listing)
             try:
-                path = run_worker(args, backend, pass_no, workdir, calibration_file, log, prefix, extra_env)
+                path = run_worker(args, backend, pass_no, workdir, calibration_file, log, prefix, env)
             except KeyboardInterrupt:
                 partial = workdir / f"pass{pass_no}-{backend}.json"
                 if partial.exists():
                     docs.append((pass_no, json.loads(partial.read_text())))
                 raise
             if path is None:
-                log(f"[pass {pass_no}/{passes}] {backend}: no results (nothing selected?)")
+                if pass_no > 1 and listing.exists() and listing.read_text():
+                    # Every case left was timed in pass 1 only: the pass ran, with nothing to time.
+                    docs.append((pass_no, {"benchmarks": []}))
+                    log(f"[pass {pass_no}/{passes}] {backend}: nothing left to time (pass 1 timed the long calls)")
+                else:
+                    log(f"[pass {pass_no}/{passes}] {backend}: no results (nothing selected?)")
                 continue
             doc = json.loads(path.read_text())
             block = (doc.get("machine_info") or {}).get("lowrank_bench") or {}
@@ -179,4 +214,10 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
             docs.append((pass_no, doc))
             log(f"[pass {pass_no}/{passes}] {backend}: {len(doc.get('benchmarks', []))} cases in "
                 f"{time.perf_counter() - start:.1f} s")
+            if pass_no == 1 and first_pass_only_s is not None and passes > 1:
+                long_cases = first_pass_only(doc, first_pass_only_s)
+                listing.write_text("\n".join(long_cases))
+                if long_cases:
+                    log(f"[pass 1/{passes}] {backend}: {len(long_cases)} case(s) with calls of "
+                        f"{first_pass_only_s:g} s or more are not timed again in later passes")
     return complete

@@ -19,6 +19,13 @@ loop itself, as torch.utils.benchmark's ``blocked_autorange`` and pyperf do:
 4. **Diagnostics**: rounds far slower than the median (stalls) are counted, and a
    median far above the fastest round marks the timing as unsettled.
 
+**Pairs** (:func:`measure_pair`): a case timed beside its partner (a factored product beside the
+dense one it replaces) in alternating rounds, ABBA: partner, case, case, partner, ... with the
+same operands and threads, in one process. Each round of the case is divided into the adjacent
+round of its partner, and the median of those ratios is the process's figure. A disturbance
+that lasts a round or two lands on both sides of some ratios instead of on one side of a ratio
+of two medians taken seconds apart, and ABBA cancels a drift that is linear over a block.
+
 Across processes, ``benchmarks/engine/driver.py`` runs this engine in several passes of fresh
 worker processes and keeps the least disturbed one. Nothing here knows about matrices.
 """
@@ -30,7 +37,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
-ENGINE_VERSION = 2  # 2: calls of 10 ms and more skip the calibration calls
+ENGINE_VERSION = 3  # 2: calls of 10 ms and more skip the calibration calls; 3: paired rounds (measure_pair)
 # A round slower than this multiple of the median is counted as a stall.
 STALL_FACTOR = 1.5
 # A median above this multiple of the fastest round: the rounds did not settle.
@@ -138,11 +145,113 @@ def measure(benchmark, call, policy: Policy) -> dict:
         "timing_engine": ENGINE_VERSION,
         "warmup_calls": p.warmup_calls,
         "first_call_s": p.first_call_s,
+        "call_s": p.single_s,
         **diagnostics(benchmark.stats.stats.data),
     }
 
 
 def empty_record() -> dict:
     """The engine's record fields when nothing was timed."""
-    return {"timing_engine": ENGINE_VERSION, "warmup_calls": None, "first_call_s": None,
+    return {"timing_engine": ENGINE_VERSION, "warmup_calls": None, "first_call_s": None, "call_s": None,
             "stall_rounds": None, "settled": None}
+
+
+# -- pairs: a case and its partner in alternating rounds ------------------------------------------
+@dataclass(frozen=True)
+class PairPolicy:
+    """How many ABBA rounds a pair gets: each pair of rounds is one round of either side.
+
+    ``pairs`` is chosen from ``budget_s`` over the cost of one round of both sides and rounded
+    up to an even number (whole ABBA blocks), between ``min_pairs`` and ``max_pairs``;
+    ``min_pairs_long`` when the partner's call takes ``long_call_s`` or more (its rounds are
+    single calls a stall cannot dominate) and ``min_pairs_very_long`` from ``very_long_call_s``
+    (one block: a 4096² GEMM at n = 512 costs a third of a second a call, against every rank).
+    """
+
+    min_pairs: int = 8
+    max_pairs: int = 30
+    budget_s: float = 0.04
+    min_pairs_long: int = 4
+    min_pairs_very_long: int = 2
+
+    def __post_init__(self):
+        values = (self.min_pairs_very_long, self.min_pairs_long, self.min_pairs, self.max_pairs)
+        if any(v < 2 or v % 2 for v in values) or list(values) != sorted(values) or self.budget_s < 0:
+            raise ValueError(f"pair policy needs even counts 2 <= min_pairs_very_long <= min_pairs_long <= min_pairs "
+                             f"<= max_pairs and a non-negative budget, got {self}")
+
+
+def pair_count(case: Plan, partner: Plan, timing_policy: Policy, pair_policy: PairPolicy) -> int:
+    """ABBA rounds of each side for a case and its partner, from their calibrations."""
+    if partner.single_s >= timing_policy.very_long_call_s or case.single_s >= timing_policy.very_long_call_s:
+        return pair_policy.min_pairs_very_long
+    floor = (pair_policy.min_pairs_long if max(partner.single_s, case.single_s) >= timing_policy.long_call_s
+             else pair_policy.min_pairs)
+    per_pair = case.iterations * case.single_s + partner.iterations * partner.single_s
+    wanted = int(pair_policy.budget_s / max(per_pair, 1e-9))
+    wanted += wanted % 2
+    return max(floor, min(pair_policy.max_pairs, wanted))
+
+
+def _round(call, iterations: int, clock) -> float:
+    """Seconds per call over one round of ``iterations`` calls (pytest-benchmark's runner, by hand)."""
+    start = clock()
+    for _ in range(iterations):
+        call()
+    return (clock() - start) / iterations
+
+
+def abba_rounds(call, partner, case_iterations: int, partner_iterations: int, pairs: int,
+                clock=time.perf_counter) -> tuple[list[float], list[float]]:
+    """``pairs`` rounds of each side in the order partner, case, case, partner, ...; each side's
+    seconds per call, round by round, so that ``partner[i] / case[i]`` are adjacent rounds."""
+    case_s, partner_s = [], []
+    for block in range(pairs // 2):
+        partner_s.append(_round(partner, partner_iterations, clock))
+        case_s.append(_round(call, case_iterations, clock))
+        case_s.append(_round(call, case_iterations, clock))
+        partner_s.append(_round(partner, partner_iterations, clock))
+    return case_s, partner_s
+
+
+def record_rounds(benchmark, per_call: list[float], iterations: int) -> None:
+    """Hand rounds timed here to pytest-benchmark, as if ``benchmark.pedantic`` had timed them.
+
+    pytest-benchmark times one function per test; a pair's rounds alternate two. Its statistics
+    and JSON stay its own: the stats object is made by its fixture (``_make_stats``, as pedantic
+    does) and fed each round's total (it divides by ``iterations`` itself).
+    ``tests/benchmarks/test_timing.py`` checks that the JSON holds exactly these rounds.
+    """
+    benchmark._mode = "benchmark.pedantic(...)"  # used once, like pedantic; unused fixtures warn
+    stats = benchmark._make_stats(iterations)
+    for seconds in per_call:
+        stats.update(seconds * iterations)
+
+
+def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPolicy, clock=time.perf_counter) -> dict:
+    """Time ``call`` beside ``partner`` in ABBA rounds; ``call``'s rounds become the benchmark's stats.
+
+    Returns the engine's record fields and ``pair_ratios``: per pair of adjacent rounds, partner
+    time / case time (the speedup, when the partner is the dense product it replaces; their
+    median over processes is :func:`lowrank.record.pairs.summarize`'s). With timing disabled
+    the call runs once as a plain test (``pair_ratios`` None).
+    """
+    if benchmark.disabled:
+        benchmark(call)
+        return {**empty_record(), "pair_ratios": None}
+    mine, theirs = plan(call, policy, clock), plan(partner, policy, clock)
+    pairs = pair_count(mine, theirs, policy, pair_policy)
+    if max(mine.single_s, theirs.single_s) < policy.long_call_s:  # an untimed round of each side, as
+        # pedantic's warm-up round; longer calls were warmed by their calibration calls
+        abba_rounds(call, partner, mine.iterations, theirs.iterations, 2, clock)
+    case_s, partner_s = abba_rounds(call, partner, mine.iterations, theirs.iterations, pairs, clock)
+    record_rounds(benchmark, case_s, mine.iterations)
+    ratios = [p / c for p, c in zip(partner_s, case_s)]
+    return {
+        "timing_engine": ENGINE_VERSION,
+        "warmup_calls": mine.warmup_calls,
+        "first_call_s": mine.first_call_s,
+        "call_s": max(mine.single_s, theirs.single_s),  # the pair is as long as its longer side
+        **diagnostics(case_s),
+        "pair_ratios": ratios,
+    }

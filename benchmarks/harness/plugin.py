@@ -27,7 +27,7 @@ from benchmarks.harness import settings
 from benchmarks.harness.selection import Selection
 from benchmarks.matvec import grid
 from lowrank.backends import BACKEND_NAMES, available_backends
-from lowrank.record import merging, plausibility
+from lowrank.record import merging, pairs, plausibility
 from lowrank.record.schema import SCHEMA_TAG
 
 # What benchmarks/conftest.py takes from here: the hooks and the fixture.
@@ -186,9 +186,9 @@ def pytest_collection_modifyitems(session, config, items):
                 if reporter is not None:
                     reporter.write_line(f"[count] {len(left)} case(s) left out of the counted run: {'; '.join(reasons)}")
     if driver.pass_number() > 1:
-        later = [i for i in items if i.get_closest_marker("single_pass") is None]
+        later = [i for i in items if i.get_closest_marker("single_pass") is None and not driver.leaves_out(i.nodeid)]
         if len(later) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("single_pass") is not None])
+            config.hook.pytest_deselected(items=[i for i in items if i not in later])
             items[:] = later
 
 
@@ -258,7 +258,8 @@ def pytest_runtestloop(session):
             if counts:
                 driver.prepare_operands(config.invocation_params.args, backends, Path(tmp), run.calibration, run.log)
             complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
-                                         docs, run.log, prefix, extra_env)
+                                         docs, run.log, prefix, extra_env,
+                                         first_pass_only_s=None if counts else run.policy.very_long_call_s)
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -402,6 +403,25 @@ class RunContext:
                        "process_spread": None})
         return record
 
+    def time_pair(self, benchmark, call, partner) -> dict:
+        """Time ``call`` beside ``partner`` (the dense product a factored one replaces) in alternating
+        rounds (:func:`benchmarks.engine.timing.measure_pair`): ``call``'s rounds are the benchmark's
+        stats, and the pair's round ratios give the paired speedup (:mod:`lowrank.record.pairs`). A
+        counted run counts ``call`` alone: instructions need no partner to cancel the machine's noise."""
+        if self.counts and not benchmark.disabled:
+            return {**self.time(benchmark, call), **pairs.summarize([])}
+        record = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing)
+        ratios = record.pop("pair_ratios")
+        median = self.median(benchmark)
+        record.update({"processes": 1 if median else None, "process_medians": [median] if median else None,
+                       "process_spread": None, **pairs.summarize([ratios] if ratios else [])})
+        return record
+
+    @property
+    def dense_policy(self) -> timing.Policy:
+        """The timing of a dense case on its own: every factored case of its group times it again, paired."""
+        return self.selection.profile.dense_timing or self.policy
+
     @property
     def measures_quality(self) -> bool:
         """Whether this process computes the untimed metrics (errors, peak memory, drift).
@@ -458,7 +478,7 @@ class RunContext:
         return None if self.counts else self._check(benchmark.name, self.median(benchmark), **case)
 
     def _check(self, name: str, median: float | None, *, group: str, variant: str, backend: str, dtype: str,
-               cache: str, flops: float, bytes_moved: float) -> str | None:
+               cache: str, flops: float, bytes_moved: float, speedup: float | None = None) -> str | None:
         if not median:
             return None
         flag = plausibility.roof_flag(backend=backend, dtype=dtype, cache=cache, median_s=median, flops=flops,
@@ -468,7 +488,8 @@ class RunContext:
         elif flag is None and group in self._dense:
             dense = self._dense[group]
             flag = plausibility.speedup_flag(
-                dense["median"] / median, backend=backend, cache=cache, dense_flops=dense["flops"],
+                # the paired speedup where the case has one (its dense partner timed beside it)
+                speedup if pairs.is_paired({"paired_speedup": speedup}) else dense["median"] / median, backend=backend, cache=cache, dense_flops=dense["flops"],
                 dense_bytes=dense["bytes"], factored_flops=flops, factored_bytes=bytes_moved,
                 calibration=self.calibration)
         if flag:
@@ -486,7 +507,7 @@ class RunContext:
             e = bench["extra_info"]
             e["flag"] = self._check(bench["name"], bench["stats"]["median"], group=bench["group"],
                                     variant=e["variant"], backend=e["backend"], dtype=e["dtype"], cache=e["cache"],
-                                    flops=e["flops"], bytes_moved=e["bytes_moved"])
+                                    flops=e["flops"], bytes_moved=e["bytes_moved"], speedup=e.get("paired_speedup"))
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,13 @@
 All functions take the frame of :func:`lowrank.store.load.load` (or any frame
 with the same columns) and return new DataFrames; nothing here reads files or plots.
 
-Uncertainty of a ratio of medians (a speedup, or one run's time over another's):
+The speedup is the paired one where the run has it (``paired_speedup``: the factored case
+timed beside its dense partner in alternating rounds, the median of the round ratios over
+processes, with the interval the file records; :mod:`lowrank.record.pairs`). Files from
+before pairing give the unpaired ratio of medians, which is also kept beside the paired one
+(``unpaired_speedup``).
+
+Uncertainty of a ratio of medians (an unpaired speedup, or one run's time over another's):
 a percentile bootstrap from the raw samples when both sides have them, else the
 delta method on the IQRs (standard error of a median ≈ 1.2533·σ/√rounds with
 σ ≈ IQR/1.349). Both give a 95% interval.
@@ -98,8 +104,10 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     DataFrame
         One row per factored case: the :data:`CASE_KEY` columns, ``fingerprint``,
         ``shape``, ``rank``, ``r_star``, ``dense_median``, ``factored_median``
-        (seconds), ``speedup`` = dense median / factored median, its 95% interval
-        ``speedup_lo``/``speedup_hi`` and ``uncertainty`` (how it was obtained),
+        (seconds), ``speedup`` (the paired speedup, else dense median / factored median),
+        ``unpaired_speedup`` = dense median / factored median, ``paired`` (which one
+        ``speedup`` is), its 95% interval ``speedup_lo``/``speedup_hi`` and ``uncertainty``
+        (how it was obtained: ``paired``, ``bootstrap`` or ``iqr``),
         ``dense_rel_iqr``, ``factored_rel_iqr``, ``noisy``, ``flag`` (why the pair is
         physically implausible, or None: see :mod:`lowrank.record.plausibility`),
         ``process_spread`` (the larger of the two sides' between-process spreads), the
@@ -112,13 +120,14 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     """
     mv = matvec(frame)
     cols = CASE_KEY + ["fingerprint", "variant", "rank", "median", "iqr", "rounds", "samples", "rel_iqr", "break_even_rank",
+                       "paired_speedup", "paired_speedup_lo", "paired_speedup_hi", "process_speedups",
                        "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "peak_bytes", "gbps",
                        "gflops", "flag", "process_spread", "flops", "bytes_moved"]
     mv = mv[[c for c in cols if c in mv]]
     dense = mv[mv["variant"] == "dense"].drop_duplicates(CASE_KEY)
     fact = mv[mv["variant"] == "factored"]
     out_cols = CASE_KEY + ["fingerprint", "shape", "rank", "r_star", "dense_median", "factored_median", "speedup",
-                           "speedup_lo", "speedup_hi", "uncertainty", "dense_rel_iqr", "factored_rel_iqr", "noisy",
+                           "speedup_lo", "speedup_hi", "uncertainty", "paired", "unpaired_speedup", "process_speedups", "dense_rel_iqr", "factored_rel_iqr", "noisy",
                            "flag", "process_spread", "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "dense_param_bytes",
                            "peak_bytes", "dense_peak_bytes"]
     if dense.empty or fact.empty:
@@ -134,13 +143,23 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     cache: dict = {}
     lo, hi, how = [], [], []
     for i, r in enumerate(m.to_dict("records")):
+        if _is_number(r.get("paired_speedup")):  # the file's own interval is used: no bootstrap of the medians
+            lo.append(math.nan)
+            hi.append(math.nan)
+            how.append("paired")
+            continue
         a, b, method = speedup_interval(_side(r, "dense_", ("d", r["dense_dense_row"])), _side(r, "factored_", ("f", i)),
                                       rng, n_boot, cache)
         lo.append(a)
         hi.append(b)
         how.append(method)
-    m["speedup"] = m["dense_median"] / m["factored_median"]
-    m["speedup_lo"], m["speedup_hi"], m["uncertainty"] = lo, hi, how
+    m["unpaired_speedup"] = m["dense_median"] / m["factored_median"]
+    paired = _finite(m, "paired_speedup") & _finite(m, "paired_speedup_lo") & _finite(m, "paired_speedup_hi")
+    m["paired"] = paired
+    m["speedup"] = np.where(paired, m.get("paired_speedup"), m["unpaired_speedup"]).astype(float)
+    m["speedup_lo"] = np.where(paired, m.get("paired_speedup_lo"), lo).astype(float)
+    m["speedup_hi"] = np.where(paired, m.get("paired_speedup_hi"), hi).astype(float)
+    m["uncertainty"] = np.where(paired, "paired", np.asarray(how, dtype=object))
     m["noisy"] = (m["dense_rel_iqr"] > noise_threshold) | (m["factored_rel_iqr"] > noise_threshold)
     m["flag"] = _pair_flags(m, runs)
     m["process_spread"] = (m[["process_spread", "dense_process_spread"]].max(axis=1, skipna=True)
@@ -149,6 +168,16 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     m["r_star"] = m["d"] * m["k"] / (m["d"] + m["k"])
     m["rank"] = m["rank"].astype("int64")
     return m[[c for c in out_cols if c in m]].reset_index(drop=True)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def _finite(m: pd.DataFrame, column: str) -> pd.Series:
+    if column not in m:
+        return pd.Series(False, index=m.index)
+    return pd.Series([_is_number(v) for v in m[column]], index=m.index, dtype=bool)
 
 
 def _pair_flags(m: pd.DataFrame, runs: list[RunInfo] | None) -> list:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import statistics
 
+from lowrank.record import pairs
+
 
 def merge_passes(docs: list, recheck=None) -> dict:
     """One pytest-benchmark document from the worker documents of every pass and backend.
@@ -23,7 +25,9 @@ def merge_passes(docs: list, recheck=None) -> dict:
     ever slow a pass down, so the least disturbed pass is the best estimate of what the
     machine does (the reasoning of Python's ``timeit``); the spread says how far another
     run may land. Fields a later pass left null (the untimed metrics, computed once) come
-    from pass 1. ``recheck(benchmarks)`` recomputes cross-case fields in place.
+    from pass 1. A paired case (a factored product timed beside its dense partner) pools the round
+    ratios of every pass into its paired speedup and interval (:func:`lowrank.record.pairs.summarize`).
+    ``recheck(benchmarks)`` recomputes cross-case fields in place.
     """
     if not docs:
         raise ValueError("no worker wrote a result")
@@ -45,6 +49,9 @@ def merge_passes(docs: list, recheck=None) -> dict:
             "process_spread": (max(medians) - min(medians)) / mid if len(medians) > 1 and mid > 0 else None,
             "reported_pass": best_pass,
         })
+        ratios = [r for _, b in parts for r in ((b.get("extra_info") or {}).get("process_pair_ratios") or [])]
+        if ratios:
+            extra.update(pairs.summarize(ratios))
         merged.append({**best, "extra_info": extra})
     if recheck is not None:
         recheck(merged)

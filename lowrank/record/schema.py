@@ -25,6 +25,8 @@ TIMING_FIELDS: dict[str, Field] = {
     "timing_engine": Field("int|null", "version of the engine", True),
     "warmup_calls": Field("int|null", "untimed calls before calibration (≥ 3, and for the policy's `warmup_s`)", True),
     "first_call_s": Field("float|null", "the very first call, seconds", True),
+    "call_s": Field("float|null", "the fastest single call of the calibration, seconds (a paired case: the longer "
+                    "of its two sides); from 0.1 s on a case is timed in the first pass only", True),
     "stall_rounds": Field("int|null", "rounds slower than 1.5× the median, in the reported pass", True),
     "settled": Field("bool|null", "the median is within 1.5× of the fastest round", True),
     "processes": Field("int|null", "passes of worker processes that timed this case", True),

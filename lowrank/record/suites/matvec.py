@@ -45,6 +45,16 @@ FIELDS = {
     "gbps": Field("float|null", "bytes_moved / median; null when timing was disabled", True),
     "roofline_fraction": Field("float|null", "roofline time max(bytes/bandwidth, flops/peak) ÷ median: 1.0 is at the "
                                "roof; above 1 means the operands were served from cache, faster than DRAM", True),
+    "process_pair_ratios": Field("list|null", "factored: per pass, the ratio of each pair of adjacent rounds timed "
+                                 "alternately (ABBA) in one process: dense time / factored time; null for dense", True),
+    "process_speedups": Field("list|null", "factored: each pass's median of its `process_pair_ratios`; null for dense",
+                              True),
+    "paired_speedup": Field("float|null", "factored: the speedup, the median of `process_speedups`. Every reader of a "
+                            "speedup reads this one; `dense median / factored median` is the unpaired figure, two "
+                            "medians taken at different moments (and possibly passes); null for dense", True),
+    "paired_speedup_lo": Field("float|null", "95% interval of `paired_speedup`: a bootstrap of passes, then of each "
+                               "pass's rounds (`lowrank/record/pairs.py`); null for dense", True),
+    "paired_speedup_hi": Field("float|null", "upper end of that interval", True),
     "flag": Field("str|null", "why the cost model and the calibration cannot explain this timing (GB/s above the roof "
                   "of the memory level the operands live in, GFLOP/s above the matmul peak, or a speedup over the "
                   "dense pair beyond the model ratio × the levels' bandwidth ratio, by 2×); null: plausible. See "
@@ -62,7 +72,8 @@ SUITE = Suite(
     pairings=(
         Pairing("speedup", reference={"variant": ("dense",)}, candidate={"variant": ("factored",)},
                 match=("backend", "dtype", "d", "k", "batch", "cache"),
-                doc="dense median / factored median of one operand set"),
+                doc="the paired speedup of one operand set (`paired_speedup`); dense median / factored median in "
+                    "files without it"),
     ),
     exact={"params": "identical", "param_bytes": "identical", "flops": "identical", "bytes_moved": "identical",
            "rel_error_fro": "rtol", "optimal_error_fro": "rtol", "output_error": "roundoff"},

@@ -1,0 +1,64 @@
+"""A paired speedup across processes: the median of each process's ABBA round ratios, and an interval.
+
+The suite times a factored case beside its dense partner in alternating rounds
+(``benchmarks/engine/timing.py``, :func:`measure_pair`); each process records the ratio of
+every pair of adjacent rounds (dense time / factored time). This module turns the ratios of
+every process (the suite's passes) into the figures a reader uses:
+
+* ``process_speedups``: each process's median ratio;
+* ``paired_speedup``: the median of those, the speedup;
+* ``paired_speedup_lo`` / ``_hi``: a 95% interval from a two-level bootstrap — processes
+  resampled, then each one's rounds — so that it widens when processes disagree, not only
+  when rounds scatter (the disagreement between processes is what decides how far another run
+  may land). Seeded: the same ratios always give the same interval.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+N_BOOT = 1000
+CONFIDENCE = 0.95
+SEED = 0
+
+
+def _clean(ratios) -> np.ndarray:
+    a = np.asarray(ratios if ratios is not None else [], dtype=np.float64).ravel()
+    return a[np.isfinite(a) & (a > 0)]
+
+
+def summarize(ratios_by_process, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+    """The paired figures of one case from its round ratios, one list per process (in pass order).
+
+    Processes without a finite positive ratio are left out; with none left every figure is None.
+
+    >>> s = summarize([[2.0, 2.2, 1.8], [2.1, 2.0, 2.3]])
+    >>> s["process_speedups"], s["paired_speedup"]
+    ([2.0, 2.1], 2.05)
+    """
+    sets = [_clean(r) for r in ratios_by_process]
+    sets = [s for s in sets if s.size]
+    if not sets:
+        return {"process_pair_ratios": None, "process_speedups": None, "paired_speedup": None,
+                "paired_speedup_lo": None, "paired_speedup_hi": None}
+    medians = [float(np.median(s)) for s in sets]
+    rng = np.random.default_rng(seed)
+    # Level 2 first: each process's bootstrap medians of its own rounds.
+    boot = np.stack([np.median(s[rng.integers(0, s.size, size=(n_boot, s.size))], axis=1) for s in sets])
+    # Level 1: draw processes with replacement, each with one of its bootstrap medians.
+    picks = rng.integers(0, len(sets), size=(n_boot, len(sets)))
+    cols = rng.integers(0, n_boot, size=(n_boot, len(sets)))
+    stat = np.median(boot[picks, cols], axis=1)
+    tail = (1 - CONFIDENCE) / 2
+    point = float(np.median(medians))
+    lo, hi = (float(v) for v in np.quantile(stat, [tail, 1 - tail]))
+    return {"process_pair_ratios": [[float(v) for v in s] for s in sets], "process_speedups": medians,
+            "paired_speedup": point, "paired_speedup_lo": min(lo, point), "paired_speedup_hi": max(hi, point)}
+
+
+def is_paired(extra: dict) -> bool:
+    """Whether a factored case's record carries a paired speedup (files before engine 3 do not)."""
+    value = (extra or {}).get("paired_speedup")
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
