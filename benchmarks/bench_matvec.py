@@ -31,7 +31,7 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
         info.update(lowrank_run.time(benchmark, timed.call, lowrank_run.dense_policy))
     else:  # timed beside its dense partner, round by round: the speedup is a paired figure
         dense = operands.make_call(replace(case, rank=None), llc_bytes=lowrank_run.llc_bytes(backend))
-        info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call))
+        info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call, partner_key=case.group))
     if lowrank_run.measures_quality:
         with lowrank_run.host_work(backend):
             quality = operands.quality(d, k, dtype, rank, backend)

@@ -2,20 +2,23 @@
 
     python scripts/measure_speedup_agreement.py RUN_A RUN_B [--json OUT]
 
-For every factored matvec case both runs hold, the speedup (dense median / factored median, as
-``lowrank.judge.speedups.speedups`` computes it) of one run against the other's: the share within
-5% and 10%, the count beyond 25%, the worst ratio; the same for the matvec medians themselves and
-for the single-vector (n = 1) speedups; and, per (backend, dtype, shape, batch, cache) group, whether
-the two runs reach the same break-even verdict ("crossing at r ~ ..." or "faster at every rank"),
-and how far the crossings are apart where both found one. This is the table of issue 24's "what was
-found", reproducible from any two result files (the committed references:
-``results/reference/*_default_vm.json``).
+For every factored matvec case both runs hold, the speedup of one run against the other's: the
+share within 5% and 10%, the count beyond 25%, the worst ratio; the same for the matvec medians
+themselves and for the single-vector (n = 1) speedups. Where the runs hold paired speedups (the
+factored case timed beside its dense partner in alternating rounds), each speedup line is given
+twice from the same two runs: ``paired`` (``paired_speedup``, what every reader uses) and
+``unpaired`` (dense median / factored median). Per (backend, dtype, shape, batch, cache) group,
+whether the two runs reach the same break-even verdict: "crossing at r ~ ...", "faster at every
+rank", "slower at every rank", or, where a speedup interval holds 1, "r between a and b", which
+agrees with any crossing, verdict or range inside (or overlapping) it. This is issue 24's table,
+reproducible from any two result files (the committed references: ``results/reference/*_default_vm.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -37,6 +40,30 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict:
             "beyond_25": int(np.sum(ratio > 1.25)), "worst": float(ratio.max()) if ratio.size else float("nan")}
 
 
+def verdict_span(rec: dict) -> tuple[float, float]:
+    """Where one run puts a group's break-even rank, as an interval of ranks."""
+    if rec.get("uncertain"):
+        return float(rec["range_lo"]), float(rec["range_hi"])
+    if rec["status"] == speedups.STATUS_CROSSING:
+        return float(rec["measured"]), float(rec["measured"])
+    if rec["status"] == speedups.STATUS_FASTER:
+        return float(rec["max_rank"]), math.inf
+    if rec["status"] == speedups.STATUS_SLOWER:
+        return 0.0, float(rec["min_rank"])
+    return math.nan, math.nan  # slower at low ranks, faster at high ones: agrees only with itself
+
+
+def verdicts_agree(a: dict, b: dict) -> bool:
+    """Two runs' break-even verdicts of one group agree: the same status where both are sure (crossing
+    against crossing counts, the ranks are compared apart), else their spans of ranks meet."""
+    if not a.get("uncertain") and not b.get("uncertain"):
+        return a["status"] == b["status"]
+    (a0, a1), (b0, b1) = verdict_span(a), verdict_span(b)
+    if any(math.isnan(v) for v in (a0, a1, b0, b1)):
+        return False
+    return a0 <= b1 and b0 <= a1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs=2, type=Path, metavar="RUN")
@@ -54,24 +81,36 @@ def main(argv=None) -> int:
     case = ["rank", *GROUP]
     pair = sps[0].merge(sps[1], on=case, suffixes=("_a", "_b"))
     single = pair[pair["batch"] == 1]
-    rows = {"matvec medians": agreement(medians["median_a"].to_numpy(), medians["median_b"].to_numpy()),
-            "speedups": agreement(pair["speedup_a"].to_numpy(), pair["speedup_b"].to_numpy()),
-            "speedups at n = 1": agreement(single["speedup_a"].to_numpy(), single["speedup_b"].to_numpy())}
+    paired = bool(pair["paired_a"].all() and pair["paired_b"].all()) if len(pair) else False
+    rows = {"matvec medians": agreement(medians["median_a"].to_numpy(), medians["median_b"].to_numpy())}
+    for label, column in ((("paired", "speedup"), ("unpaired", "unpaired_speedup")) if paired
+                          else (("", "speedup"),)):
+        name = f"speedups, {label}" if label else "speedups"
+        rows[name] = agreement(pair[f"{column}_a"].to_numpy(), pair[f"{column}_b"].to_numpy())
+        rows[f"{name}, n = 1"] = agreement(single[f"{column}_a"].to_numpy(), single[f"{column}_b"].to_numpy())
     be = bes[0].merge(bes[1], on=GROUP, suffixes=("_a", "_b"))
-    crossed = be[(be["status_a"] == speedups.STATUS_CROSSING) & (be["status_b"] == speedups.STATUS_CROSSING)]
+    sure = ~be["uncertain_a"].astype(bool) & ~be["uncertain_b"].astype(bool)
+    crossed = be[sure & (be["status_a"] == speedups.STATUS_CROSSING) & (be["status_b"] == speedups.STATUS_CROSSING)]
     rows["break-even rank, both crossing"] = agreement(crossed["measured_a"].to_numpy(), crossed["measured_b"].to_numpy())
-    changed = be[be["status_a"] != be["status_b"]]
+    records = be.to_dict("records")
+    agree = [verdicts_agree({k[:-2]: v for k, v in r.items() if k.endswith("_a")},
+                            {k[:-2]: v for k, v in r.items() if k.endswith("_b")}) for r in records]
+    changed = [r for r, ok in zip(records, agree) if not ok]
+    bounded = int(be["uncertain_a"].astype(bool).sum() + be["uncertain_b"].astype(bool).sum())
     print("| figure, between the two runs | n | within 5% | within 10% | beyond 25% | worst |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['n']} | {r['within_5']:.1%} | {r['within_10']:.1%} | {r['beyond_25']} | {r['worst']:.2f}x |")
-    print(f"\n{len(changed)} of {len(be)} groups changed their break-even verdict between the runs")
-    for r in changed.to_dict("records")[:10]:
+    print(f"\n{len(changed)} of {len(be)} groups changed their break-even verdict between the runs "
+          f"({bounded} verdicts of the {2 * len(be)} are ranges: a speedup interval holds 1)")
+    for r in changed[:20]:
         print(f"  {r['backend']} {r['dtype']} {r['d']}x{r['k']} n={r['batch']} {r['cache']}: {r['text_a']} -> {r['text_b']}")
     if args.json is not None:
         with open(args.json, "x") as fh:  # never over an earlier measurement
             json.dump({"runs": [str(p) for p in args.runs], "rows": rows, "groups": len(be),
-                       "verdict_changed": len(changed)}, fh, indent=1)
+                       "verdict_changed": len(changed), "ranges": bounded,
+                       "changed": [{k: r[k] for k in (*GROUP, "text_a", "text_b")} for r in changed]},
+                      fh, indent=1, default=str)
     return 0
 
 

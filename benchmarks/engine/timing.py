@@ -228,8 +228,13 @@ def record_rounds(benchmark, per_call: list[float], iterations: int) -> None:
         stats.update(seconds * iterations)
 
 
-def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPolicy, clock=time.perf_counter) -> dict:
+def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPolicy, clock=time.perf_counter,
+                 partner_plan: Plan | None = None) -> dict:
     """Time ``call`` beside ``partner`` in ABBA rounds; ``call``'s rounds become the benchmark's stats.
+
+    ``partner_plan``: the partner's calibration when an earlier case of this process made it (one
+    dense product is the partner of every rank of its group: calibrating it again for each costs
+    a 4096² GEMM at n = 512 two calls of 0.35 s a rank). The plan used is returned as ``_partner_plan``.
 
     Returns the engine's record fields and ``pair_ratios``: per pair of adjacent rounds, partner
     time / case time (the speedup, when the partner is the dense product it replaces; their
@@ -239,7 +244,8 @@ def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPoli
     if benchmark.disabled:
         benchmark(call)
         return {**empty_record(), "pair_ratios": None}
-    mine, theirs = plan(call, policy, clock), plan(partner, policy, clock)
+    mine = plan(call, policy, clock)
+    theirs = partner_plan if partner_plan is not None else plan(partner, policy, clock)
     pairs = pair_count(mine, theirs, policy, pair_policy)
     if max(mine.single_s, theirs.single_s) < policy.long_call_s:  # an untimed round of each side, as
         # pedantic's warm-up round; longer calls were warmed by their calibration calls
@@ -254,4 +260,5 @@ def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPoli
         "call_s": max(mine.single_s, theirs.single_s),  # the pair is as long as its longer side
         **diagnostics(case_s),
         "pair_ratios": ratios,
+        "_partner_plan": theirs,
     }

@@ -351,6 +351,7 @@ class RunContext:
         self.calibration: dict | None = None
         self.flagged: list[tuple[str, str]] = []  # (benchmark name, why)
         self._dense: dict[str, dict] = {}  # group -> the dense case's median and cost, for the speedup check
+        self._partner_plans: dict[str, timing.Plan] = {}  # group -> its dense product's calibration (pairs)
 
     def log(self, message: str) -> None:
         if self._reporter is not None:
@@ -403,14 +404,19 @@ class RunContext:
                        "process_spread": None})
         return record
 
-    def time_pair(self, benchmark, call, partner) -> dict:
+    def time_pair(self, benchmark, call, partner, partner_key: str) -> dict:
         """Time ``call`` beside ``partner`` (the dense product a factored one replaces) in alternating
         rounds (:func:`benchmarks.engine.timing.measure_pair`): ``call``'s rounds are the benchmark's
         stats, and the pair's round ratios give the paired speedup (:mod:`lowrank.record.pairs`). A
-        counted run counts ``call`` alone: instructions need no partner to cancel the machine's noise."""
+        counted run counts ``call`` alone: instructions need no partner to cancel the machine's noise.
+        The partner is calibrated once per ``partner_key`` (its group) in this process."""
         if self.counts and not benchmark.disabled:
             return {**self.time(benchmark, call), **pairs.summarize([])}
-        record = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing)
+        record = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing,
+                                     partner_plan=self._partner_plans.get(partner_key))
+        plan = record.pop("_partner_plan", None)
+        if plan is not None:
+            self._partner_plans[partner_key] = plan
         ratios = record.pop("pair_ratios")
         median = self.median(benchmark)
         record.update({"processes": 1 if median else None, "process_medians": [median] if median else None,

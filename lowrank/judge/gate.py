@@ -35,6 +35,7 @@ from statistics import NormalDist
 
 from lowrank.errors import LowRankValueError
 from lowrank.judge import stats
+from lowrank.record import pairs
 from lowrank.record.schema import run_metric
 from lowrank.record.suites import SUITES, Suite
 
@@ -313,6 +314,15 @@ class GateResult:
         return 1 if self.regressions or self.incomplete or self.missing_fails else 0
 
 
+def _paired_ratios(bench: dict):
+    """Every round ratio of a paired case's passes, pooled (None when the case carries no paired speedup)."""
+    extra = bench.get("extra_info") or {}
+    if not pairs.is_paired(extra):
+        return None
+    pooled = [r for process in extra.get("process_pair_ratios") or [] for r in process]
+    return pooled if len(pooled) >= 2 else None
+
+
 def _samples(bench: dict):
     data = bench.get("stats", {}).get("data")
     return data if data is not None and len(data) else None
@@ -371,10 +381,21 @@ def pair_finding(case: str, partner: str, metric: str, base: dict, cur: dict, cf
                  suite: str = "") -> Finding:
     """A same-run ratio (partner median / case median, e.g. the speedup) of the run against the baseline's.
 
-    Judged by a bootstrap interval of the ratio of ratios on the raw samples, which must
-    exclude 1, and ``cfg.speedup_min_effect``; bigger is better (the case got faster
-    relative to its partner).
+    Judged by a bootstrap interval of the ratio of ratios, which must exclude 1, and
+    ``cfg.speedup_min_effect``; bigger is better (the case got faster relative to its partner).
+    Where both runs timed the case beside its partner in alternating rounds (a paired speedup,
+    :mod:`lowrank.record.pairs`), the ratio is of the paired speedups and the bootstrap resamples
+    each run's round ratios; else it is of the medians, resampling the four sides' raw samples.
     """
+    paired = _paired_ratios(base[case]), _paired_ratios(cur[case])
+    if all(r is not None for r in paired):
+        sb, sc = base[case]["extra_info"]["paired_speedup"], cur[case]["extra_info"]["paired_speedup"]
+        _, low, high = stats.ratio_interval([paired[1]], [paired[0]], confidence=1 - cfg.alpha, n_boot=cfg.n_boot)
+        ratio = sc / sb
+        low, high = min(low, ratio), max(high, ratio)
+        note = f"paired speedups; {100 * (1 - cfg.alpha):g}% bootstrap interval of the round ratios"
+        status = _classify(ratio, low > 1, high < 1, cfg.speedup_min_effect, bigger_is_worse=False)
+        return Finding(case, metric, status, sb, sc, ratio, low, high, None, note, partner, suite)
     sets = [_samples(cur[partner]), _samples(base[case]), _samples(cur[case]), _samples(base[partner])]
     sb = base[partner]["stats"]["median"] / base[case]["stats"]["median"]
     sc = cur[partner]["stats"]["median"] / cur[case]["stats"]["median"]

@@ -256,8 +256,54 @@ def crossing_rank(ranks, values) -> tuple[float, str, int]:
     return math.nan, STATUS_UPWARD, crossings
 
 
-def describe_break_even(measured: float, status: str, min_rank, max_rank, r_star: float, crossings: int = 1) -> str:
-    """The break-even cell as a reader sees it: ``"r≈1900 (0.93× r*)"`` or ``"none in range: …"``."""
+def break_even_range(ranks, lows, highs) -> tuple[float, float] | None:
+    """Where the break-even rank may lie when some rank's speedup interval holds 1, else None.
+
+    From where the interval's lower end falls to 1 or below (the curve may cross from there on) to
+    where its upper end does (it has crossed by then): ``(a, b)``, interpolated as
+    :func:`crossing_rank` interpolates. ``a`` is 0 when the lower end is at or below 1 at the
+    smallest rank (it may be slower at every rank), ``b`` infinite when the upper end stays above 1
+    up to the largest rank (it may be faster at every rank).
+
+    >>> break_even_range([64, 256, 1024], [3.0, 0.9, 0.5], [3.5, 1.2, 0.7])   # 256's interval holds 1
+    (226.753118023, 409.16026262)
+    """
+    r = np.asarray(ranks, dtype=float)
+    lo = np.asarray(lows, dtype=float)
+    hi = np.asarray(highs, dtype=float)
+    keep = np.isfinite(r) & np.isfinite(lo) & np.isfinite(hi) & (r > 0) & (lo > 0) & (hi > 0)
+    r, lo, hi = r[keep], lo[keep], hi[keep]
+    if not ((lo <= 1) & (hi >= 1)).any():
+        return None
+    order = np.argsort(r, kind="stable")
+    r, lo, hi = r[order], lo[order], hi[order]
+
+    def first_fall(values) -> float:
+        if values[0] <= 1:
+            return 0.0
+        measured, status, _ = crossing_rank(r, values)
+        return measured if status == STATUS_CROSSING else math.inf
+
+    return first_fall(lo), first_fall(hi)
+
+
+def describe_break_even(measured: float, status: str, min_rank, max_rank, r_star: float, crossings: int = 1,
+                        between: tuple[float, float] | None = None) -> str:
+    """The break-even cell as a reader sees it: ``"r≈1900 (0.93× r*)"``, ``"≈ r between 1500 and 2048 (…)"``
+    where the speedup's interval holds 1 (``between``, :func:`break_even_range`), or ``"none in range: …"``."""
+    if between is not None:
+        a, b = between
+        left = f"below {int(min_rank)}" if a <= 0 else format_rank(a)
+        right = f"beyond {int(max_rank)}" if not math.isfinite(b) else format_rank(b)
+        if a <= 0 and not math.isfinite(b):
+            span = "anywhere in the range"
+        elif a <= 0:
+            span = f"up to {b / r_star:.2f}× r*"
+        elif not math.isfinite(b):
+            span = f"from {a / r_star:.2f}× r*"
+        else:
+            span = f"{a / r_star:.2f}–{b / r_star:.2f}× r*"
+        return f"≈ r between {left} and {right} ({span}; the speedup's interval holds 1 there)"
     if status == STATUS_CROSSING:
         note = f"; crosses 1 {crossings} times, first shown" if crossings > 1 else ""
         return f"r≈{format_rank(measured)} ({measured / r_star:.2f}× r*{note})"
@@ -291,12 +337,16 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
     ``measured`` is :func:`crossing_rank` of the speedups, ``measured_lo`` and
     ``measured_hi`` the same for the lower and upper ends of their intervals
     (NaN where those do not cross). ``status`` says why ``measured`` is NaN;
-    ``text`` is the readable cell (``"none in range: …"`` when it never crosses).
+    ``uncertain`` is True where some rank's speedup interval holds 1, and then
+    ``range_lo``/``range_hi`` (:func:`break_even_range`) bound the break-even rank and the
+    readable cell ``text`` says ``"≈ r between a and b"`` instead of choosing a side; else
+    ``text`` is the crossing (``"none in range: …"`` when it never crosses).
     ``error_at_break_even`` is the relative Frobenius error interpolated at the
     measured rank; ``best_speedup`` and ``best_rank`` the fastest point of the curve.
     Points with a plausibility ``flag`` are left out (counted in ``flagged_points``).
     """
     cols = CURVE_KEY + ["shape", "r_star", "measured", "measured_lo", "measured_hi", "ratio", "status", "text",
+                        "uncertain", "range_lo", "range_hi",
                         "crossings", "min_rank", "max_rank", "n_ranks", "error_at_break_even", "best_speedup",
                         "best_rank", "noisy_points", "flagged_points"]
     flagged = (sp.assign(_f=sp["flag"].notna()).groupby(CURVE_KEY)["_f"].sum().to_dict()
@@ -311,6 +361,7 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
         lo = crossing_rank(g["rank"], g["speedup_lo"])[0]
         hi = crossing_rank(g["rank"], g["speedup_hi"])[0]
         r_star = float(g["r_star"].iloc[0])
+        between = break_even_range(g["rank"], g["speedup_lo"], g["speedup_hi"])
         best = g.loc[g["speedup"].idxmax()]
         rows.append({
             **dict(zip(CURVE_KEY, key)),
@@ -321,7 +372,11 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
             "measured_hi": hi,
             "ratio": measured / r_star,
             "status": status,
-            "text": describe_break_even(measured, status, g["rank"].min(), g["rank"].max(), r_star, crossings),
+            "text": describe_break_even(measured, status, g["rank"].min(), g["rank"].max(), r_star, crossings,
+                                        between),
+            "uncertain": between is not None,
+            "range_lo": between[0] if between else math.nan,
+            "range_hi": between[1] if between else math.nan,
             "crossings": crossings,
             "min_rank": int(g["rank"].min()),
             "max_rank": int(g["rank"].max()),

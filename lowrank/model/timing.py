@@ -16,8 +16,19 @@ import tempfile
 from pathlib import Path
 
 from lowrank.errors import LowRankValueError
+from lowrank.record import pairs
 from lowrank.record.suites import SUITES
 from lowrank.runner import launch
+
+
+class Times(dict):
+    """``{(d, k, rank): median seconds}`` (rank None: the dense case), with ``paired``: the paired
+    speedup of each factored case that has one (``{(d, k, rank): speedup}``), which
+    :func:`speedups` prefers to a ratio of the two medians."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.paired: dict[tuple[int, int, int], float] = {}
 
 
 def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tuple[int, int]], list[int]]]:
@@ -30,8 +41,9 @@ def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tup
 
 def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
                   dtype: str = "float32", threads: int | None = None, runs_dir=None, log=None,
-                  factored: str = "median") -> dict[tuple[int, int, int | None], float]:
-    """``{(d, k, rank): median seconds}`` of every shape and rank asked for, and ``(d, k, None)``: dense.
+                  factored: str = "median") -> Times:
+    """``{(d, k, rank): median seconds}`` of every shape and rank asked for, and ``(d, k, None)``: dense,
+    with the paired speedups of the factored cases (:class:`Times`).
 
     One run of the matvec suite per group of shapes sharing min(d, k) (so that every rank of
     the group is possible for each shape); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
@@ -41,7 +53,7 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
     if not shape_ranks:
         return {}
     bench = launch.suite_folder() / "bench_matvec.py"
-    out: dict[tuple[int, int, int | None], float] = {}
+    out = Times()
     with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
         folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
         for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
@@ -60,13 +72,29 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
                 raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
             (run,) = set(folder.glob("*.json")) - before
-            out.update(medians(json.loads(run.read_text()), factored))
+            doc = json.loads(run.read_text())
+            out.update(medians(doc, factored))
+            out.paired.update(paired_speedups(doc))
     return out
 
 
 def speedups(times: dict[tuple[int, int, int | None], float]) -> dict[tuple[int, int, int], float]:
-    """Dense over factored median of every timed rank (:func:`measure_times`' result)."""
-    return {(d, k, r): times[(d, k, None)] / t for (d, k, r), t in times.items() if r is not None}
+    """The speedup of every timed rank (:func:`measure_times`' result): the paired one where the run
+    has it (the factored case timed beside its dense partner, round by round), else dense over
+    factored median."""
+    paired = getattr(times, "paired", {})
+    return {(d, k, r): paired.get((d, k, r)) or times[(d, k, None)] / t for (d, k, r), t in times.items()
+            if r is not None}
+
+
+def paired_speedups(doc: dict) -> dict[tuple[int, int, int], float]:
+    """Each factored matvec case's paired speedup, by (d, k, rank), where the run recorded one."""
+    out = {}
+    for case in SUITES["matvec"].cases(doc).values():
+        info = case["extra_info"]
+        if info["rank"] is not None and pairs.is_paired(info):
+            out[(info["d"], info["k"], info["rank"])] = float(info["paired_speedup"])
+    return out
 
 
 def medians(doc: dict, factored: str = "median") -> dict[tuple[int, int, int | None], float]:

@@ -138,7 +138,12 @@ def speedup_vs_rank(sp: pd.DataFrame, be: pd.DataFrame, dtype: str) -> Figure:
                 ax.plot([g["r_star"].iloc[0]] * 2, [0.8, 1.25], "-", color=c, lw=2.5, alpha=0.7)
             mine = be[(be["backend"] == backend) & (be["batch"] == batch) & (be["cache"] == cache)]
             for rec in mine.to_dict("records"):
-                if rec["status"] == STATUS_CROSSING:
+                if bool(rec.get("uncertain", False)):  # the interval holds 1: a bar over where it may cross
+                    left = rec["range_lo"] if rec["range_lo"] > 0 else rec["min_rank"] / 1.5
+                    right = rec["range_hi"] if np.isfinite(rec["range_hi"]) else rec["max_rank"] * 1.5
+                    ax.plot([left, right], [1.0, 1.0], "-", color=colors[rec["shape"]], lw=5, alpha=0.6,
+                            solid_capstyle="butt", zorder=4)
+                elif rec["status"] == STATUS_CROSSING:
                     ax.plot(rec["measured"], 1.0, "o", color=colors[rec["shape"]], ms=8, mec="black", mew=1.0, zorder=5)
             ax.axhline(1.0, color="black", lw=1.0, ls="--", zorder=1)
             ax.set_yscale("log")
@@ -153,6 +158,7 @@ def speedup_vs_rank(sp: pd.DataFrame, be: pd.DataFrame, dtype: str) -> Figure:
     handles = [Line2D([], [], color=c, lw=2, label=s) for s, c in colors.items()]
     handles += [
         Line2D([], [], marker="o", ls="", color="grey", mec="black", ms=8, label="measured break-even"),
+        Line2D([], [], color="grey", lw=5, alpha=0.6, label="break-even between (interval holds 1)"),
         Line2D([], [], marker="|", ls="", color="grey", ms=12, mew=2.5, label="r* = dk/(d+k)"),
         Line2D([], [], marker="o", ls="", mfc="white", mec="grey", label="noisy (IQR > 10%)"),
     ]
@@ -356,7 +362,12 @@ def crossover_map(sp: pd.DataFrame, be: pd.DataFrame, dtype: str) -> Figure:
                 right = max(right, edges[-1])
                 rec = be[(be["backend"] == backend) & (be["batch"] == batch) & (be["cache"] == cache)
                          & (be["shape"] == shape)]
-                if len(rec) and rec["status"].iloc[0] == STATUS_CROSSING:
+                if len(rec) and bool(rec["uncertain"].iloc[0]):  # bounded, not crossed: the range as a bracket
+                    lo_r = rec["range_lo"].iloc[0] if rec["range_lo"].iloc[0] > 0 else edges[0]
+                    hi_r = rec["range_hi"].iloc[0] if np.isfinite(rec["range_hi"].iloc[0]) else edges[-1]
+                    ax.plot([lo_r, hi_r], [y, y], "-", color="black", lw=1.2, zorder=5)
+                    ax.plot([lo_r, hi_r], [y, y], "|", color="black", ms=10, mew=1.5, zorder=5)
+                elif len(rec) and rec["status"].iloc[0] == STATUS_CROSSING:
                     crossings[y] = rec["measured"].iloc[0]
                 elif len(rec) and rec["status"].iloc[0] == STATUS_FASTER:
                     ax.plot(edges[-1] * 1.15, y, ">", color="black", ms=6, zorder=5)

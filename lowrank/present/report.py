@@ -243,10 +243,17 @@ def _spread_finding(a: Analysis) -> list[str]:
 
 
 def _break_even_span(g: pd.DataFrame) -> str:
-    """``"0.81–0.99 (2 of 6 shapes faster at every rank)"``: one batch/cache group of break-even ranks."""
+    """``"0.81–0.99 (2 of 6 shapes faster at every rank)"``: one batch/cache group of break-even ranks.
+
+    A shape whose speedup interval holds 1 at some rank is counted as bounded, not as a crossing
+    or a verdict (its cell says ``≈ r between a and b``)."""
+    uncertain = g["uncertain"].fillna(False).astype(bool) if "uncertain" in g else pd.Series(False, index=g.index)
+    bounded = int(uncertain.sum())
+    g = g[~uncertain]
     cross = g[g["status"] == STATUS_CROSSING]
     faster = int((g["status"] == STATUS_FASTER).sum())
     other = len(g) - len(cross) - faster
+    total = len(g) + bounded
     if len(cross):
         lo, hi = cross["ratio"].min(), cross["ratio"].max()
         text = f"{lo:.2f}" if math.isclose(lo, hi, rel_tol=0.005) else f"{lo:.2f}–{hi:.2f}"
@@ -254,9 +261,11 @@ def _break_even_span(g: pd.DataFrame) -> str:
         text = "none in range"
     notes = []
     if faster:
-        notes.append(f"{faster} of {len(g)} shapes faster at every measured rank")
+        notes.append(f"{faster} of {total} shapes faster at every measured rank")
     if other:
-        notes.append(f"{other} of {len(g)} never faster")
+        notes.append(f"{other} of {total} never faster")
+    if bounded:
+        notes.append(f"{bounded} of {total} only bounded, the speedup's interval holding 1")
     return text + (f" ({', '.join(notes)})" if notes else "")
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from lowrank.errors import LowRankError
 from lowrank.judge import paired
-from lowrank.record import merging
+from lowrank.record import merging, pairs
 from lowrank.record.suites import SUITES
 from lowrank.runner import launch
 
@@ -276,16 +276,22 @@ def medians_by_round(docs: list) -> dict[str, dict[int, tuple[dict, float]]]:
 
 def ratio_rounds(docs: list) -> dict[str, tuple[dict, dict[int, float]]]:
     """``"case metric" -> (extra_info, {round: time of the case / time of its partner})`` from one side's
-    processes: each suite's same-run pairings, within each process."""
+    processes: each suite's same-run pairings, within each process (for a paired case, 1 / its
+    paired speedup: the median of its alternating rounds' ratios)."""
     out: dict[str, tuple[dict, dict[int, float]]] = {}
     for round_no, doc in docs:  # one process each: a pairing's cases share its backend, so its process
         for suite in SUITES.values():
             cases = suite.cases(doc)
             for case, (pairing, ref) in suite.partners(cases).items():
-                mine, theirs = cases[case]["stats"].get("median"), cases[ref]["stats"].get("median")
-                if mine and theirs:
+                info = cases[case].get("extra_info") or {}
+                if pairs.is_paired(info):  # timed beside its partner, round by round: the process's paired figure
+                    value = 1 / info["paired_speedup"]
+                else:
+                    mine, theirs = cases[case]["stats"].get("median"), cases[ref]["stats"].get("median")
+                    value = mine / theirs if mine and theirs else None
+                if value:
                     name = f"{cases[case]['name']} {pairing.metric}"
-                    out.setdefault(name, (cases[case].get("extra_info") or {}, {}))[1][round_no] = mine / theirs
+                    out.setdefault(name, (info, {}))[1][round_no] = value
     return out
 
 
