@@ -152,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32),
         caches=("warm",),
         timing=Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.005),
-        pairing=PairPolicy(min_pairs=8, max_pairs=20, budget_s=0.012, min_pairs_long=2, min_pairs_very_long=2),
+        pairing=PairPolicy(min_pairs=10, max_pairs=20, budget_s=0.012, min_pairs_long=4, min_pairs_very_long=4),
     ),
     "default": Profile(
         name="default",
@@ -166,9 +166,10 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 8 or more pairs of 2 ms rounds, on each side; a call of 10 ms or more, one ABBA block per pass
-        # (a 4096² float64 GEMM at n = 512 beside each of 7 ranks: 28 calls of 0.35 s a pass).
-        pairing=PairPolicy(min_pairs=8, max_pairs=30, budget_s=0.03, min_pairs_long=2, min_pairs_very_long=2),
+        # 8 or more pairs of 2 ms rounds, on each side; a call of 10 ms or more, one ABBA block per pass;
+        # 0.1 s or more, two blocks in the one pass that times it (two ratios gave an interval too narrow
+        # to hold the next run's crossing; a 4096² GEMM at n = 512 costs 0.19 s a call).
+        pairing=PairPolicy(min_pairs=8, max_pairs=30, budget_s=0.03, min_pairs_long=2, min_pairs_very_long=4),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
                             min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid

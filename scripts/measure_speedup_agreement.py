@@ -10,7 +10,8 @@ twice from the same two runs: ``paired`` (``paired_speedup``, what every reader 
 ``unpaired`` (dense median / factored median). Per (backend, dtype, shape, batch, cache) group,
 whether the two runs reach the same break-even verdict: "crossing at r ~ ...", "faster at every
 rank", "slower at every rank", or, where a speedup interval holds 1, "r between a and b", which
-agrees with any crossing, verdict or range inside (or overlapping) it. This is issue 24's table,
+agrees with any crossing, verdict or range inside (or overlapping) it; a crossing counts with its
+own bounds (where the ends of the speedup's interval cross 1), which its report cell states. This is issue 24's table,
 reproducible from any two result files (the committed references: ``results/reference/*_default_vm.json``).
 """
 
@@ -44,7 +45,10 @@ def verdict_span(rec: dict) -> tuple[float, float]:
     """Where one run puts a group's break-even rank, as an interval of ranks."""
     if rec.get("uncertain"):
         return float(rec["range_lo"]), float(rec["range_hi"])
-    if rec["status"] == speedups.STATUS_CROSSING:
+    if rec["status"] == speedups.STATUS_CROSSING:  # the crossing with its own bounds (the interval's ends)
+        lo, hi = rec["measured_lo"], rec["measured_hi"]
+        if math.isfinite(lo) and math.isfinite(hi):
+            return float(min(lo, rec["measured"])), float(max(hi, rec["measured"]))
         return float(rec["measured"]), float(rec["measured"])
     if rec["status"] == speedups.STATUS_FASTER:
         return float(rec["max_rank"]), math.inf
@@ -54,10 +58,11 @@ def verdict_span(rec: dict) -> tuple[float, float]:
 
 
 def verdicts_agree(a: dict, b: dict) -> bool:
-    """Two runs' break-even verdicts of one group agree: the same status where both are sure (crossing
-    against crossing counts, the ranks are compared apart), else their spans of ranks meet."""
-    if not a.get("uncertain") and not b.get("uncertain"):
-        return a["status"] == b["status"]
+    """Two runs' break-even verdicts of one group agree when their spans of ranks meet: a range, a
+    crossing between the ranks where its interval's ends cross, "faster at every rank" beyond the top
+    rank, "slower" below the first (two such verdicts of the same kind agree)."""
+    if not a.get("uncertain") and not b.get("uncertain") and a["status"] == b["status"] != speedups.STATUS_CROSSING:
+        return True
     (a0, a1), (b0, b1) = verdict_span(a), verdict_span(b)
     if any(math.isnan(v) for v in (a0, a1, b0, b1)):
         return False

@@ -18,7 +18,7 @@ import numpy as np
 
 from lowrank.errors import LowRankValueError
 from lowrank.judge.gate import GateConfig, exact_findings
-from lowrank.record import paths
+from lowrank.record import pairs, paths
 from lowrank.record.suites import SUITES
 
 DEFAULT_DIR = paths.BASELINES
@@ -55,7 +55,8 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
     2-core VM that alone moves a 1024² matvec by 15% from one process to the next,
     and samples from a single process never show it. Pooling the samples of several
     runs puts that between-process spread into the baseline the gate tests against
-    (pyperf's many-processes rule). Exact metrics must agree across the runs.
+    (pyperf's many-processes rule); a paired speedup pools every run's processes the same way.
+    Exact metrics must agree across the runs.
     """
     if len(runs) == 1:
         return runs[0]
@@ -82,6 +83,9 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
         data = [t for b in [bench, *others] for t in b["stats"]["data"]]
         merged = dict(bench)
         merged["stats"] = _stats_of(data, bench["stats"].get("iterations", 1))
+        ratios = [(b.get("extra_info") or {}).get("process_pair_ratios") for b in [bench, *others]]
+        if all(ratios):  # a paired speedup: every run's processes, pooled as the samples are
+            merged["extra_info"] = {**bench["extra_info"], **pairs.summarize([r for run in ratios for r in run])}
         pooled.append(merged)
     out = dict(first)
     out["benchmarks"] = pooled

@@ -121,9 +121,9 @@ def _values(doc: dict, metric: str) -> dict[str, float]:
             out.update({b["name"]: b["stats"]["median"] for b in cases.values() if b["stats"].get("median")})
             continue
         for case, (pairing, ref) in suite.partners(cases).items():
-            mine, theirs = cases[case]["stats"].get("median"), cases[ref]["stats"].get("median")
-            if mine and theirs:
-                out[f"{cases[case]['name']} {pairing.metric}"] = mine / theirs
+            value = pairing.value(cases[case], cases[ref])  # the paired figure where there is one
+            if value:
+                out[f"{cases[case]['name']} {pairing.metric}"] = 1 / value  # a time ratio: case / partner
     return out
 
 

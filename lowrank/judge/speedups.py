@@ -288,9 +288,12 @@ def break_even_range(ranks, lows, highs) -> tuple[float, float] | None:
 
 
 def describe_break_even(measured: float, status: str, min_rank, max_rank, r_star: float, crossings: int = 1,
-                        between: tuple[float, float] | None = None) -> str:
-    """The break-even cell as a reader sees it: ``"r≈1900 (0.93× r*)"``, ``"≈ r between 1500 and 2048 (…)"``
-    where the speedup's interval holds 1 (``between``, :func:`break_even_range`), or ``"none in range: …"``."""
+                        between: tuple[float, float] | None = None,
+                        bounds: tuple[float, float] | None = None) -> str:
+    """The break-even cell as a reader sees it: ``"r≈1900 (0.93× r*; between 1870 and 1950)"`` (a crossing
+    and, from ``bounds``, where the ends of the speedup's interval cross), ``"≈ r between 1500 and 2048
+    (…)"`` where the speedup's interval holds 1 (``between``, :func:`break_even_range`), or ``"none in
+    range: …"``."""
     if between is not None:
         a, b = between
         left = f"below {int(min_rank)}" if a <= 0 else format_rank(a)
@@ -306,6 +309,8 @@ def describe_break_even(measured: float, status: str, min_rank, max_rank, r_star
         return f"≈ r between {left} and {right} ({span}; the speedup's interval holds 1 there)"
     if status == STATUS_CROSSING:
         note = f"; crosses 1 {crossings} times, first shown" if crossings > 1 else ""
+        if bounds is not None and all(math.isfinite(b) for b in bounds) and bounds[0] < bounds[1]:
+            note = f"; between {format_rank(bounds[0])} and {format_rank(bounds[1])}" + note
         return f"r≈{format_rank(measured)} ({measured / r_star:.2f}× r*{note})"
     if status == STATUS_FASTER:
         return f"none in range: faster at every rank ≤ {int(max_rank)}"
@@ -336,7 +341,7 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
 
     ``measured`` is :func:`crossing_rank` of the speedups, ``measured_lo`` and
     ``measured_hi`` the same for the lower and upper ends of their intervals
-    (NaN where those do not cross). ``status`` says why ``measured`` is NaN;
+    (NaN where those do not cross): the crossing's own uncertainty, which its ``text`` states. ``status`` says why ``measured`` is NaN;
     ``uncertain`` is True where some rank's speedup interval holds 1, and then
     ``range_lo``/``range_hi`` (:func:`break_even_range`) bound the break-even rank and the
     readable cell ``text`` says ``"≈ r between a and b"`` instead of choosing a side; else
@@ -373,7 +378,7 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
             "ratio": measured / r_star,
             "status": status,
             "text": describe_break_even(measured, status, g["rank"].min(), g["rank"].max(), r_star, crossings,
-                                        between),
+                                        between, (lo, hi)),
             "uncertain": between is not None,
             "range_lo": between[0] if between else math.nan,
             "range_hi": between[1] if between else math.nan,

@@ -7,6 +7,8 @@ rows = rank and columns = shape.
 
 from __future__ import annotations
 
+import math
+
 import html
 from dataclasses import dataclass, field
 
@@ -182,16 +184,24 @@ def speedup_table(sp: pd.DataFrame, be: pd.DataFrame | None, title: str) -> Tabl
         extra_rows.append(("r* = dk/(d+k)", tuple(format_rank(by_shape[c]["r_star"]) if c in by_shape else MISSING
                                                   for c in columns)))
         extra_cls = [("",) * len(columns)] * 2
-    footer = (f"Unit: speedup × = dense median / factored median (> 1: B@(A@x) is faster). "
+    footer = (f"Unit: speedup × (> 1: B@(A@x) is faster): the paired speedup, the median ratio of dense and "
+              "factored rounds timed alternately (dense median / factored median in files without it). "
               f"{NOISY_MARK} noisy (IQR/median > {NOISE_THRESHOLD:.0%} on either side); {MISSING} not measured. "
-              "break-even: measured rank where the speedup crosses 1 (log-rank interpolation); "
+              "break-even: measured rank where the speedup crosses 1 (log-rank interpolation), '≈ a–b' where "
+              "a speedup interval holds 1; "
               "'> R' faster at every rank up to R, '< R' slower from R up (none in range); "
               f"{NON_MONOTONIC_MARK} crosses 1 more than once (first crossing shown).")
     return Table(title, "rank", columns, rows + tuple(extra_rows), footer, classes + tuple(extra_cls))
 
 
 def short_break_even(rec: dict) -> str:
+    """The break-even cell of a speedup table: ``1934``, ``≈ 1800–2048+`` (bounded), ``> 2048``, ``< 4``."""
     status = rec["status"]
+    if bool(rec.get("uncertain", False)):
+        lo, hi = rec["range_lo"], rec["range_hi"]
+        left = f"<{int(rec['min_rank'])}" if lo <= 0 else format_rank(lo)
+        right = f"{int(rec['max_rank'])}+" if not math.isfinite(hi) else format_rank(hi)
+        return f"≈ {left}–{right}"
     if status == STATUS_CROSSING:
         return format_rank(rec["measured"]) + (NON_MONOTONIC_MARK if rec.get("crossings", 1) > 1 else "")
     if status == STATUS_FASTER:

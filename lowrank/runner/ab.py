@@ -38,7 +38,7 @@ from pathlib import Path
 
 from lowrank.errors import LowRankError
 from lowrank.judge import paired
-from lowrank.record import merging, pairs
+from lowrank.record import merging
 from lowrank.record.suites import SUITES
 from lowrank.runner import launch
 
@@ -283,15 +283,10 @@ def ratio_rounds(docs: list) -> dict[str, tuple[dict, dict[int, float]]]:
         for suite in SUITES.values():
             cases = suite.cases(doc)
             for case, (pairing, ref) in suite.partners(cases).items():
-                info = cases[case].get("extra_info") or {}
-                if pairs.is_paired(info):  # timed beside its partner, round by round: the process's paired figure
-                    value = 1 / info["paired_speedup"]
-                else:
-                    mine, theirs = cases[case]["stats"].get("median"), cases[ref]["stats"].get("median")
-                    value = mine / theirs if mine and theirs else None
+                value = pairing.value(cases[case], cases[ref])  # the process's paired figure where it has one
                 if value:
                     name = f"{cases[case]['name']} {pairing.metric}"
-                    out.setdefault(name, (info, {}))[1][round_no] = value
+                    out.setdefault(name, (cases[case].get("extra_info") or {}, {}))[1][round_no] = 1 / value
     return out
 
 

@@ -103,6 +103,12 @@ def test_every_case_is_timed_in_every_pass_and_reports_the_fastest(two_runs):
         # Whether a case is flagged depends on the machine's noise (tests/record/test_plausibility.py tests
         # the rule on fixed numbers); that the field is there does not.
         assert "flag" in info and (info["flag"] is None or isinstance(info["flag"], str))
+        if info["variant"] == "factored":  # timed beside its dense partner in every pass: a paired speedup
+            ratios = info["process_pair_ratios"]
+            assert len(ratios) == 2 and len(ratios[info["reported_pass"] - 1]) == stats["rounds"]
+            assert info["paired_speedup"] == pytest.approx(sorted(info["process_speedups"])[0] / 2
+                                                           + sorted(info["process_speedups"])[1] / 2)
+            assert info["paired_speedup_lo"] <= info["paired_speedup"] <= info["paired_speedup_hi"]
 
 
 def test_backends_are_timed_in_processes_of_their_own(two_runs):

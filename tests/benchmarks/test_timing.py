@@ -130,7 +130,7 @@ def test_pair_count_follows_the_budget_and_the_call_lengths():
     assert timing.pair_count(plan_of(1e-5, 100), plan_of(0.3), POLICY, PAIRS) == PAIRS.min_pairs_very_long
 
 
-@pytest.mark.parametrize("bad", [dict(min_pairs=7), dict(min_pairs_very_long=0), dict(min_pairs_long=12),
+@pytest.mark.parametrize("bad", [dict(min_pairs=7), dict(min_pairs_very_long=0), dict(min_pairs_long=12), dict(min_pairs_very_long=22),
                                  dict(budget_s=-1.0)])
 def test_pair_policy_rejects_impossible_settings(bad):
     with pytest.raises(ValueError, match="pair policy"):

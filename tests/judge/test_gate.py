@@ -313,3 +313,28 @@ def test_a_ratios_mode_that_is_not_one_of_the_two_is_refused(tmp_path):
     config.write_text('[tool.lowrank-bench.gate]\nratios = "sometimes"\n')
     with pytest.raises(LowRankValueError, match=r"ratios='sometimes': accepted 'always', 'never'"):
         gate.load_config(config)
+
+
+def test_a_same_run_speedup_is_judged_on_the_paired_figures_where_both_runs_have_them():
+    # Seeded round ratios: the head's paired speedup is 20% lower, its medians are not (the dense
+    # product's own rounds got slower on the baseline's day): the paired figure decides, not the medians.
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def bench(median, ratios=None):
+        extra = {"suite": "matvec"}
+        if ratios is not None:
+            extra.update(paired_speedup=float(np.median(ratios)), process_pair_ratios=[list(ratios)])
+        return {"stats": {"median": median, "data": list(median * rng.lognormal(0, 0.01, 30))}, "extra_info": extra}
+
+    cfg = gate.validate_config(gate.GateConfig(speedup_min_effect=0.10))
+    base = {"f": bench(1e-6, 4.0 * rng.lognormal(0, 0.02, 40)), "d": bench(4e-6)}
+    cur = {"f": bench(1e-6, 3.2 * rng.lognormal(0, 0.02, 40)), "d": bench(4e-6)}
+    finding = gate.pair_finding("f", "d", "speedup", base, cur, cfg)
+    assert finding.status == "regression" and finding.ratio == pytest.approx(0.8, rel=0.02)
+    assert finding.note.startswith("paired speedups")
+    # one side without pairs (a baseline from before pairing): the medians, as before
+    old = {"f": {**base["f"], "extra_info": {"suite": "matvec"}}, "d": base["d"]}
+    finding = gate.pair_finding("f", "d", "speedup", old, cur, cfg)
+    assert finding.status == "unchanged" and finding.ratio == pytest.approx(1.0, rel=0.05)

@@ -232,3 +232,60 @@ def test_the_time_ratios_threshold_governs_the_verdict():
 def test_geometric_mean():
     assert speedups.geometric_mean([2.0, 8.0, float("nan"), 0.0]) == pytest.approx(4.0)
     assert math.isnan(speedups.geometric_mean([]))
+
+
+# -- paired speedups ---------------------------------------------------------------------------------
+def _paired_curve(paired: dict[int, tuple[float, float, float]], unpaired: dict[int, float], **kw) -> list[dict]:
+    """A curve whose medians give ``unpaired`` speedups and whose paired figures are ``(speedup, lo, hi)``."""
+    rows = data.curve(unpaired, **kw)
+    for r in rows[1:]:
+        s, lo, hi = paired[r["rank"]]
+        r.update(paired_speedup=s, paired_speedup_lo=lo, paired_speedup_hi=hi, process_speedups=[s])
+    return rows
+
+
+def test_the_paired_speedup_is_read_where_the_run_has_it_and_the_unpaired_kept_beside_it():
+    rows = _paired_curve({64: (3.0, 2.9, 3.1), 256: (1.5, 1.4, 1.6)}, {64: 2.0, 256: 1.2})
+    sp = speedups.speedups(data.frame(rows)).set_index("rank")
+    assert sp.loc[64, "speedup"] == 3.0 and sp.loc[64, "unpaired_speedup"] == pytest.approx(2.0)
+    assert (sp.loc[256, "speedup_lo"], sp.loc[256, "speedup_hi"]) == (1.4, 1.6)
+    assert sp["paired"].all() and (sp["uncertainty"] == "paired").all()
+    # a file without pairs (before timing engine 3): the ratio of medians, its bootstrap or IQR interval
+    old = speedups.speedups(data.frame(data.curve({64: 2.0})), n_boot=0).iloc[0]
+    assert old["speedup"] == pytest.approx(2.0) and not old["paired"] and old["uncertainty"] == "iqr"
+
+
+def test_a_break_even_whose_interval_holds_one_is_a_range_not_a_side():
+    # 1024's interval holds 1: the curve may cross anywhere from where the lower end falls to 1 (between
+    # 256 and 1024) to where the upper end does (between 1024 and 2048)
+    rows = _paired_curve({256: (1.6, 1.5, 1.7), 1024: (1.02, 0.95, 1.10), 2048: (0.6, 0.55, 0.65)},
+                         {256: 1.6, 1024: 1.02, 2048: 0.6}, d=4096, k=4096)
+    be = speedups.break_even(speedups.speedups(data.frame(rows))).iloc[0]
+    assert be["uncertain"] and 256 < be["range_lo"] < 1024 < be["range_hi"] < 2048
+    assert be["text"].startswith(f"≈ r between {round(be['range_lo'])} and {round(be['range_hi'])}")
+    # held above 1 up to the top rank: the upper end is open, "beyond" the grid
+    rows = _paired_curve({256: (1.6, 1.5, 1.7), 2048: (1.03, 0.97, 1.08)}, {256: 1.6, 2048: 1.03}, d=4096, k=4096)
+    be = speedups.break_even(speedups.speedups(data.frame(rows))).iloc[0]
+    assert be["uncertain"] and be["range_hi"] == float("inf") and "beyond 2048" in be["text"]
+    # every interval clear of 1: a crossing, as before
+    rows = _paired_curve({256: (1.6, 1.5, 1.7), 2048: (0.6, 0.55, 0.65)}, {256: 1.6, 2048: 0.6}, d=4096, k=4096)
+    be = speedups.break_even(speedups.speedups(data.frame(rows))).iloc[0]
+    assert not be["uncertain"] and be["status"] == STATUS_CROSSING and be["text"].startswith("r≈")
+
+
+@pytest.mark.parametrize("lo, hi, expected", [
+    ([3.0, 0.9, 0.5], [3.5, 1.2, 0.7], "both ends inside"),
+    ([0.9, 0.5, 0.4], [1.2, 0.7, 0.6], "from below the grid"),
+    ([3.0, 2.0, 0.9], [3.5, 2.5, 1.1], "beyond the grid"),
+    ([3.0, 2.0, 1.5], [3.5, 2.5, 1.9], "no range"),
+])
+def test_break_even_range_bounds(lo, hi, expected):
+    got = speedups.break_even_range([64, 256, 1024], lo, hi)
+    if expected == "no range":
+        assert got is None
+    elif expected == "both ends inside":
+        assert 64 < got[0] < 256 < got[1] < 1024
+    elif expected == "from below the grid":
+        assert got[0] == 0.0 and 64 < got[1] < 256
+    else:
+        assert 256 < got[0] < 1024 and got[1] == float("inf")

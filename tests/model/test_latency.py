@@ -166,3 +166,23 @@ def test_the_plan_is_made_on_each_factored_cases_slowest_pass():
     assert any(slowest[k] > median[k] for k in median)  # the recorded passes do differ
     with pytest.raises(LowRankValueError, match="accepted: 'median', 'slowest'"):
         timing.medians(doc, factored="mean")
+
+
+def test_measured_speedups_are_the_paired_ones_where_the_run_has_them():
+    # A run of the matvec suite whose factored cases carry a paired speedup (timed beside the dense
+    # product round by round): the model command reports that, not dense median / factored median.
+    doc = copy.deepcopy(recorded.run("matvec-aa", 1))
+    cases = [b for b in doc["benchmarks"] if b["extra_info"]["backend"] == "numpy" and b["extra_info"]["d"] == 1024
+             and b["extra_info"]["k"] == 1024 and b["extra_info"]["batch"] == 1]
+    doc["benchmarks"] = cases
+    factored = [b for b in cases if b["extra_info"]["rank"] is not None]
+    factored[0]["extra_info"].update(paired_speedup=7.5, process_pair_ratios=[[7.5]])
+    times = timing.Times(timing.medians(doc))
+    times.paired.update(timing.paired_speedups(doc))
+    info = factored[0]["extra_info"]
+    key = (info["d"], info["k"], info["rank"])
+    got = timing.speedups(times)
+    assert got[key] == 7.5 and list(times.paired) == [key]
+    other = factored[1]["extra_info"]
+    other_key = (other["d"], other["k"], other["rank"])
+    assert got[other_key] == pytest.approx(times[(1024, 1024, None)] / times[other_key])  # no pair: the medians

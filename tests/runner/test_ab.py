@@ -230,3 +230,22 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert len(git("worktree", "list").stdout.splitlines()) == 1, git("worktree", "list").stdout
     assert not list(scratch.iterdir()), "the temporary folder must be removed"
     assert not (tmp_path / "ab").exists() or not list((tmp_path / "ab").iterdir())
+
+
+def test_a_paired_case_gives_ab_its_paired_figure_for_the_same_run_ratio():
+    # One process's document of each kind: a factored case with a paired speedup, and one without
+    # (an older engine): the A/B's same-run "speedup" metric is time of the case / time of its partner.
+    def bench(variant, rank, median, **extra):
+        info = {"schema": "lowrank-bench/2", "suite": "matvec", "variant": variant, "backend": "numpy",
+                "dtype": "float32", "d": 64, "k": 64, "rank": rank, "batch": 1, "cache": "warm", **extra}
+        name = f"bench_matvec[{variant}-{rank}]"
+        return {"name": name, "fullname": f"b.py::{name}", "param": f"{variant}-{rank}",
+                "stats": {"median": median}, "extra_info": info}
+
+    doc = {"benchmarks": [bench("dense", None, 4e-6), bench("factored", 8, 1e-6, paired_speedup=5.0),
+                          bench("factored", 16, 2e-6)]}
+    from lowrank.runner import ab as ab_runner
+
+    rounds = ab_runner.ratio_rounds([(1, doc)])
+    assert rounds["bench_matvec[factored-8] speedup"][1] == {1: pytest.approx(1 / 5.0)}
+    assert rounds["bench_matvec[factored-16] speedup"][1] == {1: pytest.approx(2e-6 / 4e-6)}

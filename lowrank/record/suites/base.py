@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from lowrank.record import pairs
 from lowrank.record.fields import Field, Record, field_problems
 from lowrank.record.schema import COUNT_FIELDS, TIMING_FIELDS, parse_tag
 
@@ -55,6 +56,16 @@ class Pairing:
     candidate: Mapping[str, tuple]
     match: tuple[str, ...]
     doc: str
+
+    def value(self, case: dict, reference: dict) -> float | None:
+        """How many times faster the candidate ``case`` is than its ``reference`` (benchmark records):
+        its paired figure where it was timed beside the reference round by round (``paired_speedup``,
+        :mod:`lowrank.record.pairs`), else reference median / case median; None without both medians."""
+        info = case.get("extra_info") or {}
+        if pairs.is_paired(info):
+            return float(info["paired_speedup"])
+        mine, theirs = (case.get("stats") or {}).get("median"), (reference.get("stats") or {}).get("median")
+        return theirs / mine if mine and theirs else None
 
     def key(self, info: dict) -> tuple:
         return tuple(info.get(name) for name in self.match)
