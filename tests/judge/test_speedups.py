@@ -130,7 +130,10 @@ def test_break_even_per_curve_beside_r_star_with_error_there():
     assert warm["ratio"] == pytest.approx(0.25)
     assert warm["error_at_break_even"] == pytest.approx(0.05)  # log-log between 0.1 at 64 and 0.025 at 256
     assert warm["best_speedup"] == 4.0 and warm["best_rank"] == 16
-    assert warm["text"] == "r≈128 (0.25× r*)"
+    # with the ranks where the ends of the speedup's interval cross 1: the crossing's own uncertainty
+    assert warm["measured_lo"] < 128 < warm["measured_hi"]
+    assert warm["text"] == (f"r≈128 (0.25× r*; between {speedups.format_rank(warm['measured_lo'])} and "
+                            f"{speedups.format_rank(warm['measured_hi'])})")
     assert cold["status"] == STATUS_FASTER and math.isnan(cold["measured"])
     assert cold["text"] == "none in range: faster at every rank ≤ 64"
     assert math.isnan(cold["error_at_break_even"])

@@ -49,7 +49,7 @@ FIELDS = {
                                  "alternately (ABBA) in one process: dense time / factored time; null for dense", True),
     "process_speedups": Field("list|null", "factored: each pass's median of its `process_pair_ratios`; null for dense",
                               True),
-    "paired_speedup": Field("float|null", "factored: the speedup, the median of `process_speedups`. Every reader of a "
+    "paired_speedup": Field("float|null", "factored: the speedup, the geometric mean of `process_speedups`. Every reader of a "
                             "speedup reads this one; `dense median / factored median` is the unpaired figure, two "
                             "medians taken at different moments (and possibly passes); null for dense", True),
     "paired_speedup_lo": Field("float|null", "95% interval of `paired_speedup`: a bootstrap of passes, then of each "
