@@ -257,6 +257,8 @@ def _break_even_span(g: pd.DataFrame) -> str:
     if len(cross):
         lo, hi = cross["ratio"].min(), cross["ratio"].max()
         text = f"{lo:.2f}" if math.isclose(lo, hi, rel_tol=0.005) else f"{lo:.2f}–{hi:.2f}"
+    elif bounded:
+        text = "no clear crossing"
     else:
         text = "none in range"
     notes = []
