@@ -12,14 +12,13 @@ whether the two runs reach the same break-even verdict: "crossing at r ~ ...", "
 rank", "slower at every rank", or, where a speedup interval holds 1, "r between a and b", which
 agrees with any crossing, verdict or range inside (or overlapping) it; a crossing counts with its
 own bounds (where the ends of the speedup's interval cross 1), which its report cell states. This is issue 24's table,
-reproducible from any two result files (the committed references: ``results/reference/*_default_vm.json``).
+reproducible from any two result files (the committed references: ``results/reference/*_default_vm.json.gz``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -39,34 +38,6 @@ def agreement(a: np.ndarray, b: np.ndarray) -> dict:
     ratio = np.maximum(a / b, b / a)
     return {"n": int(ratio.size), "within_5": float(np.mean(ratio <= 1.05)), "within_10": float(np.mean(ratio <= 1.10)),
             "beyond_25": int(np.sum(ratio > 1.25)), "worst": float(ratio.max()) if ratio.size else float("nan")}
-
-
-def verdict_span(rec: dict) -> tuple[float, float]:
-    """Where one run puts a group's break-even rank, as an interval of ranks."""
-    if rec.get("uncertain"):
-        return float(rec["range_lo"]), float(rec["range_hi"])
-    if rec["status"] == speedups.STATUS_CROSSING:  # the crossing with its own bounds (the interval's ends)
-        lo, hi = rec["measured_lo"], rec["measured_hi"]
-        if math.isfinite(lo) and math.isfinite(hi):
-            return float(min(lo, rec["measured"])), float(max(hi, rec["measured"]))
-        return float(rec["measured"]), float(rec["measured"])
-    if rec["status"] == speedups.STATUS_FASTER:
-        return float(rec["max_rank"]), math.inf
-    if rec["status"] == speedups.STATUS_SLOWER:
-        return 0.0, float(rec["min_rank"])
-    return math.nan, math.nan  # slower at low ranks, faster at high ones: agrees only with itself
-
-
-def verdicts_agree(a: dict, b: dict) -> bool:
-    """Two runs' break-even verdicts of one group agree when their spans of ranks meet: a range, a
-    crossing between the ranks where its interval's ends cross, "faster at every rank" beyond the top
-    rank, "slower" below the first (two such verdicts of the same kind agree)."""
-    if not a.get("uncertain") and not b.get("uncertain") and a["status"] == b["status"] != speedups.STATUS_CROSSING:
-        return True
-    (a0, a1), (b0, b1) = verdict_span(a), verdict_span(b)
-    if any(math.isnan(v) for v in (a0, a1, b0, b1)):
-        return False
-    return a0 <= b1 and b0 <= a1
 
 
 def main(argv=None) -> int:
@@ -98,7 +69,7 @@ def main(argv=None) -> int:
     crossed = be[sure & (be["status_a"] == speedups.STATUS_CROSSING) & (be["status_b"] == speedups.STATUS_CROSSING)]
     rows["break-even rank, both crossing"] = agreement(crossed["measured_a"].to_numpy(), crossed["measured_b"].to_numpy())
     records = be.to_dict("records")
-    agree = [verdicts_agree({k[:-2]: v for k, v in r.items() if k.endswith("_a")},
+    agree = [speedups.verdicts_agree({k[:-2]: v for k, v in r.items() if k.endswith("_a")},
                             {k[:-2]: v for k, v in r.items() if k.endswith("_b")}) for r in records]
     changed = [r for r, ok in zip(records, agree) if not ok]
     bounded = int(be["uncertain_a"].astype(bool).sum() + be["uncertain_b"].astype(bool).sum())

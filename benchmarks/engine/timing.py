@@ -207,7 +207,7 @@ def abba_rounds(call, partner, case_iterations: int, partner_iterations: int, pa
     """``pairs`` rounds of each side in the order partner, case, case, partner, ...; each side's
     seconds per call, round by round, so that ``partner[i] / case[i]`` are adjacent rounds."""
     case_s, partner_s = [], []
-    for block in range(pairs // 2):
+    for _ in range(pairs // 2):
         partner_s.append(_round(partner, partner_iterations, clock))
         case_s.append(_round(call, case_iterations, clock))
         case_s.append(_round(call, case_iterations, clock))
@@ -230,21 +230,22 @@ def record_rounds(benchmark, per_call: list[float], iterations: int) -> None:
 
 
 def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPolicy, clock=time.perf_counter,
-                 partner_plan: Plan | None = None) -> dict:
+                 partner_plan: Plan | None = None) -> tuple[dict, Plan | None]:
     """Time ``call`` beside ``partner`` in ABBA rounds; ``call``'s rounds become the benchmark's stats.
 
     ``partner_plan``: the partner's calibration when an earlier case of this process made it (one
     dense product is the partner of every rank of its group: calibrating it again for each costs
-    a 4096² GEMM at n = 512 two calls of 0.35 s a rank). The plan used is returned as ``_partner_plan``.
+    a 4096² GEMM at n = 512 two calls of 0.35 s a rank).
 
-    Returns the engine's record fields and ``pair_ratios``: per pair of adjacent rounds, partner
-    time / case time (the speedup, when the partner is the dense product it replaces; their
-    median over processes is :func:`lowrank.record.pairs.summarize`'s). With timing disabled
-    the call runs once as a plain test (``pair_ratios`` None).
+    Returns the engine's record fields with ``pair_ratios`` (per pair of adjacent rounds, partner
+    time / case time: the speedup, when the partner is the dense product it replaces, which
+    :func:`lowrank.record.pairs.summarize` combines over processes), and the partner's plan, for
+    the next case of its group. With timing disabled the call runs once as a plain test
+    (``pair_ratios`` None, no plan).
     """
     if benchmark.disabled:
         benchmark(call)
-        return {**empty_record(), "pair_ratios": None}
+        return {**empty_record(), "pair_ratios": None}, None
     mine = plan(call, policy, clock)
     theirs = partner_plan if partner_plan is not None else plan(partner, policy, clock)
     pairs = pair_count(mine, theirs, policy, pair_policy)
@@ -261,5 +262,4 @@ def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPoli
         "call_s": max(mine.single_s, theirs.single_s),  # the pair is as long as its longer side
         **diagnostics(case_s),
         "pair_ratios": ratios,
-        "_partner_plan": theirs,
-    }
+    }, theirs

@@ -412,9 +412,8 @@ class RunContext:
         The partner is calibrated once per ``partner_key`` (its group) in this process."""
         if self.counts and not benchmark.disabled:
             return {**self.time(benchmark, call), **pairs.summarize([])}
-        record = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing,
-                                     partner_plan=self._partner_plans.get(partner_key))
-        plan = record.pop("_partner_plan", None)
+        record, plan = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing,
+                                           partner_plan=self._partner_plans.get(partner_key))
         if plan is not None:
             self._partner_plans[partner_key] = plan
         ratios = record.pop("pair_ratios")
@@ -493,9 +492,10 @@ class RunContext:
             self._dense[group] = {"median": median, "flops": flops, "bytes": bytes_moved}
         elif flag is None and group in self._dense:
             dense = self._dense[group]
+            # the paired speedup where the case has one (its dense partner timed beside it)
+            paired = pairs.is_paired({"paired_speedup": speedup})
             flag = plausibility.speedup_flag(
-                # the paired speedup where the case has one (its dense partner timed beside it)
-                speedup if pairs.is_paired({"paired_speedup": speedup}) else dense["median"] / median, backend=backend, cache=cache, dense_flops=dense["flops"],
+                speedup if paired else dense["median"] / median, backend=backend, cache=cache, dense_flops=dense["flops"],
                 dense_bytes=dense["bytes"], factored_flops=flops, factored_bytes=bytes_moved,
                 calibration=self.calibration)
         if flag:

@@ -4,8 +4,8 @@ All functions take the frame of :func:`lowrank.store.load.load` (or any frame
 with the same columns) and return new DataFrames; nothing here reads files or plots.
 
 The speedup is the paired one where the run has it (``paired_speedup``: the factored case
-timed beside its dense partner in alternating rounds, the median of the round ratios over
-processes, with the interval the file records; :mod:`lowrank.record.pairs`). Files from
+timed beside its dense partner in alternating rounds: the geometric mean over processes of each
+one's median round ratio, with the interval the file records; :mod:`lowrank.record.pairs`). Files from
 before pairing give the unpaired ratio of medians, which is also kept beside the paired one
 (``unpaired_speedup``).
 
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lowrank.judge.stats import bootstrap_medians, median_relative_se, ratio_interval
+from lowrank.record import pairs
 from lowrank.store.load import RunInfo, matvec
 
 # A timing whose IQR exceeds this fraction of its median is noisy (torch.utils.benchmark's warning level).
@@ -127,7 +128,8 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     dense = mv[mv["variant"] == "dense"].drop_duplicates(CASE_KEY)
     fact = mv[mv["variant"] == "factored"]
     out_cols = CASE_KEY + ["fingerprint", "shape", "rank", "r_star", "dense_median", "factored_median", "speedup",
-                           "speedup_lo", "speedup_hi", "uncertainty", "paired", "unpaired_speedup", "process_speedups", "dense_rel_iqr", "factored_rel_iqr", "noisy",
+                           "speedup_lo", "speedup_hi", "uncertainty", "paired", "unpaired_speedup", "process_speedups",
+                           "dense_rel_iqr", "factored_rel_iqr", "noisy",
                            "flag", "process_spread", "rel_error_fro", "optimal_error_fro", "output_error", "param_bytes", "dense_param_bytes",
                            "peak_bytes", "dense_peak_bytes"]
     if dense.empty or fact.empty:
@@ -142,8 +144,9 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     rng = np.random.default_rng(seed)
     cache: dict = {}
     lo, hi, how = [], [], []
+    paired = _paired_rows(m)
     for i, r in enumerate(m.to_dict("records")):
-        if _is_number(r.get("paired_speedup")):  # the file's own interval is used: no bootstrap of the medians
+        if paired.iloc[i]:  # the file's own interval is used: no bootstrap of the medians
             lo.append(math.nan)
             hi.append(math.nan)
             how.append("paired")
@@ -154,7 +157,6 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
         hi.append(b)
         how.append(method)
     m["unpaired_speedup"] = m["dense_median"] / m["factored_median"]
-    paired = _finite(m, "paired_speedup") & _finite(m, "paired_speedup_lo") & _finite(m, "paired_speedup_hi")
     m["paired"] = paired
     m["speedup"] = np.where(paired, m.get("paired_speedup"), m["unpaired_speedup"]).astype(float)
     m["speedup_lo"] = np.where(paired, m.get("paired_speedup_lo"), lo).astype(float)
@@ -170,14 +172,13 @@ def speedups(frame: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0,
     return m[[c for c in out_cols if c in m]].reset_index(drop=True)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-
-
-def _finite(m: pd.DataFrame, column: str) -> pd.Series:
-    if column not in m:
+def _paired_rows(m: pd.DataFrame) -> pd.Series:
+    """Which rows carry a paired speedup and its interval (:func:`lowrank.record.pairs.is_paired`)."""
+    cols = ["paired_speedup", "paired_speedup_lo", "paired_speedup_hi"]
+    if not all(c in m for c in cols):
         return pd.Series(False, index=m.index)
-    return pd.Series([_is_number(v) for v in m[column]], index=m.index, dtype=bool)
+    return pd.Series([all(pairs.is_paired({"paired_speedup": v}) for v in values)
+                      for values in m[cols].itertuples(index=False)], index=m.index, dtype=bool)
 
 
 def _pair_flags(m: pd.DataFrame, runs: list[RunInfo] | None) -> list:
@@ -319,6 +320,36 @@ def describe_break_even(measured: float, status: str, min_rank, max_rank, r_star
     return "none in range: slower at low ranks, faster at high ones"
 
 
+def verdict_span(rec: dict) -> tuple[float, float]:
+    """Where one break-even row (:func:`break_even`) puts its curve's break-even rank, as ranks ``(a, b)``:
+    a range where the interval holds 1, a crossing between the ranks where its interval's ends cross,
+    "faster at every rank" beyond the top rank, "slower" below the first; NaN for a curve that is
+    slower at low ranks and faster at high ones."""
+    if rec.get("uncertain"):
+        return float(rec["range_lo"]), float(rec["range_hi"])
+    if rec["status"] == STATUS_CROSSING:
+        lo, hi = rec["measured_lo"], rec["measured_hi"]
+        if math.isfinite(lo) and math.isfinite(hi):
+            return float(min(lo, rec["measured"])), float(max(hi, rec["measured"]))
+        return float(rec["measured"]), float(rec["measured"])
+    if rec["status"] == STATUS_FASTER:
+        return float(rec["max_rank"]), math.inf
+    if rec["status"] == STATUS_SLOWER:
+        return 0.0, float(rec["min_rank"])
+    return math.nan, math.nan
+
+
+def verdicts_agree(a: dict, b: dict) -> bool:
+    """Whether two runs' break-even rows of one curve agree: their spans (:func:`verdict_span`) meet;
+    two sure verdicts of the same kind other than a crossing ("faster at every rank", ...) agree."""
+    if not a.get("uncertain") and not b.get("uncertain") and a["status"] == b["status"] != STATUS_CROSSING:
+        return True
+    (a0, a1), (b0, b1) = verdict_span(a), verdict_span(b)
+    if any(math.isnan(v) for v in (a0, a1, b0, b1)):
+        return False
+    return a0 <= b1 and b0 <= a1
+
+
 def format_rank(r: float) -> str:
     """A rank as a reader wants it: one decimal below 10 (3.4), else the nearest integer (47, 1996, 819)."""
     if r is None or not np.isfinite(r):
@@ -341,7 +372,8 @@ def break_even(sp: pd.DataFrame) -> pd.DataFrame:
 
     ``measured`` is :func:`crossing_rank` of the speedups, ``measured_lo`` and
     ``measured_hi`` the same for the lower and upper ends of their intervals
-    (NaN where those do not cross): the crossing's own uncertainty, which its ``text`` states. ``status`` says why ``measured`` is NaN;
+    (NaN where those do not cross): the crossing's own uncertainty, which its ``text`` states.
+    ``status`` says why ``measured`` is NaN;
     ``uncertain`` is True where some rank's speedup interval holds 1, and then
     ``range_lo``/``range_hi`` (:func:`break_even_range`) bound the break-even rank and the
     readable cell ``text`` says ``"≈ r between a and b"`` instead of choosing a side; else

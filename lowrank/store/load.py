@@ -16,6 +16,7 @@ collected in :attr:`LoadResult.errors` and the others are still read.
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import json
 import math
 import re
@@ -166,9 +167,11 @@ def find_result_files(paths, errors: list | None = None) -> list[Path]:
             if not path.exists():
                 raise ResultFileError(path, "no such file or folder")
             if path.is_dir():
-                files = sorted(p for p in path.rglob("*.json") if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX))
+                files = sorted(p for pattern in ("*.json", "*.json.gz") for p in path.rglob(pattern)
+                               if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX))
                 if not files:
-                    raise ResultFileError(path, "folder contains no .json result files (searched recursively)")
+                    raise ResultFileError(path, "folder contains no .json or .json.gz result files (searched "
+                                                "recursively)")
             else:
                 files = [path]
         except ResultFileError as exc:
@@ -195,12 +198,29 @@ def newest_result_file(folder) -> Path:
 
 
 # -- reading one file ----------------------------------------------------------------------------
+def run_stem(path: Path) -> str:
+    """A result file's name without ``.json`` or ``.json.gz``: the run id it is known by."""
+    name = path.name
+    for suffix in (".json.gz", ".json", ".gz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
 def read_json(path: Path) -> dict:
-    """Parse ``path`` as a pytest-benchmark result document, with a clear error for each way it can fail."""
+    """Parse ``path`` as a pytest-benchmark result document, with a clear error for each way it can fail.
+
+    A gzip-compressed file (``*.json.gz``: the committed reference runs, kept small) is read as the
+    JSON it holds."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ResultFileError(path, f"cannot be read ({exc.strerror or exc})") from None
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ResultFileError(path, f"is a damaged gzip file ({exc})") from None
     if not raw.strip():
         raise ResultFileError(path, "file is empty (was the benchmark run interrupted before it wrote results?)")
     try:
@@ -371,7 +391,7 @@ def read_run(path, run_id: str | None = None) -> tuple[RunInfo, list[dict]]:
     a schema version this package cannot read, or holds no benchmark of this suite.
     """
     path = Path(path)
-    return _parse(path, read_json(path), run_id or path.stem)
+    return _parse(path, read_json(path), run_id or run_stem(path))
 
 
 def read_document(path) -> dict:
@@ -382,7 +402,7 @@ def read_document(path) -> dict:
     """
     path = Path(path)
     doc = read_json(path)
-    _parse(path, doc, path.stem)
+    _parse(path, doc, run_stem(path))
     return doc
 
 
@@ -411,10 +431,11 @@ def _replace(info: RunInfo, **changes) -> RunInfo:
 
 def _unique_ids(files: list[Path]) -> dict[Path, str]:
     """Run ids from file stems; a stem seen twice (.benchmarks/<machine>/0001_*.json) gets its folder name."""
-    stems = Counter(f.stem for f in files)
+    stems = Counter(run_stem(f) for f in files)
     ids, used = {}, set()
     for f in files:
-        base = f.stem if stems[f.stem] == 1 else f"{f.parent.name}/{f.stem}"
+        stem = run_stem(f)
+        base = stem if stems[stem] == 1 else f"{f.parent.name}/{stem}"
         rid, n = base, 1
         while rid in used:
             n += 1

@@ -145,7 +145,8 @@ def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(benchmark):
         pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): there are no stats to check")
     clock = SharedClock()
     case, partner = clock.make("F", 10e-6), clock.make("D", 30e-6)
-    record = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock)
+    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock)
+    assert plan.single_s == pytest.approx(30e-6)  # the partner's calibration, for the next case of its group
     data = benchmark.stats.stats.data
     assert len(data) == len(record["pair_ratios"]) >= PAIRS.min_pairs
     assert data == pytest.approx([10e-6] * len(data))
@@ -161,7 +162,7 @@ def test_a_partner_calibrated_once_is_not_calibrated_again(benchmark):
     clock = SharedClock()
     case, partner = clock.make("F", 0.02), clock.make("D", 0.05)  # long calls: no warm-up block
     known = timing.Plan(1, 0, 0.05, 0.05, 2, 0)
-    record = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock, partner_plan=known)
-    assert record["_partner_plan"] is known
+    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock, partner_plan=known)
+    assert plan is known and len(record["pair_ratios"]) == PAIRS.min_pairs_long
     # the case's two calibration calls, then one ABBA block per pair of pairs: no partner calibration
     assert "".join(clock.order) == "FF" + "DFFD" * (PAIRS.min_pairs_long // 2)

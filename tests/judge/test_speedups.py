@@ -295,3 +295,21 @@ def test_break_even_range_bounds(lo, hi, expected):
         assert got[0] == 0.0 and 64 < got[1] < 256
     else:
         assert 256 < got[0] < 1024 and got[1] == float("inf")
+
+
+def test_break_even_verdicts_agree_when_their_spans_of_ranks_meet():
+    inf = float("inf")
+
+    def row(status, measured=math.nan, lo=math.nan, hi=math.nan, uncertain=False, range_lo=math.nan,
+            range_hi=math.nan, max_rank=819):
+        return {"status": status, "measured": measured, "measured_lo": lo, "measured_hi": hi, "uncertain": uncertain,
+                "range_lo": range_lo, "range_hi": range_hi, "min_rank": 1, "max_rank": max_rank}
+
+    bounded = row(STATUS_CROSSING, 805, uncertain=True, range_lo=800, range_hi=inf)
+    assert speedups.verdicts_agree(bounded, row(STATUS_CROSSING, 790, 780, 801))  # the crossing's bounds reach 800
+    assert not speedups.verdicts_agree(bounded, row(STATUS_CROSSING, 785, 770, 795))
+    assert speedups.verdicts_agree(bounded, row(speedups.STATUS_FASTER))  # beyond the grid: inside [800, inf)
+    assert speedups.verdicts_agree(row(speedups.STATUS_FASTER), row(speedups.STATUS_FASTER))
+    assert not speedups.verdicts_agree(row(STATUS_CROSSING, 2012, 1985, 2035, max_rank=2048),
+                                       row(speedups.STATUS_FASTER, max_rank=2048))
+    assert speedups.verdict_span(row(speedups.STATUS_SLOWER)) == (0.0, 1.0)

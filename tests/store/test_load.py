@@ -208,7 +208,7 @@ def test_missing_path_and_empty_folder(tmp_path):
     with pytest.raises(ResultFileError, match="no such file or folder"):
         load.load([tmp_path / "nope.json"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ResultFileError, match=r"empty: folder contains no \.json result files"):
+    with pytest.raises(ResultFileError, match=r"empty: folder contains no \.json or \.json\.gz result files"):
         load.load([tmp_path / "empty"])
     with pytest.raises(ResultFileError, match="contains no .json result files"):
         load.newest_result_file(tmp_path / "empty")
@@ -266,3 +266,18 @@ def test_an_incomplete_run_says_so(tmp_path):
     loaded = load.load([path])
     assert loaded.runs[0].completeness == "INCOMPLETE run: 47 of 194 cases (interrupted or failed before its last case)"
     assert "INCOMPLETE" in load.describe_loaded(loaded)
+
+
+def test_a_gzip_compressed_run_reads_as_the_json_it_holds(quick_result, tmp_path):
+    # The committed reference runs are *.json.gz (kept small); every reader takes them as the JSON.
+    import gzip
+
+    packed = tmp_path / "runs" / "quick-run.json.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(quick_result.read_bytes()))
+    plain, compressed = load.load([quick_result]), load.load([packed.parent])  # a folder finds *.json.gz too
+    assert compressed.runs[0].run_id == plain.runs[0].run_id == "quick-run"
+    assert compressed.frame["median"].tolist() == plain.frame["median"].tolist()
+    (tmp_path / "bad.json.gz").write_bytes(b"\x1f\x8b" + b"not gzip at all")
+    with pytest.raises(load.ResultFileError, match="damaged gzip"):
+        load.load([tmp_path / "bad.json.gz"])
