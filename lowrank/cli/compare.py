@@ -22,7 +22,10 @@ def register(subparsers) -> None:
         description="Compare run B against run A, benchmark by benchmark (matched on pytest's node id): time "
                     "ratio B/A with a 95% interval; regressions and improvements are judged exactly as "
                     "'lowrank-bench gate' judges absolute times (minimum effect AND Mann-Whitney U at alpha, "
-                    "thresholds from [tool.lowrank-bench.gate] in pyproject.toml, then --threshold). Prints the "
+                    "thresholds from [tool.lowrank-bench.gate] in pyproject.toml, then --threshold). Two counted "
+                    "runs (LOWRANK_BENCH_METRIC=instructions) are compared on instructions per call, judged as the "
+                    "gate judges counts (instructions_tolerance, or --threshold), with a warning for every counting "
+                    "setting that differs. Prints the "
                     "tables and writes comparison.md, comparison.html, comparison.csv and figures/run_comparison.png.",
     )
     p.add_argument("run_a", metavar="RUN_A", type=Path, help="the baseline result file")
@@ -30,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT})")
     p.add_argument("--threshold", type=positive_fraction, default=None,
                    help="smallest change reported as a regression or improvement, for every case (default: the "
-                        "gate's minimum effects from pyproject.toml, else 0.1, i.e. 10%%)")
+                        "gate's minimum effects from pyproject.toml, else 0.1, i.e. 10%%; for counted runs its "
+                        "instructions_tolerance, else 0.005)")
     add_config_argument(p)
     p.set_defaults(handler=_run_compare)
 

@@ -478,7 +478,9 @@ class Comparison:
     only_a: int
     only_b: int
     same_machine: bool
-    threshold: float  # the minimum effect outside the per-case overrides
+    threshold: float  # the minimum effect outside the per-case overrides (for counts: the tolerance)
+    metric: str = "time"  # "instructions": counted runs, ratios of instructions per call (exact, no interval)
+    warnings: tuple[str, ...] = ()  # what differs between the two runs' counting settings
 
     def counts(self) -> dict:
         return self.table["status"].value_counts().to_dict() if len(self.table) else {}
@@ -529,7 +531,7 @@ def time_ratios(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float | 
         lo.append(x)
         hi.append(y)
         how.append(method)
-        case = _case_id(r)
+        case = case_id(r)
         case_cfg, _ = cfg.for_case(case)
         verdict = gate.time_finding(case, _bench(side_a), _bench(side_b), case_cfg).status
         ratio = side_b["median"] / side_a["median"]
@@ -552,7 +554,7 @@ def time_ratios(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float | 
                       same_machine=bool(fa) and fa == fb, threshold=cfg.time_min_effect if threshold is None else threshold)
 
 
-def _case_id(record: dict) -> str:
+def case_id(record: dict) -> str:
     """The id the gate knows a case by (pytest's parameter id), else its name."""
     for key in ("param_id", "name", "fullname"):
         value = record.get(key)

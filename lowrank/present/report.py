@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lowrank.errors import LowRankValueError
-from lowrank.judge import speedups
+from lowrank.judge import counts, gate, speedups
 from lowrank.judge.speedups import STATUS_CROSSING, STATUS_FASTER, STATUS_IMPROVEMENT, STATUS_REGRESSION, format_rank
 from lowrank.present import plots, sections, tables
 from lowrank.present.tables import Table
@@ -649,19 +649,67 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     a = by_path.get(Path(path_a).resolve()) or loaded.runs[0]
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
     counted = [r.run_id for r in (a, b) if r.metric == "instructions"]
-    if counted:  # its stats are one call under valgrind: a time ratio of them would mean nothing
-        raise LowRankValueError(f"{', '.join(counted)}: a counted run (instructions, not times); compare its counts "
-                                "with `lowrank-bench gate RUN --baseline OTHER_COUNTED_RUN`")
-    cmp = speedups.time_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
-                              config=config)
+    if len(counted) == 1:  # its stats are one call under valgrind: a time ratio against them would mean nothing
+        raise LowRankValueError(f"{counted[0]} is a counted run (instructions) and the other a timed one; compare "
+                                "two counted runs (LOWRANK_BENCH_METRIC=instructions for both) or two timed runs")
+    if counted:
+        warnings = gate.counting_differences(load_mod.read_document(a.path), load_mod.read_document(b.path))
+        cmp = counts.count_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, config=config,
+                                  warnings=tuple(warnings))
+        for w in warnings:
+            say(f"[compare] WARNING: counted under other settings: {w}")
+    else:
+        cmp = speedups.time_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, n_boot=n_boot,
+                                  config=config)
     final = Path(out_dir)
     _guard_inputs(final, loaded)
     with staged_folder(final, inputs=[r.path for r in loaded.runs]) as out:
-        result = _comparison_files(out, cmp, a, b, say)
+        result = (_counted_comparison_files if counted else _comparison_files)(out, cmp, a, b, say)
     moved = lambda p: relocated(p, out, final)  # noqa: E731
     say(f"[compare] wrote {moved(result.markdown)} and {moved(result.html)}")
     return ComparisonResult(cmp, result.text, moved(result.markdown), moved(result.html), moved(result.figure),
                             moved(result.csv))
+
+
+def _counted_comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:
+    """Two counted runs side by side: instructions per call, every case in one table per suite, no times."""
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig_path = fig_dir / "run_comparison.png"
+    plots.save(plots.comparison_plot([(cmp, a.label, b.label)]), fig_path)
+    csv = load_mod.to_csv(cmp.table, out / "comparison.csv")
+    doc = Document("lowrank-bench comparison: counted runs")
+    summary = _counted_comparison_sentence(cmp)
+    texts = [f"A = {a.run_id} ({a.label})", f"B = {b.run_id} ({b.label})", summary]
+    doc.add(Para(f"A = `{a.run_id}` ({a.label}); B = `{b.run_id}` ({b.label}). Generated {load_mod.now_iso()}. "
+                 "Instructions per call under valgrind's callgrind: they do not move with the machine's load, and "
+                 "they do not see memory bandwidth, caches, threads or GPUs."), Bullets((summary,)))
+    if cmp.warnings:
+        items = tuple(f"counted under other settings: {w}" for w in cmp.warnings)
+        doc.add(Heading("Warnings"), Bullets(items))
+        texts += [f"WARNING: {w}" for w in items]
+    doc.add(Heading("Machine and versions"), TableBlock(_machine_table([a, b])),
+            FigureBlock(fig_path, "Instructions per call B/A per benchmark; red: more instructions beyond the "
+                                  "tolerance, green: fewer; grey band: ±tolerance."))
+    texts.append("")
+    for suite, g in cmp.table.groupby("suite", sort=True):
+        t = tables.count_comparison_table(g, f"Instructions per call B/A — suite {suite}")
+        doc.add(TableBlock(t))
+        texts += [t.to_text(), ""]
+    md, page = out / "comparison.md", out / "comparison.html"
+    md.write_text(doc.to_markdown(out), encoding="utf-8")
+    page.write_text(doc.to_html(), encoding="utf-8")
+    say("[compare] counted runs: instructions per call judged as the gate judges counts")
+    return ComparisonResult(cmp, "\n".join(texts), md, page, fig_path, csv)
+
+
+def _counted_comparison_sentence(cmp: speedups.Comparison) -> str:
+    c = cmp.counts()
+    return (f"`{cmp.run_b}` against `{cmp.run_a}`: {len(cmp.table)} counted benchmarks in common, geometric-mean "
+            f"instructions ratio {speedups.geometric_mean(cmp.table['ratio']):.5f}; "
+            f"{c.get(STATUS_REGRESSION, 0)} with more instructions and {c.get(STATUS_IMPROVEMENT, 0)} with fewer "
+            f"(beyond {cmp.threshold:.2%} unless a case's override says otherwise); "
+            f"{cmp.only_a} only in A, {cmp.only_b} only in B.")
 
 
 def _comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:

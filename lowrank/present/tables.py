@@ -358,6 +358,22 @@ def comparison_table(cmp_rows: pd.DataFrame, title: str) -> Table:
     return Table(title, "rank", columns, table_rows, footer, classes)
 
 
+def count_comparison_table(rows: pd.DataFrame, title: str) -> Table:
+    """Instructions per call of two counted runs, one row per case, with the change and the gate's verdict."""
+    rows = rows.sort_values("param_id" if "param_id" in rows else "fullname")
+    marks = {STATUS_REGRESSION: "▲ more", STATUS_IMPROVEMENT: "▼ fewer"}
+    body, classes = [], []
+    for r in rows.to_dict("records"):
+        body.append((str(r.get("param_id") or r["fullname"].split("::")[-1]),
+                     (f"{r['instructions_a']:,.0f}", f"{r['instructions_b']:,.0f}", f"{r['ratio'] - 1:+.3%}",
+                      marks.get(r["status"], ""))))
+        cls = {STATUS_REGRESSION: "bad", STATUS_IMPROVEMENT: "good"}.get(r["status"], "")
+        classes.append(("", "", cls, cls))
+    return Table(title, "case", ("A", "B", "B/A − 1", "verdict"), tuple(body),
+                 "callgrind's instructions per call (Ir); ▲/▼: beyond the instructions tolerance, as the gate judges.",
+                 tuple(classes))
+
+
 def top_changes_table(table: pd.DataFrame, status: str, limit: int = 15) -> Table:
     """The largest regressions (or improvements) of a run comparison, with both medians."""
     rows = table[table["status"] == status]
