@@ -133,6 +133,9 @@ class Profile:
     # A dense case's own timing (None: ``timing``). Every factored case of its group times it
     # again beside itself, so its own rounds only give the dense time of the tables and the gate.
     dense_timing: Policy | None = None
+    # After pass 1, one rank per matvec curve near its break-even, timed by the later passes
+    # (benchmarks/matvec/refine.py). Off where a run's cases must be the same every time (CI's quick runs).
+    refine_break_even: bool = False
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
         return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
@@ -179,6 +182,7 @@ PROFILES: dict[str, Profile] = {
         # and with the dense GEMM (0.35 s a call) timed beside each of its 7 ranks, 60 s of a run.
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
+        refine_break_even=True,
     ),
     "full": Profile(
         name="full",
@@ -202,5 +206,6 @@ PROFILES: dict[str, Profile] = {
         caches=("warm", "cold"),
         timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
         pairing=PairPolicy(min_pairs=20, max_pairs=100, budget_s=0.3, min_pairs_long=6, min_pairs_very_long=4),
+        refine_break_even=True,
     ),
 }

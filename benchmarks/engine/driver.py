@@ -32,13 +32,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 # WORKER: "<pass>/<backend>" inside a worker; CALIBRATION: the driver's calibration, as a JSON
 # file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/matvec/operands.py);
 # FIRST_PASS_ONLY: a file of the cases a later pass leaves out (calls too long for passes to matter).
-WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV, FIRST_PASS_ONLY_ENV = INTERNAL_VARIABLES = (
+# REFINED: a file of the ranks later passes add near each curve's break-even (benchmarks/matvec/refine.py).
+WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV, FIRST_PASS_ONLY_ENV, REFINED_ENV = INTERNAL_VARIABLES = (
     "LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE",
-    "LOWRANK_BENCH_FIRST_PASS_ONLY")
+    "LOWRANK_BENCH_FIRST_PASS_ONLY", "LOWRANK_BENCH_REFINED")
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")
@@ -171,12 +173,23 @@ def leaves_out(nodeid: str, env=os.environ) -> bool:
     return nodeid in set(Path(listing).read_text().splitlines())
 
 
+def refined_listing(env=os.environ) -> str:
+    """The ranks this worker's pass adds to the matvec curves, as the driver's ``refine`` wrote them
+    ("" in pass 1 and when nothing was refined)."""
+    listing = env.get(REFINED_ENV)
+    if not listing or pass_number(env) <= 1:
+        return ""
+    return Path(listing).read_text()
+
+
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
                prefix: tuple[str, ...] = (), extra_env: dict | None = None,
-               first_pass_only_s: float | None = None) -> bool:
+               first_pass_only_s: float | None = None, refine: Callable[[dict], str] | None = None) -> bool:
     """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
 
     ``first_pass_only_s``: cases whose calls took this long in pass 1 are not timed again.
+    ``refine(pass-1 document)``: the cases later passes add (a listing each worker reads back through
+    :func:`refined_listing`; the matvec suite adds a rank near each curve's break-even).
 
     Returns whether every worker finished its cases. Stops at the first failed worker
     (raising :class:`WorkerFailed`) and on Ctrl-C, re-raised once the running worker has
@@ -191,8 +204,11 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
             log(f"[pass {pass_no}/{passes}] {backend}: {what} in a fresh worker process ...")
             env = dict(extra_env or {})
             listing = workdir / f"first-pass-only-{backend}.txt"
+            refined = workdir / f"refined-{backend}.txt"
             if pass_no > 1 and listing.exists():
                 env[FIRST_PASS_ONLY_ENV] = str(listing)
+            if pass_no > 1 and refined.exists():
+                env[REFINED_ENV] = str(refined)
             try:
                 path = run_worker(args, backend, pass_no, workdir, calibration_file, log, prefix, env)
             except KeyboardInterrupt:
@@ -220,4 +236,10 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
                 if long_cases:
                     log(f"[pass 1/{passes}] {backend}: {len(long_cases)} case(s) with calls of "
                         f"{first_pass_only_s:g} s or more are not timed again in later passes")
+            if pass_no == 1 and refine is not None and passes > 1:
+                listing_text = refine(doc)
+                refined.write_text(listing_text)
+                if listing_text:
+                    log(f"[pass 1/{passes}] {backend}: {len(listing_text.splitlines())} case(s) added near the "
+                        "break-even, timed from pass 2 on")
     return complete

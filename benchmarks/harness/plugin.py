@@ -25,7 +25,7 @@ from benchmarks.engine import counting, driver, machine, timing
 from benchmarks.engine.dtypes import dtypes_on
 from benchmarks.harness import settings
 from benchmarks.harness.selection import Selection
-from benchmarks.matvec import grid
+from benchmarks.matvec import grid, refine
 from lowrank.backends import BACKEND_NAMES, available_backends
 from lowrank.record import merging, pairs, plausibility
 from lowrank.record.schema import SCHEMA_TAG
@@ -259,7 +259,8 @@ def pytest_runtestloop(session):
                 driver.prepare_operands(config.invocation_params.args, backends, Path(tmp), run.calibration, run.log)
             complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
                                          docs, run.log, prefix, extra_env,
-                                         first_pass_only_s=None if counts else run.policy.very_long_call_s)
+                                         first_pass_only_s=None if counts else run.policy.very_long_call_s,
+                                         refine=_refine_plan if run.refines else None)
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -272,6 +273,11 @@ def pytest_runtestloop(session):
     if interrupted:
         raise KeyboardInterrupt
     return True
+
+
+def _refine_plan(doc: dict) -> str:
+    """The matvec ranks later passes add near each curve's break-even, from a pass-1 worker document."""
+    return refine.to_lines(refine.plan(doc))
 
 
 def _write_merged(config, run, docs: list, complete: bool, passes: int) -> None:
@@ -330,7 +336,7 @@ def pytest_generate_tests(metafunc):
     selection = settings.of(metafunc.config).selection
     status = available_backends()
     params = []
-    for case in grid.expand(selection):
+    for case in grid.expand(selection, refined=refine.from_lines(driver.refined_listing())):
         reason = status[case.backend]
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
@@ -421,6 +427,16 @@ class RunContext:
         record.update({"processes": 1 if median else None, "process_medians": [median] if median else None,
                        "process_spread": None, **pairs.summarize([ratios] if ratios else [])})
         return record
+
+    @property
+    def refines(self) -> bool:
+        """Whether later passes add ranks near each break-even: the profile asks for it, the ranks are the
+        profile's (explicit ``LOWRANK_BENCH_RANKS`` are the user's grid) and nothing is counted."""
+        return self.selection.profile.refine_break_even and self.selection.ranks is None and not self.counts
+
+    def refined(self, case) -> bool:
+        """Whether a matvec case's rank was added after pass 1 (:mod:`benchmarks.matvec.refine`)."""
+        return case.rank is not None and case.rank not in self.selection.ranks_for(case.d, case.k)
 
     @property
     def dense_policy(self) -> timing.Policy:

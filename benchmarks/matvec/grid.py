@@ -56,11 +56,14 @@ def ranks_for(d: int, k: int, base_ranks) -> list[int]:
     return sorted(ranks)
 
 
-def expand(selection) -> list[Case]:
+def expand(selection, refined: dict | None = None) -> list[Case]:
     """Every case of the selection, ordered so that cases sharing operands run together.
 
+    ``refined`` maps a curve ``(backend, dtype, d, k, batch, cache)`` to ranks added to it
+    (:mod:`benchmarks.matvec.refine`, chosen by the driver after pass 1).
     Raises :class:`~benchmarks.harness.selection.GridError` for an impossible grid (a rank above min(d, k)).
     """
+    refined = refined or {}
     prof = selection.profile
     cases = []
     for d, k in selection.shapes:
@@ -74,5 +77,7 @@ def expand(selection) -> list[Case]:
                         if cache == "cold" and batch not in COLD_BATCHES and prof.name != "full":
                             continue
                         cases.append(Case(d, k, dtype, backend, batch, cache, None))
-                        cases.extend(Case(d, k, dtype, backend, batch, cache, r) for r in ranks)
+                        extra = refined.get((backend, dtype, d, k, batch, cache), ())
+                        cases.extend(Case(d, k, dtype, backend, batch, cache, r)
+                                     for r in sorted(set(ranks) | set(extra)))
     return cases

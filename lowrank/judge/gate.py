@@ -479,7 +479,9 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
                 findings.append(replace(time_finding(case, base_s[case], cur_s[case], case_cfg), suite=suite.name))
     if counted:
         absolute, reason = False, "counted runs: no absolute times compared"
-    return GateResult(findings, common, absolute, reason, sorted(set(base) - set(cur)),
+    # A refined rank is chosen by each run near its own break-even: one the run did not refine is not missing.
+    missing = [c for c in set(base) - set(cur) if not (base[c].get("extra_info") or {}).get("refined")]
+    return GateResult(findings, common, absolute, reason, sorted(missing),
                       sorted(set(cur) - set(base)), _incomplete(current), allow_missing,
                       cfg.ratios == "always" and not counted, counted,
                       tuple(counting_differences(baseline, current)) if counted else ())

@@ -63,10 +63,14 @@ def merged_block(docs: list, merged: dict, complete: bool, passes: int) -> dict:
 
     ``docs`` are the ``(pass_no, doc)`` that were merged into ``merged``; ``complete``
     says whether every process finished its cases; ``passes`` how many were planned.
-    Cases planned are counted from the first pass (later passes may skip single-pass cases).
+    Cases planned are counted from the first pass (later passes may skip single-pass cases), plus
+    the cases only later passes hold (ranks refined after pass 1).
     """
     planned = sum(((d.get("machine_info") or {}).get("lowrank_bench") or {}).get("cases_planned") or 0
                   for p, d in docs if p == 1)
+    # Cases a later pass added (ranks refined near a break-even after pass 1) were planned then.
+    first = {b["fullname"] for p, d in docs if p == 1 for b in d.get("benchmarks", [])}
+    planned += len({b["fullname"] for p, d in docs if p > 1 for b in d.get("benchmarks", [])} - first)
     passes_run = max(p for p, _ in docs)
     return {
         "complete": bool(complete and passes_run == passes),

@@ -55,6 +55,10 @@ FIELDS = {
     "paired_speedup_lo": Field("float|null", "95% interval of `paired_speedup`: a bootstrap of passes, then of each "
                                "pass's rounds (`lowrank/record/pairs.py`); null for dense", True),
     "paired_speedup_hi": Field("float|null", "upper end of that interval", True),
+    "refined": Field("bool|null", "factored: the rank was added after the first pass, near this curve's break-even "
+                     "(`benchmarks/matvec/refine.py`), and timed by the later passes only (one process fewer); "
+                     "a later run may refine another rank, so a baseline's refined case is never missed; absent before",
+                     True),
     "flag": Field("str|null", "why the cost model and the calibration cannot explain this timing (GB/s above the roof "
                   "of the memory level the operands live in, GFLOP/s above the matmul peak, or a speedup over the "
                   "dense pair beyond the model ratio × the levels' bandwidth ratio, by 2×); null: plausible. See "
