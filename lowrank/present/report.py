@@ -671,13 +671,18 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
                             moved(result.csv))
 
 
-def _counted_comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:
-    """Two counted runs side by side: instructions per call, every case in one table per suite, no times."""
+def _comparison_figure_and_csv(out: Path, cmp, a: RunInfo, b: RunInfo) -> tuple[Path, Path]:
+    """``figures/run_comparison.png`` and ``comparison.csv`` of a comparison, timed or counted."""
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     fig_path = fig_dir / "run_comparison.png"
     plots.save(plots.comparison_plot([(cmp, a.label, b.label)]), fig_path)
-    csv = load_mod.to_csv(cmp.table, out / "comparison.csv")
+    return fig_path, load_mod.to_csv(cmp.table, out / "comparison.csv")
+
+
+def _counted_comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:
+    """Two counted runs side by side: instructions per call, every case in one table per suite, no times."""
+    fig_path, csv = _comparison_figure_and_csv(out, cmp, a, b)
     doc = Document("lowrank-bench comparison: counted runs")
     summary = _counted_comparison_sentence(cmp)
     texts = [f"A = {a.run_id} ({a.label})", f"B = {b.run_id} ({b.label})", summary]
@@ -713,11 +718,7 @@ def _counted_comparison_sentence(cmp: speedups.Comparison) -> str:
 
 
 def _comparison_files(out: Path, cmp, a: RunInfo, b: RunInfo, say) -> ComparisonResult:
-    fig_dir = out / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    fig_path = fig_dir / "run_comparison.png"
-    plots.save(plots.comparison_plot([(cmp, a.label, b.label)]), fig_path)
-    csv = load_mod.to_csv(cmp.table, out / "comparison.csv")
+    fig_path, csv = _comparison_figure_and_csv(out, cmp, a, b)
 
     doc = Document("lowrank-bench comparison")
     summary = _comparison_sentence(cmp, a.run_id, b.run_id)
