@@ -32,9 +32,8 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
     else:  # timed beside its dense partner, round by round: the speedup is a paired figure
         dense = operands.make_call(replace(case, rank=None), llc_bytes=lowrank_run.llc_bytes(backend))
         info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call, partner_key=case.group))
-    refined = lowrank_run.refined(case)
-    info["refined"] = refined
-    if lowrank_run.measures_quality or refined:  # a refined rank has no pass 1 to take them from
+    info["refined"] = lowrank_run.refined(case)
+    if lowrank_run.measures_quality_of(case):  # a refined rank has no pass 1: pass 2 computes them
         with lowrank_run.host_work(backend):
             quality = operands.quality(d, k, dtype, rank, backend)
             out_error = operands.output_error(case)

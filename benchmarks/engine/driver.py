@@ -230,14 +230,20 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
             docs.append((pass_no, doc))
             log(f"[pass {pass_no}/{passes}] {backend}: {len(doc.get('benchmarks', []))} cases in "
                 f"{time.perf_counter() - start:.1f} s")
-            if pass_no == 1 and first_pass_only_s is not None and passes > 1:
-                long_cases = first_pass_only(doc, first_pass_only_s)
-                listing.write_text("\n".join(long_cases))
+            if first_pass_only_s is not None and pass_no < passes:
+                # Pass 1's long calls, and those of the cases a later pass added (refined ranks): timed once.
+                known = listing.read_text().splitlines() if pass_no > 1 and listing.exists() else []
+                long_cases = [c for c in first_pass_only(doc, first_pass_only_s) if c not in known]
+                listing.write_text("\n".join(known + long_cases))
                 if long_cases:
-                    log(f"[pass 1/{passes}] {backend}: {len(long_cases)} case(s) with calls of "
+                    log(f"[pass {pass_no}/{passes}] {backend}: {len(long_cases)} case(s) with calls of "
                         f"{first_pass_only_s:g} s or more are not timed again in later passes")
             if pass_no == 1 and refine is not None and passes > 1:
-                listing_text = refine(doc)
+                try:
+                    listing_text = refine(doc)
+                except Exception as exc:  # noqa: BLE001 -- a refinement is an extra: never lose the run to it
+                    log(f"[pass 1/{passes}] {backend}: no rank added near the break-even ({exc!r})")
+                    listing_text = ""
                 refined.write_text(listing_text)
                 if listing_text:
                     log(f"[pass 1/{passes}] {backend}: {len(listing_text.splitlines())} case(s) added near the "

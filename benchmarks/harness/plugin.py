@@ -438,6 +438,10 @@ class RunContext:
         """Whether a matvec case's rank was added after pass 1 (:mod:`benchmarks.matvec.refine`)."""
         return case.rank is not None and case.rank not in self.selection.ranks_for(case.d, case.k)
 
+    def measures_quality_of(self, case) -> bool:
+        """:attr:`measures_quality`, and for a refined rank the first pass that times it (pass 2)."""
+        return self.measures_quality or (self.refined(case) and driver.pass_number() == 2 and not self.counts)
+
     @property
     def dense_policy(self) -> timing.Policy:
         """The timing of a dense case on its own: every factored case of its group times it again, paired."""

@@ -12,7 +12,8 @@ dtype, shape, batch and cache) picks **one** extra rank where the crossing is:
   inside the grid instead of "faster at every rank" resting on the noise at r*.
 
 The later passes time those ranks like any other (beside their dense partner), so a
-refined rank has one process fewer than the grid's. Ranks come from a fixed ladder so that
+refined rank has one process fewer than the grid's (a call of 0.1 s or more, like the grid's
+long calls, is timed once: in pass 2). Ranks come from a fixed ladder so that
 two runs usually refine the same cases; each refined case says so (``refined``), and the
 gate does not miss one that a later run refined elsewhere. Nothing here times anything.
 """
@@ -44,8 +45,9 @@ def pass_speedups(doc: dict) -> dict[tuple, dict[int, float]]:
     for bench in doc.get("benchmarks", []):
         extra = bench.get("extra_info") or {}
         speedup = extra.get("paired_speedup")
-        if extra.get("suite") != "matvec" or extra.get("rank") is None or not isinstance(speedup, (int, float)) \
-                or not speedup > 0:
+        # A flagged timing (one the cost model cannot explain) is left out, as the break-even leaves it out.
+        if extra.get("suite") != "matvec" or extra.get("rank") is None or extra.get("flag") \
+                or not isinstance(speedup, (int, float)) or not speedup > 0:
             continue
         curves.setdefault(curve_key(extra), {})[int(extra["rank"])] = float(speedup)
     return curves
@@ -66,13 +68,13 @@ def extra_rank(d: int, k: int, speedups: dict[int, float]) -> int | None:
     for a, b in zip(ranks, ranks[1:]):
         if speedups[a] >= 1 > speedups[b]:
             inside = [r for r in rungs if a < r < b]
-            if not inside:
-                return None
+            if not inside:  # a dip at low ranks (noise), or a crossing the ladder cannot reach: look further
+                continue
             t = math.log(speedups[a]) / (math.log(speedups[a]) - math.log(speedups[b]))
             estimate = math.exp(math.log(a) + t * (math.log(b) - math.log(a)))
             return min(inside, key=lambda r: abs(math.log(r / estimate)))
     top = ranks[-1]
-    if speedups[top] >= 1:
+    if speedups[top] >= 1 and not any(speedups[a] >= 1 > speedups[b] for a, b in zip(ranks, ranks[1:])):
         above = [r for r in rungs if r > top]
         return above[0] if above else None
     return None

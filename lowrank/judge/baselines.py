@@ -56,12 +56,20 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
     and samples from a single process never show it. Pooling the samples of several
     runs puts that between-process spread into the baseline the gate tests against
     (pyperf's many-processes rule); a paired speedup pools every run's processes the same way.
-    Exact metrics must agree across the runs.
+    Exact metrics must agree across the runs. A refined rank (``refined``) that not every run holds
+    is left out.
     """
     if len(runs) == 1:
         return runs[0]
     first = runs[0]
     by_id = [{b.get("param") or b["name"]: b for b in run["benchmarks"]} for run in runs]
+    # A rank refined near a break-even is chosen by each run (benchmarks/matvec/refine.py): pooled where
+    # every run refined it, left out where some did not, never an error.
+    uneven = {k for m in by_id for k, b in m.items() if (b.get("extra_info") or {}).get("refined")
+              and not all(k in other for other in by_id)}
+    if uneven:
+        by_id = [{k: b for k, b in m.items() if k not in uneven} for m in by_id]
+        first = {**first, "benchmarks": [b for b in first["benchmarks"] if (b.get("param") or b["name"]) not in uneven]}
     extra = [k for m in by_id[1:] for k in m if k not in by_id[0]]
     if extra:
         raise LowRankValueError(f"benchmark {extra[0]!r} is not in {sources[0]}; pool only runs of the same profile")

@@ -46,6 +46,8 @@ def test_a_curve_still_faster_at_its_top_rank_gets_the_first_rung_above_it():
 def test_no_rank_where_no_rung_fits_or_the_curve_is_slower_everywhere():
     assert refine.extra_rank(4096, 4096, {1: 0.5, 16: 0.7, 2048: 0.2}) is None  # slower at every rank
     assert refine.extra_rank(4096, 4096, {16: 2.0, 64: 0.9, 2048: 0.2}) is None  # crossing (16, 64): no rung there
+    # a dip below 1 at low ranks, then the crossing the ladder reaches
+    assert refine.extra_rank(4096, 4096, {16: 2.0, 64: 0.9, 256: 3.0, 1024: 1.9, 2048: 0.97}) == 1843
     assert refine.extra_rank(256, 256, {64: 3.0, 128: 1.5, 147: 1.2, 166: 1.1}) is None  # no rung left above
     assert refine.extra_rank(4096, 4096, {}) is None
 
@@ -53,7 +55,9 @@ def test_no_rank_where_no_rung_fits_or_the_curve_is_slower_everywhere():
 def test_the_plan_of_a_pass_one_document_survives_the_listing_and_reaches_the_grid():
     other = ("torch-cpu", "float64", 1024, 4096, 32, "warm")
     doc = {"benchmarks": [_record(CURVE, 1024, 1.9), _record(CURVE, 2048, 0.8), _record(other, 409, 1.5),
-                          _record(other, 819, 1.1), {"fullname": "bench_matvec[dense]", "extra_info": {
+                          _record(other, 819, 1.1), {**_record(other, 1024, 3.0), "extra_info": {
+                              **_record(other, 1024, 3.0)["extra_info"], "flag": "GB/s above the roof"}},
+                          {"fullname": "bench_matvec[dense]", "extra_info": {
                               "suite": "matvec", "rank": None, "paired_speedup": None}}]}
     planned = refine.plan(doc)
     assert planned == [(CURVE, 1638), (other, 942)]

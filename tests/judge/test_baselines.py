@@ -37,3 +37,21 @@ def test_pooling_merges_samples_and_refuses_different_code(aa_runs):
     other["benchmarks"][0]["extra_info"]["flops"] += 1
     with pytest.raises(LowRankValueError, match="b.json.*flops.*cannot be pooled"):
         baselines.pool_runs([base, other], ["a.json", "b.json"])
+
+
+def test_pooling_leaves_out_a_refined_rank_not_every_run_holds(aa_runs):
+    base, cur = aa_runs
+    a, b = copy.deepcopy(base), copy.deepcopy(cur)
+    refined_a, refined_b, shared = a["benchmarks"][1], b["benchmarks"][2], a["benchmarks"][3]
+    for bench in (refined_a, refined_b, shared, b["benchmarks"][3]):
+        bench["extra_info"]["refined"] = True  # each run refined its own rank; both refined the third
+    b["benchmarks"] = [x for x in b["benchmarks"] if x["param"] != refined_a["param"]]
+    a["benchmarks"] = [x for x in a["benchmarks"] if x["param"] != refined_b["param"]]
+    pooled = baselines.pool_runs([a, b], ["a.json", "b.json"])
+    params = [x["param"] for x in pooled["benchmarks"]]
+    assert refined_a["param"] not in params and refined_b["param"] not in params
+    assert shared["param"] in params and len(params) == len(base["benchmarks"]) - 2
+    # a grid case (not refined) missing from a run is still an error
+    b["benchmarks"] = b["benchmarks"][1:]
+    with pytest.raises(LowRankValueError, match="missing from b.json"):
+        baselines.pool_runs([a, b], ["a.json", "b.json"])
