@@ -57,6 +57,10 @@ def main(argv=None) -> int:
     case = ["rank", *GROUP]
     pair = sps[0].merge(sps[1], on=case, suffixes=("_a", "_b"))
     single = pair[pair["batch"] == 1]
+    # Where the break-even is decided, chosen by the cost model (r*), not by any measured figure: at the
+    # lowest ranks a speedup of 100-900x divides milliseconds by a few microseconds.
+    r_star = pair["d"].astype(float) * pair["k"] / (pair["d"] + pair["k"])
+    near = pair[pair["rank"].astype(float) >= r_star / 4]
     paired = bool(pair["paired_a"].all() and pair["paired_b"].all()) if len(pair) else False
     rows = {"matvec medians": agreement(medians["median_a"].to_numpy(), medians["median_b"].to_numpy())}
     for label, column in ((("paired", "speedup"), ("unpaired", "unpaired_speedup")) if paired
@@ -64,6 +68,7 @@ def main(argv=None) -> int:
         name = f"speedups, {label}" if label else "speedups"
         rows[name] = agreement(pair[f"{column}_a"].to_numpy(), pair[f"{column}_b"].to_numpy())
         rows[f"{name}, n = 1"] = agreement(single[f"{column}_a"].to_numpy(), single[f"{column}_b"].to_numpy())
+        rows[f"{name}, r ≥ r*/4"] = agreement(near[f"{column}_a"].to_numpy(), near[f"{column}_b"].to_numpy())
     be = bes[0].merge(bes[1], on=GROUP, suffixes=("_a", "_b"))
     sure = ~be["uncertain_a"].astype(bool) & ~be["uncertain_b"].astype(bool)
     crossed = be[sure & (be["status_a"] == speedups.STATUS_CROSSING) & (be["status_b"] == speedups.STATUS_CROSSING)]
@@ -73,18 +78,27 @@ def main(argv=None) -> int:
                             {k[:-2]: v for k, v in r.items() if k.endswith("_b")}) for r in records]
     changed = [r for r, ok in zip(records, agree) if not ok]
     bounded = int(be["uncertain_a"].astype(bool).sum() + be["uncertain_b"].astype(bool).sum())
+    spans = [speedups.verdict_span({k[:-2]: v for k, v in r.items() if k.endswith(side)})
+             for r in records for side in ("_a", "_b")]
+    widths = [(b - a) / rs for (a, b), rs in zip(spans, [r["r_star_a"] for r in records for _ in (0, 1)])
+              if np.isfinite(a) and np.isfinite(b)] if "r_star_a" in be else []
     print("| figure, between the two runs | n | within 5% | within 10% | beyond 25% | worst |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['n']} | {r['within_5']:.1%} | {r['within_10']:.1%} | {r['beyond_25']} | {r['worst']:.2f}x |")
     print(f"\n{len(changed)} of {len(be)} groups changed their break-even verdict between the runs "
           f"({bounded} verdicts of the {2 * len(be)} are ranges: a speedup interval holds 1)")
+    if widths:
+        print(f"{len(widths)} of the {2 * len(be)} verdicts are bounded on both sides (a crossing or a range inside "
+              f"the grid), their width median {np.median(widths):.1%} of r*, 90th percentile "
+              f"{np.quantile(widths, 0.9):.1%}")
     for r in changed[:20]:
         print(f"  {r['backend']} {r['dtype']} {r['d']}x{r['k']} n={r['batch']} {r['cache']}: {r['text_a']} -> {r['text_b']}")
     if args.json is not None:
         with open(args.json, "x") as fh:  # never over an earlier measurement
             json.dump({"runs": [str(p) for p in args.runs], "rows": rows, "groups": len(be),
-                       "verdict_changed": len(changed), "ranges": bounded,
+                       "verdict_changed": len(changed), "ranges": bounded, "bounded_both_sides": len(widths),
+                       "bounded_width_median_r_star": float(np.median(widths)) if widths else None,
                        "changed": [{k: r[k] for k in (*GROUP, "text_a", "text_b")} for r in changed]},
                       fh, indent=1, default=str)
     return 0
