@@ -28,7 +28,9 @@ suite modules cached by the native preparing pass), one thread,
 virtual CPU makes OpenBLAS choose (``threadpoolctl``'s ``architecture``). The instructions
 glibc's allocator spends inside its internals (:data:`ALLOCATOR_INTERNALS`) are left out of
 ``instructions`` and recorded beside it (``allocator_instructions``): their cost follows the
-heap's history, not the code, and moved torch's small calls by 0.2-0.4% between processes.
+heap's history, not the code, and moved torch's small calls by 0.2-0.4% between processes. So are
+numpy's lookups keyed by object addresses (:data:`ADDRESS_KEYED`, recorded as
+``address_keyed_instructions``): their cost follows where the keys landed in the heap.
 What is left: a few instructions per region, which the repeats' median absorbs.
 
 Counts see the instructions this library, numpy, torch and BLAS execute; they do not see
@@ -47,7 +49,9 @@ import statistics
 import subprocess
 from pathlib import Path
 
-COUNTING_VERSION = 2  # 2: glibc malloc's internals left out of `instructions` (recorded beside it)
+# 2: glibc malloc's internals left out of `instructions` (recorded beside it); 3: numpy's lookups keyed
+# by object addresses too (ADDRESS_KEYED)
+COUNTING_VERSION = 3
 # The worker's folder for callgrind's dump files (set by the driver for a counted run).
 COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
@@ -71,6 +75,13 @@ ENVIRONMENT = {"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc", "MALLOC_MMAP_THR
 ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_realloc|malloc_consolidate|"
                                  r"unlink_chunk|sysmalloc|systrim|heap_trim|alloc_perturb|free_perturb)"
                                  r"(\.\w+)*(\(.*\))?")
+# Lookups keyed by object addresses: numpy's dispatch cache (PyArrayIdentityHash_GetItem, two a
+# ufunc call) hashes and compares the DType and ufunc pointers, so its probes and memcmp's bytes
+# depend on where those objects landed in the heap. Left out with everything they call (their
+# inclusive cost): bare-numpy counted 44,311 and 44,323 instructions a call in two processes whose
+# environments differed by one byte (the 12 in memcmp under this lookup, 2026-12-06), and 44,527
+# in one process of six A/A runs (2026-12-06, counting engine 2).
+ADDRESS_KEYED = re.compile(r"PyArrayIdentityHash_GetItem(\.\w+)*(\(.*\))?")
 HOOKS_SOURCE = """\
 #include <valgrind/callgrind.h>
 void lowrank_count_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
@@ -175,10 +186,11 @@ def _dumps(folder: Path) -> list[Path]:
     return [p for p in folder.glob(f"callgrind.{os.getpid()}.*") if p.suffix[1:].isdigit()]
 
 
-def _region(path: Path) -> tuple[int, int]:
-    """The instructions (Ir) of one callgrind dump, and the part of them spent inside glibc malloc's
-    internals (:data:`ALLOCATOR_INTERNALS`, their self cost)."""
-    total, allocator, function, after_call = None, 0, None, False
+def _region(path: Path) -> tuple[int, int, int]:
+    """The instructions (Ir) of one callgrind dump; the part of them spent inside glibc malloc's
+    internals (:data:`ALLOCATOR_INTERNALS`, their self cost); and the part spent in lookups keyed by
+    object addresses (:data:`ADDRESS_KEYED`, their inclusive cost: their own and their callees')."""
+    total, allocator, keyed, function, after_call = None, 0, 0, None, False
     with open(path) as lines:
         for line in lines:
             if line.startswith("fn="):
@@ -189,14 +201,18 @@ def _region(path: Path) -> tuple[int, int]:
             elif line.startswith("totals:"):
                 total = int(line.split()[1])
             elif line[:1].isdigit() or line[:1] in "+-*":
-                if after_call:
+                parts = line.split()
+                cost = int(parts[1]) if len(parts) > 1 else 0
+                if function is not None and ADDRESS_KEYED.fullmatch(function):
+                    keyed += cost  # its own lines and the inclusive cost of what it calls
+                    after_call = False
+                elif after_call:
                     after_call = False
                 elif function is not None and ALLOCATOR_INTERNALS.fullmatch(function):
-                    parts = line.split()
-                    allocator += int(parts[1]) if len(parts) > 1 else 0
+                    allocator += cost
     if total is None:
         raise CountingUnavailable(f"{path}: a callgrind dump without a 'totals:' line")
-    return total, allocator
+    return total, allocator, keyed
 
 
 def _loop(call, calls: int) -> None:
@@ -204,9 +220,10 @@ def _loop(call, calls: int) -> None:
         call()
 
 
-def counted(call, calls: int = 1) -> tuple[int, int]:
-    """The instructions of ``calls`` calls of ``call`` outside glibc malloc's internals, and those inside
-    them, read from the dump callgrind writes when the region ends."""
+def counted(call, calls: int = 1) -> tuple[int, int, int]:
+    """The instructions of ``calls`` calls of ``call`` outside glibc malloc's internals and the lookups
+    keyed by addresses, those inside the allocator's internals, and those in the lookups, read from the
+    dump callgrind writes when the region ends."""
     folder = os.environ.get(COUNT_DIR_ENV)
     if not folder:
         raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
@@ -228,9 +245,9 @@ def counted(call, calls: int = 1) -> tuple[int, int]:
     if len(new) != 1:
         raise CountingUnavailable(f"expected one callgrind dump after the counted region, found {len(new)}: is this "
                                   "process running under valgrind with the driver's options?")
-    total, allocator = _region(new[0])
+    total, allocator, keyed = _region(new[0])
     new[0].unlink()
-    return total - allocator, allocator
+    return total - allocator - keyed, allocator, keyed
 
 
 def count(call) -> dict:
@@ -250,10 +267,11 @@ def count(call) -> dict:
         # later ones, and a LoRA merge of three calls a loop still fell 0.5% over five loops after one.
         _loop(call, max(calls, WARM_CALLS))
         regions = [counted(call, calls) for _ in range(REPEATS)]
-    totals = [net for net, _ in regions]
+    totals = [net for net, _, _ in regions]
     return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals,
-            "allocator_instructions": statistics.median(a for _, a in regions) / calls, "count_calls": calls,
-            "counting_engine": COUNTING_VERSION}
+            "allocator_instructions": statistics.median(a for _, a, _ in regions) / calls,
+            "address_keyed_instructions": statistics.median(k for _, _, k in regions) / calls,
+            "count_calls": calls, "counting_engine": COUNTING_VERSION}
 
 
 def recorded_settings(threads: dict) -> dict:

@@ -41,13 +41,18 @@ TIMING_FIELDS: dict[str, Field] = {
 # call under valgrind: they are not times.
 COUNT_FIELDS: dict[str, Field] = {
     "instructions": Field("float|null", "instructions per call (callgrind's Ir): the median of the repeats' totals "
-                          "over `count_calls`, glibc malloc's internals left out (engine 2 on); set-up, imports and "
+                          "over `count_calls`, glibc malloc's internals left out (engine 2 on) and numpy's lookups keyed by "
+                          "object addresses (engine 3 on); set-up, imports and "
                           "pytest are never counted", True),
     "instruction_counts": Field("list|null", "each repeat's instructions for `count_calls` calls, as `instructions` "
                                 "counts them", True),
     "allocator_instructions": Field("float|null", "instructions per call inside glibc malloc's internals (bin search, "
                                     "consolidation), left out of `instructions`: they follow the heap's history, not "
                                     "the code", True),
+    "address_keyed_instructions": Field("float|null", "instructions per call inside lookups keyed by object "
+                                        "addresses (numpy's `PyArrayIdentityHash_GetItem` and what it calls), left "
+                                        "out of `instructions`: they follow where the keys landed in the heap, not the "
+                                        "code (engine 3 on)", True),
     "count_calls": Field("int|null", "calls per counted repeat (about 2 million instructions' worth)", True),
     "counting_engine": Field("int|null", "version of the counting engine", True),
 }

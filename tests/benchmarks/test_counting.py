@@ -37,7 +37,7 @@ def test_bad_counting_settings_are_named(env, words):
 def test_a_dump_is_read_from_its_totals_line(tmp_path):
     dump = tmp_path / "callgrind.1.1"
     dump.write_text("version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 0\ntotals: 1104921\n")
-    assert counting._region(dump) == (1104921, 0)
+    assert counting._region(dump) == (1104921, 0, 0)
     (tmp_path / "empty").write_text("events: Ir\n")
     with pytest.raises(counting.CountingUnavailable, match="without a 'totals:' line"):
         counting._region(tmp_path / "empty")
@@ -50,7 +50,17 @@ def test_the_allocators_internals_are_their_own_cost_and_not_their_callers(tmp_p
     dump.write_text("events: Ir\nob=/usr/lib/libc.so.6\nfl=malloc.c\nfn=malloc\n0 40\ncfn=_int_malloc\n"
                     "calls=2 0\n0 325\n\nfn=_int_malloc\n0 300\ncfn=unlink_chunk.constprop.0\ncalls=1 0\n0 25\n\n"
                     "fn=(7) unlink_chunk.constprop.0\n0 25\n\nfn=PyObject_Malloc\n+1 1000\ntotals: 1365\n")
-    assert counting._region(dump) == (1365, 325)
+    assert counting._region(dump) == (1365, 325, 0)
+
+
+def test_numpys_address_keyed_lookup_is_left_out_with_what_it_calls(tmp_path):
+    # The lookup's own 48 and the 24 of the memcmp it calls (its inclusive cost) are address-keyed;
+    # memcmp's 30 called from elsewhere, and the ufunc's own 500, stay counted.
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("events: Ir\nfn=ufunc_generic_fastcall\n0 500\ncfn=PyArrayIdentityHash_GetItem\ncalls=2 0\n"
+                    "0 72\ncfn=__memcmp_avx2_movbe\ncalls=1 0\n0 30\n\nfn=PyArrayIdentityHash_GetItem\n0 48\n"
+                    "cfn=__memcmp_avx2_movbe\ncalls=2 0\n0 24\n\nfn=__memcmp_avx2_movbe\n0 54\ntotals: 602\n")
+    assert counting._region(dump) == (602, 0, 72)
 
 
 def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
