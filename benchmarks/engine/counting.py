@@ -14,10 +14,11 @@ alone. In the worker, :func:`count`:
 2. counts one call to size the loop: ``calls`` = enough calls for about
    :data:`TARGET_INSTRUCTIONS` (at least 1, at most :data:`MAX_CALLS`);
 3. short calls: runs at least one loop of ``calls`` calls and :data:`WARM_CALLS` calls
-   uncounted (CPython specialises its bytecode as it runs), then counts ``calls`` calls
-   :data:`REPEATS` times; long calls (one a loop): :data:`REPEATS_LONG` counts of one call,
-   the sizing one included (one: the sizing call is the count). The garbage collector is off
-   in every counted region; instructions per call is the median total over ``calls``.
+   uncounted (CPython specialises its bytecode as it runs), then counts loops of ``calls`` and
+   of 2 x ``calls`` calls, interleaved, :data:`REPEATS` times each; instructions per call is the
+   difference of their medians over ``calls`` (what a region costs besides its calls cancels);
+   long calls (one a loop): :data:`REPEATS_LONG` counts of one call, the sizing one included
+   (one: the sizing call is the count). The garbage collector is off in every counted region.
    Set-up, imports and pytest are never counted.
 
 What makes the counts repeatable, and is fixed and recorded by the driver: the library's and
@@ -50,8 +51,9 @@ import subprocess
 from pathlib import Path
 
 # 2: glibc malloc's internals left out of `instructions` (recorded beside it); 3: numpy's lookups keyed
-# by object addresses too (ADDRESS_KEYED)
-COUNTING_VERSION = 3
+# by object addresses too (ADDRESS_KEYED); 4: a short call's count is the difference of loops of N and
+# 2N calls over N, which cancels what a region costs besides its calls
+COUNTING_VERSION = 4
 # The worker's folder for callgrind's dump files (set by the driver for a counted run).
 COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
@@ -265,12 +267,25 @@ def count(call) -> dict:
         # Short calls: uncounted calls first, at least one loop and WARM_CALLS calls. CPython 3.11
         # specialises its bytecode as it runs: a first counted loop came out up to 1.2% above the
         # later ones, and a LoRA merge of three calls a loop still fell 0.5% over five loops after one.
+        # Then loops of `calls` and of 2 x `calls` calls, interleaved; per call is their difference over
+        # `calls`: what a region costs besides its calls (the hooks, the loop's start, a few thousand
+        # instructions) cancels. Divided by `calls` instead, it moved bare-numpy by 216 instructions a call
+        # (0.49%) in the one process of six whose sizing call came out long enough to halve `calls`.
         _loop(call, max(calls, WARM_CALLS))
-        regions = [counted(call, calls) for _ in range(REPEATS)]
+        pairs = [(counted(call, calls), counted(call, 2 * calls)) for _ in range(REPEATS)]
+        single_loops, double_loops = [p[0] for p in pairs], [p[1] for p in pairs]
+
+        def per_call(i: int) -> float:
+            return (statistics.median(r[i] for r in double_loops) - statistics.median(r[i] for r in single_loops)) / calls
+
+        return {"instructions": per_call(0), "instruction_counts": [r[0] for r in single_loops],
+                "instruction_counts_doubled": [r[0] for r in double_loops],
+                "allocator_instructions": per_call(1), "address_keyed_instructions": per_call(2),
+                "count_calls": calls, "counting_engine": COUNTING_VERSION}
     totals = [net for net, _, _ in regions]
-    return {"instructions": statistics.median(totals) / calls, "instruction_counts": totals,
-            "allocator_instructions": statistics.median(a for _, a, _ in regions) / calls,
-            "address_keyed_instructions": statistics.median(k for _, _, k in regions) / calls,
+    return {"instructions": statistics.median(totals), "instruction_counts": totals,
+            "allocator_instructions": statistics.median(a for _, a, _ in regions),
+            "address_keyed_instructions": statistics.median(k for _, _, k in regions),
             "count_calls": calls, "counting_engine": COUNTING_VERSION}
 
 

@@ -40,12 +40,16 @@ TIMING_FIELDS: dict[str, Field] = {
 # every timed suite's record; absent (read as null) in a timed run. A counted run's `stats` come from one
 # call under valgrind: they are not times.
 COUNT_FIELDS: dict[str, Field] = {
-    "instructions": Field("float|null", "instructions per call (callgrind's Ir): the median of the repeats' totals "
-                          "over `count_calls`, glibc malloc's internals left out (engine 2 on) and numpy's lookups keyed by "
-                          "object addresses (engine 3 on); set-up, imports and "
+    "instructions": Field("float|null", "instructions per call (callgrind's Ir): for a short call (`count_calls` > 1) "
+                          "the difference of the median loops of 2 x `count_calls` and of `count_calls` calls, over "
+                          "`count_calls` (engine 4 on; before, the median loop over `count_calls`); for a long call "
+                          "its one counted call; glibc malloc's internals left out (engine 2 on) and numpy's lookups "
+                          "keyed by object addresses (engine 3 on); set-up, imports and "
                           "pytest are never counted", True),
     "instruction_counts": Field("list|null", "each repeat's instructions for `count_calls` calls, as `instructions` "
                                 "counts them", True),
+    "instruction_counts_doubled": Field("list|null", "each repeat's instructions for 2 x `count_calls` calls (short "
+                                        "calls, engine 4 on)", True),
     "allocator_instructions": Field("float|null", "instructions per call inside glibc malloc's internals (bin search, "
                                     "consolidation), left out of `instructions`: they follow the heap's history, not "
                                     "the code", True),
