@@ -270,7 +270,7 @@ def count(call) -> dict:
         # Then loops of `calls` and of 2 x `calls` calls, interleaved; per call is their difference over
         # `calls`: what a region costs besides its calls (the hooks, the loop's start, a few thousand
         # instructions) cancels. Divided by `calls` instead, it moved bare-numpy by 216 instructions a call
-        # (0.49%) in the one process of six whose sizing call came out long enough to halve `calls`.
+        # (0.49%) in the one process of six whose sizing call gave another `calls` (2026-12-06).
         _loop(call, max(calls, WARM_CALLS))
         pairs = [(counted(call, calls), counted(call, 2 * calls)) for _ in range(REPEATS)]
         single_loops, double_loops = [p[0] for p in pairs], [p[1] for p in pairs]
