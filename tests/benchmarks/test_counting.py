@@ -95,8 +95,14 @@ def test_a_counted_run_records_instructions_per_call_of_every_case(tmp_path):
     counts = {b["param"]: b["extra_info"] for b in doc["benchmarks"]}
     assert set(counts) == {"bare-numpy", "apply-numpy"}
     for info in counts.values():
-        assert len(info["instruction_counts"]) == counting.REPEATS and info["count_calls"] >= 1
-        assert info["instructions"] == sorted(info["instruction_counts"])[counting.REPEATS // 2] / info["count_calls"]
+        assert len(info["instruction_counts"]) == len(info["instruction_counts_doubled"]) == counting.REPEATS
+        assert info["count_calls"] > 1  # short calls: loops of N and 2N calls
+        median = lambda xs: sorted(xs)[counting.REPEATS // 2]  # noqa: E731
+        per_call = (median(info["instruction_counts_doubled"]) - median(info["instruction_counts"])) / info["count_calls"]
+        assert info["instructions"] == per_call
+        # what a region costs besides its calls cancelled: below the plain average of a loop of N calls
+        assert info["instructions"] < median(info["instruction_counts"]) / info["count_calls"]
         assert 0 < info["allocator_instructions"] < info["instructions"] / 10
+        assert info["address_keyed_instructions"] > 0  # numpy's dispatch cache, twice per matmul
     # apply validates its input and then does the bare product: strictly more instructions
     assert counts["apply-numpy"]["instructions"] > counts["bare-numpy"]["instructions"] > 1000
