@@ -59,8 +59,7 @@ def main(argv=None) -> int:
     single = pair[pair["batch"] == 1]
     # Where the break-even is decided, chosen by the cost model (r*), not by any measured figure: at the
     # lowest ranks a speedup of 100-900x divides milliseconds by a few microseconds.
-    r_star = pair["d"].astype(float) * pair["k"] / (pair["d"] + pair["k"])
-    near = pair[pair["rank"].astype(float) >= r_star / 4]
+    near = pair[pair["rank"].astype(float) >= pair["r_star_a"] / 4]
     paired = bool(pair["paired_a"].all() and pair["paired_b"].all()) if len(pair) else False
     rows = {"matvec medians": agreement(medians["median_a"].to_numpy(), medians["median_b"].to_numpy())}
     for label, column in ((("paired", "speedup"), ("unpaired", "unpaired_speedup")) if paired
@@ -78,10 +77,12 @@ def main(argv=None) -> int:
                             {k[:-2]: v for k, v in r.items() if k.endswith("_b")}) for r in records]
     changed = [r for r, ok in zip(records, agree) if not ok]
     bounded = int(be["uncertain_a"].astype(bool).sum() + be["uncertain_b"].astype(bool).sum())
-    spans = [speedups.verdict_span({k[:-2]: v for k, v in r.items() if k.endswith(side)})
-             for r in records for side in ("_a", "_b")]
-    widths = [(b - a) / rs for (a, b), rs in zip(spans, [r["r_star_a"] for r in records for _ in (0, 1)])
-              if np.isfinite(a) and np.isfinite(b)] if "r_star_a" in be else []
+    widths = []  # of the verdicts bounded on both sides, as a fraction of r*
+    for r in records:
+        for side in ("_a", "_b"):
+            lo, hi = speedups.verdict_span({k[:-2]: v for k, v in r.items() if k.endswith(side)})
+            if np.isfinite(lo) and np.isfinite(hi):
+                widths.append((hi - lo) / r["r_star" + side])
     print("| figure, between the two runs | n | within 5% | within 10% | beyond 25% | worst |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():

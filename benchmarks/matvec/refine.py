@@ -65,17 +65,15 @@ def extra_rank(d: int, k: int, speedups: dict[int, float]) -> int | None:
     if not ranks:
         return None
     rungs = [r for r in rung_ranks(d, k) if r not in speedups]
-    for a, b in zip(ranks, ranks[1:]):
-        if speedups[a] >= 1 > speedups[b]:
-            inside = [r for r in rungs if a < r < b]
-            if not inside:  # a dip at low ranks (noise), or a crossing the ladder cannot reach: look further
-                continue
+    crossings = [(a, b) for a, b in zip(ranks, ranks[1:]) if speedups[a] >= 1 > speedups[b]]
+    for a, b in crossings:  # a dip at low ranks (noise) has no rung inside: the next crossing is looked at
+        inside = [r for r in rungs if a < r < b]
+        if inside:
             t = math.log(speedups[a]) / (math.log(speedups[a]) - math.log(speedups[b]))
             estimate = math.exp(math.log(a) + t * (math.log(b) - math.log(a)))
             return min(inside, key=lambda r: abs(math.log(r / estimate)))
-    top = ranks[-1]
-    if speedups[top] >= 1 and not any(speedups[a] >= 1 > speedups[b] for a, b in zip(ranks, ranks[1:])):
-        above = [r for r in rungs if r > top]
+    if not crossings and speedups[ranks[-1]] >= 1:
+        above = [r for r in rungs if r > ranks[-1]]
         return above[0] if above else None
     return None
 

@@ -46,16 +46,18 @@ def count_ratios(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float |
         sides.append(rows[pd.to_numeric(rows["instructions"], errors="coerce") > 0])
     a, b = sides
     m = a.merge(b[["fullname", "instructions", "fingerprint"]], on="fullname", suffixes=("_a", "_b"))
-    ignored = [cfg.for_case(case_id(r))[1] for r in m.to_dict("records")]
-    m = m[~np.array(ignored, dtype=bool)] if len(m) else m  # what the gate ignores, compare leaves out too
-    status, tolerance = [], []
+    keep, status, tolerance = [], [], []
     for r in m.to_dict("records"):
         case = case_id(r)
-        case_cfg, _ = cfg.for_case(case)
+        case_cfg, ignored = cfg.for_case(case)
+        keep.append(not ignored)  # what the gate ignores, compare leaves out too
+        if ignored:
+            continue
         finding = gate.instruction_finding(case, {"extra_info": {"instructions": r["instructions_a"]}},
                                            {"extra_info": {"instructions": r["instructions_b"]}}, case_cfg)
         status.append(finding.status if finding else STATUS_SAME)
         tolerance.append(case_cfg.instructions_tolerance)
+    m = m[np.array(keep, dtype=bool)] if len(m) else m
     m["ratio"] = m["instructions_b"].astype(float) / m["instructions_a"].astype(float)
     m["ratio_lo"] = m["ratio_hi"] = m["ratio"]
     m["uncertainty"] = "exact"
@@ -71,4 +73,3 @@ def count_ratios(frame: pd.DataFrame, run_a: str, run_b: str, threshold: float |
                       same_machine=bool(fa) and fa == fb,
                       threshold=cfg.instructions_tolerance if threshold is None else threshold,
                       metric="instructions", warnings=tuple(warnings))
-
