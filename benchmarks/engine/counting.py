@@ -30,8 +30,10 @@ virtual CPU makes OpenBLAS choose (``threadpoolctl``'s ``architecture``). The in
 glibc's allocator spends inside its internals (:data:`ALLOCATOR_INTERNALS`) are left out of
 ``instructions`` and recorded beside it (``allocator_instructions``): their cost follows the
 heap's history, not the code, and moved torch's small calls by 0.2-0.4% between processes. So are
-numpy's lookups keyed by object addresses (:data:`ADDRESS_KEYED`, recorded as
-``address_keyed_instructions``): their cost follows where the keys landed in the heap.
+the lookups keyed by object addresses (:data:`ADDRESS_KEYED`: numpy's dispatch cache, CPython's
+type-attribute cache misses; recorded as ``address_keyed_instructions``): their cost follows where the
+keys landed in the heap. numpy's draws of the operating system's entropy are fixed
+(:func:`fix_entropy`).
 What is left: a few instructions per region, which the repeats' median absorbs.
 
 Counts see the instructions this library, numpy, torch and BLAS execute; they do not see
@@ -52,8 +54,9 @@ from pathlib import Path
 
 # 2: glibc malloc's internals left out of `instructions` (recorded beside it); 3: numpy's lookups keyed
 # by object addresses too (ADDRESS_KEYED); 4: a short call's count is the difference of loops of N and
-# 2N calls over N, which cancels what a region costs besides its calls
-COUNTING_VERSION = 4
+# 2N calls over N, which cancels what a region costs besides its calls; 5: CPython's type-attribute cache
+# misses join ADDRESS_KEYED, and numpy's OS entropy is fixed (fix_entropy)
+COUNTING_VERSION = 5
 # The worker's folder for callgrind's dump files (set by the driver for a counted run).
 COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
@@ -83,7 +86,17 @@ ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_
 # inclusive cost): bare-numpy counted 44,311 and 44,323 instructions a call in two processes whose
 # environments differed by one byte (the 12 in memcmp under this lookup, 2026-12-06), and 44,527
 # in one process of six A/A runs (2026-12-06, counting engine 2).
-ADDRESS_KEYED = re.compile(r"PyArrayIdentityHash_GetItem(\.\w+)*(\(.*\))?")
+# CPython's type-attribute cache is keyed by the attribute name's address (3.11's MCACHE_HASH_METHOD):
+# which lookups collide and miss into find_name_in_mro (an MRO walk of dict lookups) follows where the
+# names landed. scikit-learn's randomized_svd counted 12,988 and 10,738 instructions there in two
+# processes whose environments differed by one byte, half of the 4,505 between them (2026-12-06).
+ADDRESS_KEYED = re.compile(r"(PyArrayIdentityHash_GetItem|find_name_in_mro)(\.\w+)*(\(.*\))?")
+# numpy seeds every new bit generator from the operating system's entropy first, a seeded RandomState
+# too (it then overwrites the state): scikit-learn's randomized_svd(random_state=<int>) spends 1.5 M
+# instructions doing so, and how many follows the random words drawn (1,300-19,000 apart between calls in
+# one process, 2026-12-06). Counted workers draw this fixed value instead, as PYTHONHASHSEED=0 fixes str
+# hashing; no seeded generator's numbers change.
+FIXED_ENTROPY = 0x9E3779B97F4A7C15F39CC0605CEDC835
 HOOKS_SOURCE = """\
 #include <valgrind/callgrind.h>
 void lowrank_count_start(void) { CALLGRIND_ZERO_STATS; CALLGRIND_START_INSTRUMENTATION; }
@@ -217,6 +230,14 @@ def _region(path: Path) -> tuple[int, int, int]:
     return total, allocator, keyed
 
 
+def fix_entropy() -> None:
+    """Make numpy draw :data:`FIXED_ENTROPY` where it would draw the operating system's entropy (a counted
+    worker only): what seeding a bit generator costs then follows the code, not the random words."""
+    import numpy.random.bit_generator as bit_generator
+
+    bit_generator.randbits = lambda bits: FIXED_ENTROPY & ((1 << bits) - 1)
+
+
 def _loop(call, calls: int) -> None:
     for _ in range(calls):
         call()
@@ -254,6 +275,7 @@ def counted(call, calls: int = 1) -> tuple[int, int, int]:
 
 def count(call) -> dict:
     """Instructions per call of ``call`` (see the module's docstring); the record fields it adds."""
+    fix_entropy()
     call()
     call()
     single = counted(call, 1)
@@ -298,6 +320,7 @@ def recorded_settings(threads: dict) -> dict:
             for p in threadpool_info() if p.get("user_api") == "blas"]
     return {"engine": COUNTING_VERSION, "valgrind": valgrind_version(), "environment": dict(ENVIRONMENT),
             "hooks": HOOKS_SOURCE, "aslr": "off (setarch -R)" if no_aslr() else "on",
+            "entropy": f"numpy's OS entropy fixed at {FIXED_ENTROPY:#x}",
             "bytecode": _bytecode_note(),
             "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "repeats_long": REPEATS_LONG,
             "warm_calls": WARM_CALLS,

@@ -54,9 +54,10 @@ COUNT_FIELDS: dict[str, Field] = {
                                     "consolidation), left out of `instructions`: they follow the heap's history, not "
                                     "the code", True),
     "address_keyed_instructions": Field("float|null", "instructions per call inside lookups keyed by object "
-                                        "addresses (numpy's `PyArrayIdentityHash_GetItem` and what it calls), left "
-                                        "out of `instructions`: they follow where the keys landed in the heap, not the "
-                                        "code (engine 3 on)", True),
+                                        "addresses (numpy's `PyArrayIdentityHash_GetItem`, engine 3 on; CPython's "
+                                        "type-attribute cache misses, `find_name_in_mro`, engine 5 on; with what they "
+                                        "call), left out of `instructions`: they follow where the keys landed in the "
+                                        "heap, not the code", True),
     "count_calls": Field("int|null", "calls per counted repeat (about 2 million instructions' worth)", True),
     "counting_engine": Field("int|null", "version of the counting engine", True),
 }

@@ -63,6 +63,29 @@ def test_numpys_address_keyed_lookup_is_left_out_with_what_it_calls(tmp_path):
     assert counting._region(dump) == (602, 0, 72)
 
 
+def test_cpythons_type_cache_misses_are_left_out_with_what_they_call(tmp_path):
+    # find_name_in_mro (a miss of the type-attribute cache keyed by the name's address) with the dict
+    # lookup it calls: 30 + 20 left out; the same dict lookup called from the bytecode loop stays.
+    dump = tmp_path / "callgrind.1.1"
+    dump.write_text("events: Ir\nfn=_PyType_Lookup\n0 40\ncfn=find_name_in_mro\ncalls=1 0\n0 50\n\n"
+                    "fn=find_name_in_mro\n0 30\ncfn=_Py_dict_lookup\ncalls=2 0\n0 20\n\n"
+                    "fn=_PyEval_EvalFrameDefault\n0 100\ncfn=_Py_dict_lookup\ncalls=1 0\n0 10\n\n"
+                    "fn=_Py_dict_lookup\n0 30\ntotals: 200\n")
+    assert counting._region(dump) == (200, 0, 50)
+
+
+def test_a_counted_worker_draws_fixed_entropy_and_seeded_numbers_do_not_change():
+    # In a subprocess: fix_entropy rebinds numpy's entropy source for the whole process.
+    script = ("import numpy as np\nfrom benchmarks.engine import counting\n"
+              "before = np.random.RandomState(7).random_sample(3).tolist()\n"
+              "counting.fix_entropy()\n"
+              "assert np.random.SeedSequence().entropy == np.random.SeedSequence().entropy == counting.FIXED_ENTROPY\n"
+              "assert np.random.default_rng().random() == np.random.default_rng().random()\n"
+              "assert np.random.RandomState(7).random_sample(3).tolist() == before\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
     monkeypatch.delenv(counting.COUNT_DIR_ENV, raising=False)
     with pytest.raises(counting.CountingUnavailable, match="LOWRANK_BENCH_METRIC=instructions"):
