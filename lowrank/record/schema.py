@@ -44,8 +44,8 @@ COUNT_FIELDS: dict[str, Field] = {
                           "the difference of the median loops of 2 x `count_calls` and of `count_calls` calls, over "
                           "`count_calls` (engine 4 on; before, the median loop over `count_calls`); for a long call "
                           "its one counted call; glibc malloc's internals left out (engine 2 on) and numpy's lookups "
-                          "keyed by object addresses (engine 3 on); set-up, imports and "
-                          "pytest are never counted", True),
+                          "keyed by object addresses (engine 3 on), with CPython's type-attribute cache misses and "
+                          "numpy's OS entropy fixed (engine 5 on); set-up, imports and pytest are never counted", True),
     "instruction_counts": Field("list|null", "each repeat's instructions for `count_calls` calls, as `instructions` "
                                 "counts them", True),
     "instruction_counts_doubled": Field("list|null", "each repeat's instructions for 2 x `count_calls` calls (short "
