@@ -1,14 +1,23 @@
 #!/usr/bin/env python
-"""The day's noise: a single-thread 1024x1024 float32 ``W @ x`` timed in blocks for 30 seconds.
+"""The day's noise: two single-thread calls timed in alternating half-second blocks for 30 seconds.
 
-Quote its line beside any measured figure: on a shared VM the same loop moves by tens of
+* a 1024x1024 float32 ``W @ x`` (about 100 us, its operands in cache): the probe every figure in
+  the docs quotes;
+* a rank-4 ``B @ (A @ x)`` of 4096x4096 float64 (about 10 us): the kind of call whose speedups
+  moved most between two runs. On this VM its blocks sit in one of two modes, about 11 and
+  21 us, and switch every few seconds (2026-12-06), while the dense ``W @ x`` it is divided into
+  (128 MB, memory-bound) does not move: a speedup taken in the slow mode is half the one taken
+  in the fast mode, whatever pairing does.
+
+Quote its lines beside any measured figure: on a shared VM the same loop moves by tens of
 percent from one hour to the next, and a figure means little without it.
 
     python scripts/noise_probe.py             # 30 s
     python scripts/noise_probe.py --seconds 10
 
-Prints the blocks' medians (min, median, max), the spread max/min, and the share of blocks
-within 5% of the median of all blocks.
+Prints, per call, the blocks' medians (min, median, max), the spread max/min, and the share of
+blocks within 5% of the median of all blocks; for the small call also the share of blocks in
+its slow mode (at least 1.5x its fastest block).
 """
 
 from __future__ import annotations
@@ -26,6 +35,24 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 BLOCK_S = 0.5  # one block: the median of the calls made in half a second
+SLOW_MODE = 1.5  # a block at least this much slower than the fastest one is in the slow mode
+
+
+def _block(call) -> float:
+    calls, stop = [], time.perf_counter() + BLOCK_S
+    while time.perf_counter() < stop:
+        t0 = time.perf_counter()
+        call()
+        calls.append(time.perf_counter() - t0)
+    return statistics.median(calls)
+
+
+def _line(label: str, blocks: list[float], seconds: float) -> str:
+    mid = statistics.median(blocks)
+    within = sum(abs(b / mid - 1) <= 0.05 for b in blocks) / len(blocks)
+    return (f"{label}, 1 thread, {seconds:.0f} s, {len(blocks)} blocks: medians {min(blocks) * 1e6:.1f} / "
+            f"{mid * 1e6:.1f} / {max(blocks) * 1e6:.1f} us (min / median / max), spread "
+            f"{max(blocks) / min(blocks):.2f}x, {within:.0%} of blocks within 5% of the median")
 
 
 def main(argv=None) -> int:
@@ -37,20 +64,16 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     w = rng.standard_normal((1024, 1024), dtype=np.float32)
     x = rng.standard_normal(1024, dtype=np.float32)
-    blocks = []
+    a, b, x_small = rng.standard_normal((4, 4096)), rng.standard_normal((4096, 4)), rng.standard_normal(4096)
+    probe, small = [], []
     end = time.perf_counter() + args.seconds
     while time.perf_counter() < end:
-        calls, stop = [], time.perf_counter() + BLOCK_S
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            w @ x
-            calls.append(time.perf_counter() - t0)
-        blocks.append(statistics.median(calls))
-    mid = statistics.median(blocks)
-    within = sum(abs(b / mid - 1) <= 0.05 for b in blocks) / len(blocks)
-    print(f"noise probe: 1024x1024 float32 W@x, 1 thread, {args.seconds:.0f} s, {len(blocks)} blocks: medians "
-          f"{min(blocks) * 1e6:.1f} / {mid * 1e6:.1f} / {max(blocks) * 1e6:.1f} us (min / median / max), spread "
-          f"{max(blocks) / min(blocks):.2f}x, {within:.0%} of blocks within 5% of the median")
+        probe.append(_block(lambda: w @ x))
+        small.append(_block(lambda: b @ (a @ x_small)))
+    print("noise probe: " + _line("1024x1024 float32 W@x", probe, args.seconds))
+    slow = sum(s >= SLOW_MODE * min(small) for s in small) / len(small)
+    print("noise probe: " + _line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds)
+          + f"; {slow:.0%} of blocks in the slow mode (>= {SLOW_MODE}x the fastest)")
     return 0
 
 
