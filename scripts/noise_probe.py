@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """The day's noise: two single-thread calls timed in alternating half-second blocks for 30 seconds.
 
-* a 1024x1024 float32 ``W @ x`` (about 100 us, its operands in cache): the probe every figure in
-  the docs quotes;
+* a 1024x1024 float32 ``W @ x`` (55-170 us on this VM, by the day; its operands in cache): the
+  probe every figure in the docs quotes;
 * a rank-4 ``B @ (A @ x)`` of 4096x4096 float64 (about 10 us): the kind of call whose speedups
   moved most between two runs. On this VM its blocks sit in one of two modes, about 11 and
-  21 us, and switch every few seconds (2026-12-06), while the dense ``W @ x`` it is divided into
-  (128 MB, memory-bound) does not move: a speedup taken in the slow mode is half the one taken
-  in the fast mode, whatever pairing does.
+  21 us, and switch every few seconds (2026-12-06), while the suite's dense 4096x4096 float64
+  ``W @ x`` it is divided into (128 MB, memory-bound; not timed here) does not move: a speedup
+  taken in the slow mode is half the one taken in the fast mode, whatever pairing does.
 
 Quote its lines beside any measured figure: on a shared VM the same loop moves by tens of
 percent from one hour to the next, and a figure means little without it.
@@ -17,7 +17,9 @@ percent from one hour to the next, and a figure means little without it.
 
 Prints, per call, the blocks' medians (min, median, max), the spread max/min, and the share of
 blocks within 5% of the median of all blocks; for the small call also the share of blocks in
-its slow mode (at least 1.5x its fastest block).
+its slow mode (at least 1.5x its fastest block: a probe spent wholly in one mode says 0%, and its
+min says which mode). Each call gets half the time: the blocks are half as many as the probe's
+before 2026-12-06 (60 in 30 s), so its old "within 5%" shares rest on twice the blocks.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def _block(call) -> float:
 def _line(label: str, blocks: list[float], seconds: float) -> str:
     mid = statistics.median(blocks)
     within = sum(abs(b / mid - 1) <= 0.05 for b in blocks) / len(blocks)
-    return (f"{label}, 1 thread, {seconds:.0f} s, {len(blocks)} blocks: medians {min(blocks) * 1e6:.1f} / "
+    return (f"{label}, 1 thread, {seconds:.0f} s of the probe's {2 * seconds:.0f}, {len(blocks)} blocks: medians {min(blocks) * 1e6:.1f} / "
             f"{mid * 1e6:.1f} / {max(blocks) * 1e6:.1f} us (min / median / max), spread "
             f"{max(blocks) / min(blocks):.2f}x, {within:.0%} of blocks within 5% of the median")
 
@@ -70,9 +72,9 @@ def main(argv=None) -> int:
     while time.perf_counter() < end:
         probe.append(_block(lambda: w @ x))
         small.append(_block(lambda: b @ (a @ x_small)))
-    print("noise probe: " + _line("1024x1024 float32 W@x", probe, args.seconds))
+    print("noise probe: " + _line("1024x1024 float32 W@x", probe, args.seconds / 2))
     slow = sum(s >= SLOW_MODE * min(small) for s in small) / len(small)
-    print("noise probe: " + _line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds)
+    print("noise probe: " + _line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds / 2)
           + f"; {slow:.0%} of blocks in the slow mode (>= {SLOW_MODE}x the fastest)")
     return 0
 

@@ -90,12 +90,19 @@ ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_
 # which lookups collide and miss into find_name_in_mro (an MRO walk of dict lookups) follows where the
 # names landed. scikit-learn's randomized_svd counted 12,988 and 10,738 instructions there in two
 # processes whose environments differed by one byte, half of the 4,505 between them (2026-12-06).
+# The price: misses that happen whatever the addresses are left out too: names the cache never holds
+# (getattr with a name built at run time, C code's PyObject_GetAttrString) and types without a version
+# tag walk their MRO on every lookup, about 400 instructions for a class three deep, uncounted; what
+# surrounds each lookup (the call, the bytecode, building the name) stays counted.
+# _region takes each match's inclusive cost: it assumes a match never calls another match or the
+# allocator's internals (true of these two, pure lookups); a dump where one did would subtract twice.
 ADDRESS_KEYED = re.compile(r"(PyArrayIdentityHash_GetItem|find_name_in_mro)(\.\w+)*(\(.*\))?")
 # numpy seeds every new bit generator from the operating system's entropy first, a seeded RandomState
 # too (it then overwrites the state): scikit-learn's randomized_svd(random_state=<int>) spends 1.5 M
 # instructions doing so, and how many follows the random words drawn (1,300-19,000 apart between calls in
 # one process, 2026-12-06). Counted workers draw this fixed value instead, as PYTHONHASHSEED=0 fixes str
-# hashing; no seeded generator's numbers change.
+# hashing; no seeded generator's numbers change. (np.random's global generator was seeded at import,
+# before this: nothing counted here uses it.)
 FIXED_ENTROPY = 0x9E3779B97F4A7C15F39CC0605CEDC835
 HOOKS_SOURCE = """\
 #include <valgrind/callgrind.h>
@@ -275,6 +282,8 @@ def counted(call, calls: int = 1) -> tuple[int, int, int]:
 
 def count(call) -> dict:
     """Instructions per call of ``call`` (see the module's docstring); the record fields it adds."""
+    if not os.environ.get(COUNT_DIR_ENV):  # before fix_entropy touches numpy in a process that is not counting
+        raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
     fix_entropy()
     call()
     call()

@@ -87,7 +87,7 @@ RUN_FIELDS: dict[str, Field] = {
                     "counts existed: time"),
     "counting": Field("dict", "a counted run only: `valgrind` (version), `environment` (PYTHONHASHSEED, "
                       "PYTHONMALLOC, thread variables), `threads`, `blas` (the kernel `architecture` valgrind's CPU "
-                      "made each BLAS choose), `engine`, `hooks` (the client requests around each counted region), `aslr` (off under `setarch -R`), `repeats`, `target_instructions`"),
+                      "made each BLAS choose), `engine`, `hooks` (the client requests around each counted region), `aslr` (off under `setarch -R`), `entropy` (the fixed value numpy draws for new bit generators, engine 5 on), `repeats`, `target_instructions`"),
     "fingerprint": Field("str", "hash of CPU model, core count, architecture and GPU names — not the host name; runs "
                          "with equal fingerprints may compare absolute times"),
 }

@@ -92,6 +92,16 @@ def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
         counting.counted(lambda: None)
 
 
+def test_a_count_outside_a_counted_worker_leaves_numpys_entropy_alone(monkeypatch):
+    import numpy.random.bit_generator as bit_generator
+
+    monkeypatch.delenv(counting.COUNT_DIR_ENV, raising=False)
+    source = bit_generator.randbits
+    with pytest.raises(counting.CountingUnavailable, match="LOWRANK_BENCH_METRIC=instructions"):
+        counting.count(lambda: None)
+    assert bit_generator.randbits is source
+
+
 def test_without_valgrind_a_counted_run_says_what_to_install(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path), "LOWRANK_BENCH_METRIC": "instructions",
            "LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_BACKENDS": "numpy"}
