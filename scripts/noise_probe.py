@@ -49,12 +49,14 @@ def _block(call) -> float:
     return statistics.median(calls)
 
 
-def _line(label: str, blocks: list[float], seconds: float) -> str:
+def _line(label: str, blocks: list[float], probe_s: float) -> str:
+    """One call's line: its blocks (half of the probe's time) summarised."""
     mid = statistics.median(blocks)
     within = sum(abs(b / mid - 1) <= 0.05 for b in blocks) / len(blocks)
-    return (f"{label}, 1 thread, {seconds:.0f} s of the probe's {2 * seconds:.0f}, {len(blocks)} blocks: medians {min(blocks) * 1e6:.1f} / "
-            f"{mid * 1e6:.1f} / {max(blocks) * 1e6:.1f} us (min / median / max), spread "
-            f"{max(blocks) / min(blocks):.2f}x, {within:.0%} of blocks within 5% of the median")
+    return (f"noise probe: {label}, 1 thread, {probe_s / 2:.0f} s of the probe's {probe_s:.0f}, {len(blocks)} "
+            f"blocks: medians {min(blocks) * 1e6:.1f} / {mid * 1e6:.1f} / {max(blocks) * 1e6:.1f} us "
+            f"(min / median / max), spread {max(blocks) / min(blocks):.2f}x, {within:.0%} of blocks within 5% "
+            "of the median")
 
 
 def main(argv=None) -> int:
@@ -72,9 +74,9 @@ def main(argv=None) -> int:
     while time.perf_counter() < end:
         probe.append(_block(lambda: w @ x))
         small.append(_block(lambda: b @ (a @ x_small)))
-    print("noise probe: " + _line("1024x1024 float32 W@x", probe, args.seconds / 2))
+    print(_line("1024x1024 float32 W@x", probe, args.seconds))
     slow = sum(s >= SLOW_MODE * min(small) for s in small) / len(small)
-    print("noise probe: " + _line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds / 2)
+    print(_line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds)
           + f"; {slow:.0%} of blocks in the slow mode (>= {SLOW_MODE}x the fastest)")
     return 0
 

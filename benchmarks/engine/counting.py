@@ -250,14 +250,19 @@ def _loop(call, calls: int) -> None:
         call()
 
 
+def _count_folder() -> Path:
+    """This counted worker's dump folder; outside one, the error that says how to get one."""
+    folder = os.environ.get(COUNT_DIR_ENV)
+    if not folder:
+        raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
+    return Path(folder)
+
+
 def counted(call, calls: int = 1) -> tuple[int, int, int]:
     """The instructions of ``calls`` calls of ``call`` outside glibc malloc's internals and the lookups
     keyed by addresses, those inside the allocator's internals, and those in the lookups, read from the
     dump callgrind writes when the region ends."""
-    folder = os.environ.get(COUNT_DIR_ENV)
-    if not folder:
-        raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
-    folder = Path(folder)
+    folder = _count_folder()
     hooks = _hooks(folder)
     before = {p.name for p in _dumps(folder)}
     # No cyclic garbage collection inside the region (timeit's rule): when it runs depends on
@@ -282,8 +287,7 @@ def counted(call, calls: int = 1) -> tuple[int, int, int]:
 
 def count(call) -> dict:
     """Instructions per call of ``call`` (see the module's docstring); the record fields it adds."""
-    if not os.environ.get(COUNT_DIR_ENV):  # before fix_entropy touches numpy in a process that is not counting
-        raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
+    _count_folder()  # refuses before fix_entropy touches numpy in a process that is not counting
     fix_entropy()
     call()
     call()
