@@ -136,6 +136,11 @@ class Profile:
     # After pass 1, one rank per matvec curve near its break-even, timed by the later passes
     # (benchmarks/matvec/refine.py). Off where a run's cases must be the same every time (CI's quick runs).
     refine_break_even: bool = False
+    # Passes after the run's own that time only the factored cases whose pair's two calls are both short
+    # (under timing.long_call_s), in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
+    # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
+    # processes average. None where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
+    short_pair_extra_passes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
         return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
@@ -169,10 +174,12 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 8 or more pairs of 2 ms rounds, on each side; a call of 10 ms or more, one ABBA block per pass;
-        # 0.1 s or more, two blocks in the one pass that times it (two ratios gave an interval too narrow
-        # to hold the next run's crossing; a 4096² GEMM at n = 512 costs 0.19 s a call).
-        pairing=PairPolicy(min_pairs=8, max_pairs=30, budget_s=0.03, min_pairs_long=2, min_pairs_very_long=4),
+        # 6 or more pairs of 2 ms rounds, on each side (8 before the extra passes: a process's figure
+        # is the median of its rounds, and processes disagree far more than rounds do); a call of 10 ms
+        # or more, one ABBA block per pass,
+        # a partner of 0.1 s or more too (a 4096² GEMM at n = 512 costs 0.19 s a call): such a pair is
+        # timed in every pass since its case's own call is short (before, in pass 1 only, two blocks).
+        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
                             min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid
@@ -183,6 +190,8 @@ PROFILES: dict[str, Profile] = {
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
         refine_break_even=True,
+        # Pairs of short calls in 5 processes instead of 3 (issue 24: docs/timing.md says what it bought).
+        short_pair_extra_passes=2,
     ),
     "full": Profile(
         name="full",
@@ -207,5 +216,6 @@ PROFILES: dict[str, Profile] = {
         timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
         pairing=PairPolicy(min_pairs=20, max_pairs=100, budget_s=0.3, min_pairs_long=6, min_pairs_very_long=4),
         refine_break_even=True,
+        short_pair_extra_passes=3,
     ),
 }

@@ -8,15 +8,22 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   library's thread pool spins.
 * **Passes.** The whole selection is run ``processes`` times (pass 1: every backend,
   then pass 2, ...), except cases marked ``single_pass`` (factorizations: calls of
-  milliseconds to seconds) and cases whose calls took ``first_pass_only_s`` or more in
-  pass 1 (a 4096² GEMM at n = 512 and the factored products timed beside it, a LoRA
-  forward of a 4096×11008 layer at n = 512: ``call_s`` in their record), which only pass 1 times. On a shared machine a disturbance
+  milliseconds to seconds) and cases whose own calls took ``first_pass_only_s`` or more in
+  pass 1 (a 4096² GEMM at n = 512, a LoRA forward of a 4096×11008 layer at n = 512:
+  ``call_s`` in their record), which only pass 1 times. On a shared machine a disturbance
   lasts from milliseconds to a second and can shift every round of the cases timed
-  meanwhile; separate passes, minutes
-  apart and in fresh processes (fresh page placement, address-space layout, thread
+  meanwhile; separate passes, minutes apart and in fresh processes (fresh page placement, address-space layout, thread
   placement), put such a shift in one pass of a case instead of all of it; the reported
   figure stands on the least disturbed pass, and the spread of the per-pass medians is
   the between-process spread each result records (``process_medians``, ``process_spread``).
+* **More passes for short pairs.** A factored case timed beside its dense partner where both
+  calls are short (under the policy's ``long_call_s``, 10 ms; the matvec suite's warm-cache
+  cases) gets extra passes after the others (two in the default profile: five processes in
+  all), each a fresh worker that times only those pairs. On this project's VM a call of a few microseconds has two speeds,
+  about 2× apart, that switch every few seconds to minutes while a DRAM-bound dense product
+  does not move: pairing cannot cancel that, only more processes, minutes apart, can average it
+  (``docs/timing.md``). A pair whose own case is short but whose partner is long (a rank-1
+  product beside a 4096² GEMM at n = 512) is timed in every regular pass.
 
 The result is a normal pytest-benchmark document: each case reports the pass with the
 lowest median exactly as pytest-benchmark measured it, and records the median of every
@@ -38,9 +45,10 @@ from typing import Callable
 # file; OPERAND_CACHE: the folder where workers share the operands they built (benchmarks/matvec/operands.py);
 # FIRST_PASS_ONLY: a file of the cases a later pass leaves out (calls too long for passes to matter).
 # REFINED: a file of the ranks later passes add near each curve's break-even (benchmarks/matvec/refine.py).
-WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV, FIRST_PASS_ONLY_ENV, REFINED_ENV = INTERNAL_VARIABLES = (
-    "LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE",
-    "LOWRANK_BENCH_FIRST_PASS_ONLY", "LOWRANK_BENCH_REFINED")
+# SHORT_PAIRS: a file of the cases an extra pass times (pairs of short calls), set in extra passes only.
+WORKER_ENV, CALIBRATION_ENV, OPERAND_CACHE_ENV, FIRST_PASS_ONLY_ENV, REFINED_ENV, SHORT_PAIRS_ENV = \
+    INTERNAL_VARIABLES = ("LOWRANK_BENCH_WORKER", "LOWRANK_BENCH_CALIBRATION", "LOWRANK_BENCH_OPERAND_CACHE",
+                          "LOWRANK_BENCH_FIRST_PASS_ONLY", "LOWRANK_BENCH_REFINED", "LOWRANK_BENCH_SHORT_PAIRS")
 # Options of the user's command line that name outputs: the driver writes the one result file.
 _OUTPUT_OPTIONS = ("--benchmark-json", "--benchmark-save", "--benchmark-autosave", "--lowrank-output",
                    "--benchmark-histogram", "--benchmark-cprofile-dump")
@@ -165,8 +173,28 @@ def first_pass_only(doc: dict, threshold_s: float) -> list[str]:
     return out
 
 
+def is_short_pair(bench: dict, threshold_s: float) -> bool:
+    """Whether a worker document's case is a pair (a factored case timed beside its partner) whose own
+    call and whose partner's both took less than ``threshold_s``."""
+    info = bench.get("extra_info") or {}
+    calls = (info.get("call_s"), info.get("partner_call_s"))
+    return bool(info.get("process_pair_ratios")) and all(isinstance(c, (int, float)) and c < threshold_s
+                                                         for c in calls)
+
+
+def short_pairs(doc: dict, chosen: Callable[[dict], bool]) -> list[str]:
+    """The cases of a worker document the extra passes time: those ``chosen`` picks (:func:`is_short_pair`,
+    narrowed by the suite)."""
+    return [bench["fullname"] for bench in doc.get("benchmarks", []) if chosen(bench)]
+
+
 def leaves_out(nodeid: str, env=os.environ) -> bool:
-    """Whether this worker's pass leaves the case out (:func:`first_pass_only`, written by the driver)."""
+    """Whether this worker's pass leaves the case out: an extra pass times only the short pairs
+    (:func:`short_pairs`), a later pass leaves out the long calls (:func:`first_pass_only`); the
+    driver writes both listings."""
+    short = env.get(SHORT_PAIRS_ENV)
+    if short:
+        return nodeid not in set(Path(short).read_text().splitlines())
     listing = env.get(FIRST_PASS_ONLY_ENV)
     if not listing or pass_number(env) <= 1:
         return False
@@ -184,10 +212,14 @@ def refined_listing(env=os.environ) -> str:
 
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
                prefix: tuple[str, ...] = (), extra_env: dict | None = None,
-               first_pass_only_s: float | None = None, refine: Callable[[dict], str] | None = None) -> bool:
+               first_pass_only_s: float | None = None, refine: Callable[[dict], str] | None = None,
+               short_pair_passes: int | None = None, short_pair: Callable[[dict], bool] | None = None) -> bool:
     """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
 
     ``first_pass_only_s``: cases whose calls took this long in pass 1 are not timed again.
+    ``short_pair_passes`` (with ``short_pair``, which picks a worker document's cases): passes in all
+    for the cases ``short_pair`` picks in the regular passes' documents (:func:`short_pairs`); the
+    passes after ``passes`` time those cases only.
     ``refine(pass-1 document)``: the cases later passes add (a listing each worker reads back through
     :func:`refined_listing`; the matvec suite adds a rank near each curve's break-even).
 
@@ -197,14 +229,21 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
     """
     calibration_file = _calibration_file(workdir, calibration)
     complete = True
-    for pass_no in range(1, passes + 1):
+    total = max(passes, short_pair_passes or 0)
+    for pass_no in range(1, total + 1):
         for backend in backends:
             start = time.perf_counter()
             what = "counting under valgrind" if prefix else "timing"
-            log(f"[pass {pass_no}/{passes}] {backend}: {what} in a fresh worker process ...")
             env = dict(extra_env or {})
             listing = workdir / f"first-pass-only-{backend}.txt"
             refined = workdir / f"refined-{backend}.txt"
+            short = workdir / f"short-pairs-{backend}.txt"
+            if pass_no > passes:
+                if not short.exists() or not short.read_text():
+                    continue  # no pair of short calls: nothing for an extra pass
+                env[SHORT_PAIRS_ENV] = str(short)
+                what += f" the {len(short.read_text().splitlines())} pairs of short calls"
+            log(f"[pass {pass_no}/{total}] {backend}: {what} in a fresh worker process ...")
             if pass_no > 1 and listing.exists():
                 env[FIRST_PASS_ONLY_ENV] = str(listing)
             if pass_no > 1 and refined.exists():
@@ -217,35 +256,42 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
                     docs.append((pass_no, json.loads(partial.read_text())))
                 raise
             if path is None:
-                if pass_no > 1 and listing.exists() and listing.read_text():
+                if pass_no > passes:
+                    docs.append((pass_no, {"benchmarks": []}))
+                    log(f"[pass {pass_no}/{total}] {backend}: no result (none of the short pairs ran)")
+                elif pass_no > 1 and listing.exists() and listing.read_text():
                     # Every case left was timed in pass 1 only: the pass ran, with nothing to time.
                     docs.append((pass_no, {"benchmarks": []}))
-                    log(f"[pass {pass_no}/{passes}] {backend}: nothing left to time (pass 1 timed the long calls)")
+                    log(f"[pass {pass_no}/{total}] {backend}: nothing left to time (pass 1 timed the long calls)")
                 else:
-                    log(f"[pass {pass_no}/{passes}] {backend}: no results (nothing selected?)")
+                    log(f"[pass {pass_no}/{total}] {backend}: no results (nothing selected?)")
                 continue
             doc = json.loads(path.read_text())
             block = (doc.get("machine_info") or {}).get("lowrank_bench") or {}
             complete = complete and bool(block.get("complete", True))
             docs.append((pass_no, doc))
-            log(f"[pass {pass_no}/{passes}] {backend}: {len(doc.get('benchmarks', []))} cases in "
+            log(f"[pass {pass_no}/{total}] {backend}: {len(doc.get('benchmarks', []))} cases in "
                 f"{time.perf_counter() - start:.1f} s")
+            if short_pair is not None and pass_no <= passes < total:
+                # Refined ranks appear from pass 2 on: every regular pass adds its short pairs.
+                known = short.read_text().splitlines() if short.exists() else []
+                short.write_text("\n".join(known + [c for c in short_pairs(doc, short_pair) if c not in known]))
             if first_pass_only_s is not None and pass_no < passes:
                 # Pass 1's long calls, and those of the cases a later pass added (refined ranks): timed once.
                 known = listing.read_text().splitlines() if pass_no > 1 and listing.exists() else []
                 long_cases = [c for c in first_pass_only(doc, first_pass_only_s) if c not in known]
                 listing.write_text("\n".join(known + long_cases))
                 if long_cases:
-                    log(f"[pass {pass_no}/{passes}] {backend}: {len(long_cases)} case(s) with calls of "
+                    log(f"[pass {pass_no}/{total}] {backend}: {len(long_cases)} case(s) with calls of "
                         f"{first_pass_only_s:g} s or more are not timed again in later passes")
             if pass_no == 1 and refine is not None and passes > 1:
                 try:
                     listing_text = refine(doc)
                 except Exception as exc:  # noqa: BLE001 -- a refinement is an extra: never lose the run to it
-                    log(f"[pass 1/{passes}] {backend}: no rank added near the break-even ({exc!r})")
+                    log(f"[pass 1/{total}] {backend}: no rank added near the break-even ({exc!r})")
                     listing_text = ""
                 refined.write_text(listing_text)
                 if listing_text:
-                    log(f"[pass 1/{passes}] {backend}: {len(listing_text.splitlines())} case(s) added near the "
+                    log(f"[pass 1/{total}] {backend}: {len(listing_text.splitlines())} case(s) added near the "
                         "break-even, timed from pass 2 on")
     return complete

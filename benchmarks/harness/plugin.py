@@ -240,6 +240,9 @@ def pytest_runtestloop(session):
     import tempfile
 
     passes = progress["processes"]
+    # Pairs of short calls: more passes where the profile asks for them (never in a counted run,
+    # whose counts no process moves, nor where the user asked for one pass).
+    short_passes = passes + (0 if counts else run.selection.profile.short_pair_extra_passes)
     docs: list = []
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="lowrank-bench-") as tmp:
@@ -260,7 +263,8 @@ def pytest_runtestloop(session):
             complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
                                          docs, run.log, prefix, extra_env,
                                          first_pass_only_s=None if counts else run.policy.very_long_call_s,
-                                         refine=_refine_plan if run.refines else None)
+                                         refine=_refine_plan if run.refines else None,
+                                         short_pair_passes=short_passes, short_pair=_short_pair(run.policy))
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -269,10 +273,20 @@ def pytest_runtestloop(session):
             progress["failed"] = str(exc).splitlines()[0]
             complete = False
         if docs:
-            _write_merged(config, run, docs, complete, passes)
+            _write_merged(config, run, docs, complete, passes, short_passes)
     if interrupted:
         raise KeyboardInterrupt
     return True
+
+
+def _short_pair(policy: timing.Policy):
+    """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache.
+    A cold-cache case (a fresh copy of its operands each call) costs twice a warm one to time, and the
+    warm ones are where a few-microsecond call's two speeds decide the speedup."""
+    def chosen(bench: dict) -> bool:
+        return (driver.is_short_pair(bench, policy.long_call_s)
+                and (bench.get("extra_info") or {}).get("cache") != "cold")
+    return chosen
 
 
 def _refine_plan(doc: dict) -> str:
@@ -280,10 +294,10 @@ def _refine_plan(doc: dict) -> str:
     return refine.to_lines(refine.plan(doc))
 
 
-def _write_merged(config, run, docs: list, complete: bool, passes: int) -> None:
+def _write_merged(config, run, docs: list, complete: bool, passes: int, short_passes: int) -> None:
     merged = merging.merge_passes(docs, recheck=run.recheck)
     block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
-    block.update(merging.merged_block(docs, merged, complete, passes))
+    block.update(merging.merged_block(docs, merged, complete, passes, short_passes))
     block.update({
         "flagged": len(run.flagged),
         "calibration": run.calibration or {},
@@ -291,7 +305,7 @@ def _write_merged(config, run, docs: list, complete: bool, passes: int) -> None:
         "threads": run.threads,
         "versions": machine.versions(),
     })
-    block["timing"] = {**block.get("timing", {}), "processes": passes}
+    block["timing"] = {**block.get("timing", {}), "processes": passes, "short_pair_processes": short_passes}
     progress = config.stash[PROGRESS]
     progress["complete"] = block["complete"]
     progress["planned"], progress["finished"] = block["cases_planned"], block["cases_finished"]

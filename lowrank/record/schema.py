@@ -25,8 +25,9 @@ TIMING_FIELDS: dict[str, Field] = {
     "timing_engine": Field("int|null", "version of the engine", True),
     "warmup_calls": Field("int|null", "untimed calls before calibration (≥ 3, and for the policy's `warmup_s`)", True),
     "first_call_s": Field("float|null", "the very first call, seconds", True),
-    "call_s": Field("float|null", "the fastest single call of the calibration, seconds (a paired case: the longer "
-                    "of its two sides); from 0.1 s on a case is timed in the first pass only", True),
+    "call_s": Field("float|null", "the fastest single call of the calibration, seconds (a paired case: its own side; "
+                    "before `partner_call_s` existed, the longer of its two sides); from 0.1 s on a case is timed in "
+                    "the first pass only", True),
     "stall_rounds": Field("int|null", "rounds slower than 1.5× the median, in the reported pass", True),
     "settled": Field("bool|null", "the median is within 1.5× of the fastest round", True),
     "processes": Field("int|null", "passes of worker processes that timed this case", True),
@@ -73,7 +74,8 @@ RUN_FIELDS: dict[str, Field] = {
     "processes": Field("int", "passes of worker processes per backend (`LOWRANK_BENCH_PROCESSES`, default 3; 1: "
                        "timed in the pytest process)"),
     "timing": Field("dict", "the timing policy: `round_s`, `min_rounds`, `max_rounds`, `budget_s`, `warmup_s`, "
-                    "`engine`, `settle_s`, `processes`"),
+                    "`engine`, `settle_s`, `processes`, `short_pair_processes` (passes that time a factored case "
+                    "whose pair's two calls are both under `long_call_s`; absent before: `processes`)"),
     "flagged": Field("int", "results flagged physically implausible"),
     "threads": Field("dict", "`requested`, `blas` (threadpoolctl limit in effect), `torch` "
                      "(`torch.get_num_threads()`), `blas_libraries`"),

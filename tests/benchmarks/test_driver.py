@@ -1,6 +1,11 @@
 """The driver's decisions: which arguments reach the workers, which cases a later pass leaves out."""
 
+from pathlib import Path
+
+import pytest
+
 from benchmarks.engine import driver
+from lowrank.record import merging
 
 
 def test_worker_arguments_drop_the_users_output_options():
@@ -26,3 +31,59 @@ def test_cases_with_calls_of_the_threshold_or_more_are_timed_in_pass_one_only(tm
     # pass 1 times everything; a worker without the listing leaves nothing out
     assert not driver.leaves_out("b.py::bench[gemm-n512]", {**later, driver.WORKER_ENV: "1/numpy"})
     assert not driver.leaves_out("b.py::bench[gemm-n512]", {driver.WORKER_ENV: "2/numpy"})
+
+
+def _paired(name, call_s, partner_call_s, ratios=((2.0, 2.1),)):
+    return {"fullname": name, "extra_info": {"call_s": call_s, "partner_call_s": partner_call_s,
+                                             "process_pair_ratios": [list(r) for r in ratios]}}
+
+
+def test_extra_passes_time_the_pairs_whose_two_calls_are_short_and_nothing_else(tmp_path):
+    doc = {"benchmarks": [
+        _paired("b.py::bench[r1-n1]", 6e-6, 4e-3),  # both short: extra passes
+        _paired("b.py::bench[r1-n512]", 9e-4, 0.19),  # a long partner: the regular passes only
+        _paired("b.py::bench[r256-n32]", 0.012, 0.02),  # a long case
+        _paired("b.py::bench[edge]", 6e-6, 0.01),  # the threshold is long
+        {"fullname": "b.py::bench[dense-n1]", "extra_info": {"call_s": 4e-3}},  # no pair
+        _paired("b.py::bench[untimed]", None, None, ratios=()),
+        {"fullname": "b.py::bench[older-file]", "extra_info": {"call_s": 6e-6, "process_pair_ratios": [[2.0]]}},
+    ]}
+    short = driver.short_pairs(doc, lambda bench: driver.is_short_pair(bench, 0.01))
+    assert short == ["b.py::bench[r1-n1]"]
+    listing = tmp_path / "short-pairs-numpy.txt"
+    listing.write_text("\n".join(short))
+    extra = {driver.WORKER_ENV: "4/numpy", driver.SHORT_PAIRS_ENV: str(listing)}
+    assert not driver.leaves_out("b.py::bench[r1-n1]", extra)
+    for other in ("b.py::bench[r1-n512]", "b.py::bench[dense-n1]", "b.py::bench[factorize]"):
+        assert driver.leaves_out(other, extra)
+
+
+def test_a_pair_with_a_long_partner_is_timed_in_every_regular_pass():
+    # its own call decides (call_s): the rank-1 product beside a 4096² GEMM at n = 512 is a short call
+    doc = {"benchmarks": [_paired("b.py::bench[r1-n512]", 9e-4, 0.19), _paired("b.py::bench[r512-n512]", 0.12, 0.19)]}
+    assert driver.first_pass_only(doc, 0.1) == ["b.py::bench[r512-n512]"]
+
+
+@pytest.mark.timed
+def test_extra_passes_of_real_workers_time_only_the_short_pairs(tmp_path, monkeypatch):
+    """Real workers of the matvec suite on a tiny 64x48 curve: one regular pass, then two that time the pairs."""
+    tiny = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": "64x48", "LOWRANK_BENCH_RANKS": "2,8",
+            "LOWRANK_BENCH_BATCHES": "1", "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy",
+            "LOWRANK_BENCH_DTYPES": "float32"}
+    for name, value in tiny.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    docs, lines = [], []
+    assert driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only"], ["numpy"], 1, tmp_path, {}, docs,
+                             lines.append, short_pair_passes=3,
+                             short_pair=lambda bench: driver.is_short_pair(bench, 0.01))
+    assert [p for p, _ in docs] == [1, 2, 3]
+    assert all(b["extra_info"]["variant"] == "factored" for _, doc in docs[1:] for b in doc["benchmarks"])
+    merged = merging.merge_passes(docs)
+    by_rank = {b["extra_info"]["rank"]: b["extra_info"] for b in merged["benchmarks"]}
+    assert by_rank[None]["processes"] == 1  # the dense case: its own timing in the regular pass
+    for rank in (2, 8):
+        assert by_rank[rank]["processes"] == 3 and len(by_rank[rank]["process_speedups"]) == 3
+    assert merging.merged_block(docs, merged, True, 1, 3)["complete"]
+    assert not merging.merged_block(docs[:2], merged, True, 1, 3)["complete"]  # a pass missing
+    assert any("[pass 3/3] numpy: timing the 2 pairs of short calls" in line for line in lines)

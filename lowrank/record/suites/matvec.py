@@ -45,6 +45,9 @@ FIELDS = {
     "gbps": Field("float|null", "bytes_moved / median; null when timing was disabled", True),
     "roofline_fraction": Field("float|null", "roofline time max(bytes/bandwidth, flops/peak) ÷ median: 1.0 is at the "
                                "roof; above 1 means the operands were served from cache, faster than DRAM", True),
+    "partner_call_s": Field("float|null", "factored: the fastest single call of its dense partner, seconds (with "
+                            "`call_s`, how many passes time the pair: the run's `timing.short_pair_processes` when "
+                            "both are under `long_call_s`); null for dense, absent before", True),
     "process_pair_ratios": Field("list|null", "factored: per pass, the ratio of each pair of adjacent rounds timed "
                                  "alternately (ABBA) in one process: dense time / factored time; null for dense", True),
     "process_speedups": Field("list|null", "factored: each pass's median of its `process_pair_ratios`; null for dense",
