@@ -22,7 +22,8 @@ from lowrank.record.schema import SCHEMA_TAG
 @pytest.mark.lowrank_grid
 def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cache):
     case = Case(d, k, dtype, backend, batch, cache, rank)
-    timed = operands.make_call(case, llc_bytes=lowrank_run.llc_bytes(backend))
+    llc = lowrank_run.llc_bytes(backend)
+    timed = operands.dense_call(case, llc) if rank is None else operands.make_call(case, llc_bytes=llc)
     cost = dense_cost(d, k, batch, dtype) if rank is None else factored_cost(d, k, rank, batch, dtype)
     benchmark.group = case.group
     info = benchmark.extra_info
@@ -30,7 +31,7 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
     if rank is None:
         info.update(lowrank_run.time(benchmark, timed.call, lowrank_run.dense_policy))
     else:  # timed beside its dense partner, round by round: the speedup is a paired figure
-        dense = operands.make_call(replace(case, rank=None), llc_bytes=lowrank_run.llc_bytes(backend))
+        dense = operands.dense_call(replace(case, rank=None), llc)
         info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call, partner_key=case.group))
     info["refined"] = lowrank_run.refined(case)
     if lowrank_run.measures_quality_of(case):  # a refined rank has no pass 1: pass 2 computes them

@@ -174,12 +174,12 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 6 or more pairs of 2 ms rounds, on each side (8 before the extra passes: a process's figure
-        # is the median of its rounds, and processes disagree far more than rounds do); a call of 10 ms
-        # or more, one ABBA block per pass,
-        # a partner of 0.1 s or more too (a 4096² GEMM at n = 512 costs 0.19 s a call): such a pair is
-        # timed in every pass since its case's own call is short (before, in pass 1 only, two blocks).
-        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2),
+        # 4 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes: a process's
+        # figure is the median of its rounds, and processes disagree far more than rounds do; the
+        # timed rounds are a third of a worker's time, py-spy, 2026-12-06); a call of 10 ms or more on
+        # either side, one ABBA block per pass, a partner of 0.1 s or more too (a 4096² GEMM at
+        # n = 512 costs 0.19 s a call): its case is timed in every pass since its own call is short.
+        pairing=PairPolicy(min_pairs=4, max_pairs=30, budget_s=0.016, min_pairs_long=2, min_pairs_very_long=2),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
                             min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid

@@ -264,7 +264,8 @@ def pytest_runtestloop(session):
                                          docs, run.log, prefix, extra_env,
                                          first_pass_only_s=None if counts else run.policy.very_long_call_s,
                                          refine=_refine_plan if run.refines else None,
-                                         short_pair_passes=short_passes, short_pair=_short_pair(run.policy))
+                                         short_pair_passes=short_passes,
+                                         short_pair=lambda bench: driver.is_short_pair(bench, run.policy.long_call_s))
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -277,16 +278,6 @@ def pytest_runtestloop(session):
     if interrupted:
         raise KeyboardInterrupt
     return True
-
-
-def _short_pair(policy: timing.Policy):
-    """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache.
-    A cold-cache case (a fresh copy of its operands each call) costs twice a warm one to time, and the
-    warm ones are where a few-microsecond call's two speeds decide the speedup."""
-    def chosen(bench: dict) -> bool:
-        return (driver.is_short_pair(bench, policy.long_call_s)
-                and (bench.get("extra_info") or {}).get("cache") != "cold")
-    return chosen
 
 
 def _refine_plan(doc: dict) -> str:

@@ -176,6 +176,19 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
     return TimedCall(call, copies, per_copy)
 
 
+@functools.lru_cache(maxsize=1)
+def dense_call(case: Case, llc_bytes: int | None) -> TimedCall:
+    """The dense product of ``case``'s group (``case.rank`` None), built once while its group is timed.
+
+    The dense case and every rank of its group (timed beside it) share it: building a cold one's
+    copies of W, enough to overflow the last-level cache, took 50-90 ms a case (2026-12-06), in
+    every pass. The groups are collected one after the other, so one is kept.
+    """
+    if case.rank is not None:
+        raise ValueError(f"dense_call takes a dense case (rank None), got rank {case.rank}")
+    return make_call(case, llc_bytes=llc_bytes)
+
+
 def _nbytes(a) -> int:
     return int(a.nbytes) if isinstance(a, np.ndarray) else int(a.element_size() * a.nelement())
 
