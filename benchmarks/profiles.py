@@ -137,9 +137,9 @@ class Profile:
     # (benchmarks/matvec/refine.py). Off where a run's cases must be the same every time (CI's quick runs).
     refine_break_even: bool = False
     # Passes after the run's own that time only the factored cases whose pair's two calls are both short
-    # (under timing.long_call_s), in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
+    # (under timing.long_call_s; benchmarks/engine/driver.py): a few-microsecond call has
     # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
-    # processes average. None where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
+    # processes average. Not run where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver)
     short_pair_extra_passes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
@@ -190,8 +190,9 @@ PROFILES: dict[str, Profile] = {
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
         refine_break_even=True,
-        # Pairs of short calls in 5 processes instead of 3 (issue 24: docs/timing.md says what it bought).
-        short_pair_extra_passes=2,
+        # Pairs of short calls in 4 processes instead of 3 (issue 24: docs/timing.md says what it bought;
+        # two extra passes, and the short cases beside long partners in them, took the run to 16 minutes).
+        short_pair_extra_passes=1,
     ),
     "full": Profile(
         name="full",

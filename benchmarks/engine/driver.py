@@ -16,14 +16,14 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   placement), put such a shift in one pass of a case instead of all of it; the reported
   figure stands on the least disturbed pass, and the spread of the per-pass medians is
   the between-process spread each result records (``process_medians``, ``process_spread``).
-* **More passes for short pairs.** A factored case timed beside its dense partner whose own
-  call is short (under the policy's ``long_call_s``, 10 ms; however long its partner's) gets
-  extra passes after the others (two in the default profile: five processes in all), each a
-  fresh worker that times only those pairs. On this project's VM a call of a few microseconds
-  has two speeds, about 2× apart, that switch every few seconds to minutes while a DRAM-bound
-  dense product does not move: pairing cannot cancel that, only more processes, minutes apart,
-  can average it (``docs/timing.md``). For the same reason a short case beside a long partner (a
-  rank-1 product beside a 4096² GEMM at n = 512) is timed in every regular pass.
+* **More passes for short pairs.** A factored case timed beside its dense partner where both
+  calls are short (under the policy's ``long_call_s``, 10 ms) gets extra passes after the others
+  (one in the default profile: four processes in all), each a fresh worker that times only those
+  pairs. On this project's VM a call of a few microseconds has two speeds, about 2× apart, that
+  switch every few seconds to minutes while a DRAM-bound dense product does not move: pairing
+  cannot cancel that, only more processes, minutes apart, can average it (``docs/timing.md``).
+  For the same reason a short case beside a long partner (a rank-1 product beside a 4096² GEMM
+  at n = 512) is timed in every regular pass.
 
 The result is a normal pytest-benchmark document: each case reports the pass with the
 lowest median exactly as pytest-benchmark measured it, and records the median of every
@@ -174,12 +174,12 @@ def first_pass_only(doc: dict, threshold_s: float) -> list[str]:
 
 
 def is_short_pair(bench: dict, threshold_s: float) -> bool:
-    """Whether a worker document's case is a pair (a case timed beside its partner) whose own call took
-    less than ``threshold_s``, however long its partner's (``partner_call_s``): its own side is the one
-    whose speed a shared machine moves, and a long partner costs one ABBA block a pass."""
+    """Whether a worker document's case is a pair (a case timed beside its partner) whose own call and
+    whose partner's (``partner_call_s``) both took less than ``threshold_s``."""
     info = bench.get("extra_info") or {}
-    call_s = info.get("call_s")
-    return bool(info.get("process_pair_ratios")) and isinstance(call_s, (int, float)) and call_s < threshold_s
+    calls = (info.get("call_s"), info.get("partner_call_s"))
+    return bool(info.get("process_pair_ratios")) and all(isinstance(c, (int, float)) and c < threshold_s
+                                                         for c in calls)
 
 
 def short_pairs(doc: dict, chosen: Callable[[dict], bool]) -> list[str]:

@@ -38,22 +38,23 @@ def _paired(name, call_s, partner_call_s, ratios=((2.0, 2.1),)):
                                              "process_pair_ratios": [list(r) for r in ratios]}}
 
 
-def test_extra_passes_time_the_pairs_whose_own_call_is_short_and_nothing_else(tmp_path):
+def test_extra_passes_time_the_pairs_whose_two_calls_are_short_and_nothing_else(tmp_path):
     doc = {"benchmarks": [
-        _paired("b.py::bench[r1-n1]", 6e-6, 4e-3),  # a short case: extra passes
-        _paired("b.py::bench[r1-n512]", 9e-4, 0.19),  # beside a long partner too
-        _paired("b.py::bench[r256-n32]", 0.012, 0.02),  # a long case: the regular passes only
-        _paired("b.py::bench[edge]", 0.01, 0.01),  # the threshold is long
+        _paired("b.py::bench[r1-n1]", 6e-6, 4e-3),  # both short: extra passes
+        _paired("b.py::bench[r1-n512]", 9e-4, 0.19),  # a long partner: the regular passes only
+        _paired("b.py::bench[r256-n32]", 0.012, 0.02),  # a long case
+        _paired("b.py::bench[edge]", 6e-6, 0.01),  # the threshold is long
         {"fullname": "b.py::bench[dense-n1]", "extra_info": {"call_s": 4e-3}},  # no pair
         _paired("b.py::bench[untimed]", None, None, ratios=()),
+        {"fullname": "b.py::bench[older-file]", "extra_info": {"call_s": 6e-6, "process_pair_ratios": [[2.0]]}},
     ]}
     short = driver.short_pairs(doc, lambda bench: driver.is_short_pair(bench, 0.01))
-    assert short == ["b.py::bench[r1-n1]", "b.py::bench[r1-n512]"]
+    assert short == ["b.py::bench[r1-n1]"]
     listing = tmp_path / "short-pairs-numpy.txt"
     listing.write_text("\n".join(short))
     extra = {driver.WORKER_ENV: "4/numpy", driver.SHORT_PAIRS_ENV: str(listing)}
     assert not driver.leaves_out("b.py::bench[r1-n1]", extra)
-    for other in ("b.py::bench[r256-n32]", "b.py::bench[dense-n1]", "b.py::bench[factorize]"):
+    for other in ("b.py::bench[r1-n512]", "b.py::bench[dense-n1]", "b.py::bench[factorize]"):
         assert driver.leaves_out(other, extra)
 
 
