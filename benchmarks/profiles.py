@@ -137,7 +137,7 @@ class Profile:
     # (benchmarks/matvec/refine.py). Off where a run's cases must be the same every time (CI's quick runs).
     refine_break_even: bool = False
     # Passes after the run's own that time only the factored cases whose pair's two calls are both short
-    # (under timing.long_call_s; benchmarks/engine/driver.py): a few-microsecond call has
+    # (under timing.long_call_s) in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
     # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
     # processes average. Not run where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver)
     short_pair_extra_passes: int = 0
@@ -174,12 +174,11 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 4 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes: a process's
-        # figure is the median of its rounds, and processes disagree far more than rounds do; the
-        # timed rounds are a third of a worker's time, py-spy, 2026-12-06); a call of 10 ms or more on
-        # either side, one ABBA block per pass, a partner of 0.1 s or more too (a 4096² GEMM at
-        # n = 512 costs 0.19 s a call): its case is timed in every pass since its own call is short.
-        pairing=PairPolicy(min_pairs=4, max_pairs=30, budget_s=0.016, min_pairs_long=2, min_pairs_very_long=2),
+        # 6 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes; 4 did worse,
+        # docs/machine.md); a call of 10 ms or more on either side, one ABBA block per pass, a partner
+        # of 0.1 s or more too (a 4096² GEMM at n = 512 costs 0.19 s a call): its case is timed in
+        # every pass since its own call is short.
+        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
                             min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid
@@ -190,9 +189,9 @@ PROFILES: dict[str, Profile] = {
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
         refine_break_even=True,
-        # Pairs of short calls in 4 processes instead of 3 (issue 24: docs/timing.md says what it bought;
-        # two extra passes, and the short cases beside long partners in them, took the run to 16 minutes).
-        short_pair_extra_passes=1,
+        # Warm pairs of short calls in 5 processes instead of 3 (issue 24: docs/machine.md has what each
+        # try bought; cold cases in them too took the run to 16 minutes, one extra pass did worse).
+        short_pair_extra_passes=2,
     ),
     "full": Profile(
         name="full",

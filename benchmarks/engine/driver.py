@@ -17,9 +17,9 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   figure stands on the least disturbed pass, and the spread of the per-pass medians is
   the between-process spread each result records (``process_medians``, ``process_spread``).
 * **More passes for short pairs.** A factored case timed beside its dense partner where both
-  calls are short (under the policy's ``long_call_s``, 10 ms) gets extra passes after the others
-  (one in the default profile: four processes in all), each a fresh worker that times only those
-  pairs. On this project's VM a call of a few microseconds has two speeds, about 2× apart, that
+  calls are short (under the policy's ``long_call_s``, 10 ms; the matvec suite's warm-cache cases)
+  gets extra passes after the others (two in the default profile: five processes in all), each a
+  fresh worker that times only those pairs. On this project's VM a call of a few microseconds has two speeds, about 2× apart, that
   switch every few seconds to minutes while a DRAM-bound dense product does not move: pairing
   cannot cancel that, only more processes, minutes apart, can average it (``docs/timing.md``).
   For the same reason a short case beside a long partner (a rank-1 product beside a 4096² GEMM
