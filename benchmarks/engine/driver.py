@@ -12,16 +12,18 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   pass 1 (a 4096² GEMM at n = 512, a LoRA forward of a 4096×11008 layer at n = 512:
   ``call_s`` in their record), which only pass 1 times. On a shared machine a disturbance
   lasts from milliseconds to a second and can shift every round of the cases timed
-  meanwhile; separate passes, minutes apart and in fresh processes (fresh page placement, address-space layout, thread
-  placement), put such a shift in one pass of a case instead of all of it; the reported
+  meanwhile; separate passes, minutes apart and in fresh processes (fresh page placement,
+  address-space layout, thread placement), put such a shift in one pass of a case instead of
+  all of it; the reported
   figure stands on the least disturbed pass, and the spread of the per-pass medians is
   the between-process spread each result records (``process_medians``, ``process_spread``).
 * **More passes for short pairs.** A factored case timed beside its dense partner where both
   calls are short (under the policy's ``long_call_s``, 10 ms; the matvec suite's warm-cache cases)
   gets extra passes after the others (two in the default profile: five processes in all), each a
-  fresh worker that times only those pairs. On this project's VM a call of a few microseconds has two speeds, about 2× apart, that
-  switch every few seconds to minutes while a DRAM-bound dense product does not move: pairing
-  cannot cancel that, only more processes, minutes apart, can average it (``docs/timing.md``).
+  fresh worker that times only those pairs. On this project's VM a call of a few microseconds
+  has two speeds, about 2× apart, that switch every few seconds to minutes while a DRAM-bound
+  dense product does not move: pairing cannot cancel that, only more processes, minutes apart,
+  can average it (``docs/timing.md``).
   For the same reason a short case beside a long partner (a rank-1 product beside a 4096² GEMM
   at n = 512) is timed in every regular pass.
 
@@ -240,7 +242,9 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
             short = workdir / f"short-pairs-{backend}.txt"
             if pass_no > passes:
                 if not short.exists() or not short.read_text():
-                    continue  # no pair of short calls: nothing for an extra pass
+                    # No pair of short calls: the extra pass ran, with nothing to time (the run is complete).
+                    docs.append((pass_no, {"benchmarks": []}))
+                    continue
                 env[SHORT_PAIRS_ENV] = str(short)
                 what += f" the {len(short.read_text().splitlines())} pairs of short calls"
             log(f"[pass {pass_no}/{total}] {backend}: {what} in a fresh worker process ...")

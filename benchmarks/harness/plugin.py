@@ -337,7 +337,10 @@ def pytest_report_header(config):
         f"{'LOWRANK_BENCH_THREADS' if settings.of(config).threads_explicit else 'default: usable cores - 1'})",
         f"lowrank-bench: timing: >= {policy.min_rounds} rounds of ~{policy.round_s * 1e3:g} ms per case after "
         f"{policy.warmup_s * 1e3:g} ms warm-up; each backend in fresh worker processes, "
-        f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported",
+        f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported"
+        + (f"; {selection.profile.short_pair_extra_passes} more for the warm pairs of calls under "
+           f"{policy.long_call_s * 1e3:g} ms" if selection.profile.short_pair_extra_passes
+           and config.stash[PROGRESS]["driver"] and not settings.of(config).counts else ""),
     ]
     final = config.stash[OUTPUT]["final"]
     if final is not None:

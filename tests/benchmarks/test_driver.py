@@ -1,11 +1,10 @@
 """The driver's decisions: which arguments reach the workers, which cases a later pass leaves out."""
 
-from pathlib import Path
-
 import pytest
 
 from benchmarks.engine import driver
 from lowrank.record import merging
+from tests.benchmarks import tiny_matvec_curve
 
 
 def test_worker_arguments_drop_the_users_output_options():
@@ -67,12 +66,7 @@ def test_a_pair_with_a_long_partner_is_timed_in_every_regular_pass():
 @pytest.mark.timed
 def test_extra_passes_of_real_workers_time_only_the_short_pairs(tmp_path, monkeypatch):
     """Real workers of the matvec suite on a tiny 64x48 curve: one regular pass, then two that time the pairs."""
-    tiny = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": "64x48", "LOWRANK_BENCH_RANKS": "2,8",
-            "LOWRANK_BENCH_BATCHES": "1", "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy",
-            "LOWRANK_BENCH_DTYPES": "float32"}
-    for name, value in tiny.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    tiny_matvec_curve(monkeypatch, "2,8")
     docs, lines = [], []
     assert driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only"], ["numpy"], 1, tmp_path, {}, docs,
                              lines.append, short_pair_passes=3,
@@ -87,3 +81,16 @@ def test_extra_passes_of_real_workers_time_only_the_short_pairs(tmp_path, monkey
     assert merging.merged_block(docs, merged, True, 1, 3)["complete"]
     assert not merging.merged_block(docs[:2], merged, True, 1, 3)["complete"]  # a pass missing
     assert any("[pass 3/3] numpy: timing the 2 pairs of short calls" in line for line in lines)
+
+
+@pytest.mark.timed
+def test_a_run_without_short_pairs_counts_its_extra_passes_as_run(tmp_path, monkeypatch):
+    """Real workers: a dense case alone has no pair, so the extra passes have nothing to time; the run is complete."""
+    tiny_matvec_curve(monkeypatch, "2")
+    docs = []
+    assert driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only", "-k", "dense"], ["numpy"], 1,
+                             tmp_path, {}, docs, lambda _msg: None, short_pair_passes=3,
+                             short_pair=lambda bench: driver.is_short_pair(bench, 0.01))
+    assert [p for p, _ in docs] == [1, 2, 3] and all(not d["benchmarks"] for _, d in docs[1:])
+    merged = merging.merge_passes(docs)
+    assert merging.merged_block(docs, merged, True, 1, 3)["complete"]

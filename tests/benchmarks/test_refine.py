@@ -1,7 +1,6 @@
 """Ranks refined near a break-even after pass 1: which rank each curve gets, and how later passes time it."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +10,7 @@ from benchmarks.matvec import grid, refine
 from lowrank.cost import break_even_rank
 from lowrank.judge import gate
 from lowrank.record import merging
+from tests.benchmarks import tiny_matvec_curve
 
 CURVE = ("numpy", "float32", 4096, 4096, 1, "warm")
 
@@ -99,12 +99,7 @@ def test_merged_block_counts_cases_a_later_pass_added_as_planned():
 @pytest.mark.timed
 def test_later_passes_time_a_refined_rank_with_its_errors(tmp_path, monkeypatch):
     """Real workers of the matvec suite: a listing that adds rank 5 to the tiny 64x48 curve."""
-    tiny = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": "64x48", "LOWRANK_BENCH_RANKS": "2,8",
-            "LOWRANK_BENCH_BATCHES": "1", "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy",
-            "LOWRANK_BENCH_DTYPES": "float32"}
-    for name, value in tiny.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    tiny_matvec_curve(monkeypatch, "2,8")
     curve = ("numpy", "float32", 64, 48, 1, "warm")
     docs, seen = [], []
 
