@@ -139,7 +139,7 @@ class Profile:
     # Passes after the run's own that time only the factored cases whose pair's two calls are both short
     # (under timing.long_call_s) in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
     # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
-    # processes average. Not run where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver)
+    # processes average. None where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
     short_pair_extra_passes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:

@@ -14,18 +14,17 @@ worker pytest processes instead of running them itself (``pytest_runtestloop``):
   lasts from milliseconds to a second and can shift every round of the cases timed
   meanwhile; separate passes, minutes apart and in fresh processes (fresh page placement,
   address-space layout, thread placement), put such a shift in one pass of a case instead of
-  all of it; the reported
-  figure stands on the least disturbed pass, and the spread of the per-pass medians is
-  the between-process spread each result records (``process_medians``, ``process_spread``).
+  all of it; the reported figure stands on the least disturbed pass, and the spread of the
+  per-pass medians is the between-process spread each result records (``process_medians``,
+  ``process_spread``).
 * **More passes for short pairs.** A factored case timed beside its dense partner where both
   calls are short (under the policy's ``long_call_s``, 10 ms; the matvec suite's warm-cache cases)
   gets extra passes after the others (two in the default profile: five processes in all), each a
   fresh worker that times only those pairs. On this project's VM a call of a few microseconds
   has two speeds, about 2× apart, that switch every few seconds to minutes while a DRAM-bound
   dense product does not move: pairing cannot cancel that, only more processes, minutes apart,
-  can average it (``docs/timing.md``).
-  For the same reason a short case beside a long partner (a rank-1 product beside a 4096² GEMM
-  at n = 512) is timed in every regular pass.
+  can average it (``docs/timing.md``). For the same reason a short case beside a long partner
+  (a rank-1 product beside a 4096² GEMM at n = 512) is timed in every regular pass.
 
 The result is a normal pytest-benchmark document: each case reports the pass with the
 lowest median exactly as pytest-benchmark measured it, and records the median of every
@@ -212,6 +211,14 @@ def refined_listing(env=os.environ) -> str:
     return Path(listing).read_text()
 
 
+def _extend_listing(path: Path, names: list[str]) -> list[str]:
+    """Add ``names`` to the listing at ``path`` (one case a line, kept in order, no repeats); those it added."""
+    known = path.read_text().splitlines() if path.exists() else []
+    added = [n for n in dict.fromkeys(names) if n not in known]
+    path.write_text("\n".join(known + added))
+    return added
+
+
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
                prefix: tuple[str, ...] = (), extra_env: dict | None = None,
                first_pass_only_s: float | None = None, refine: Callable[[dict], str] | None = None,
@@ -278,13 +285,10 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
                 f"{time.perf_counter() - start:.1f} s")
             if short_pair is not None and pass_no <= passes < total:
                 # Refined ranks appear from pass 2 on: every regular pass adds its short pairs.
-                known = short.read_text().splitlines() if short.exists() else []
-                short.write_text("\n".join(known + [c for c in short_pairs(doc, short_pair) if c not in known]))
+                _extend_listing(short, short_pairs(doc, short_pair))
             if first_pass_only_s is not None and pass_no < passes:
                 # Pass 1's long calls, and those of the cases a later pass added (refined ranks): timed once.
-                known = listing.read_text().splitlines() if pass_no > 1 and listing.exists() else []
-                long_cases = [c for c in first_pass_only(doc, first_pass_only_s) if c not in known]
-                listing.write_text("\n".join(known + long_cases))
+                long_cases = _extend_listing(listing, first_pass_only(doc, first_pass_only_s))
                 if long_cases:
                     log(f"[pass {pass_no}/{total}] {backend}: {len(long_cases)} case(s) with calls of "
                         f"{first_pass_only_s:g} s or more are not timed again in later passes")

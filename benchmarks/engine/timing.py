@@ -242,8 +242,8 @@ def measure_pair(benchmark, call, partner, policy: Policy, pair_policy: PairPoli
 
     Returns the engine's record fields, ``call_s`` the case's own fastest call and ``partner_call_s``
     its partner's (the driver times a pair of short calls in more passes, and a case whose own call
-    is short in every pass however long its partner), with ``pair_ratios`` (per pair of adjacent rounds, partner
-    time / case time: the speedup, when the partner is the dense product it replaces, which
+    is short in every pass however long its partner), with ``pair_ratios`` (per pair of adjacent
+    rounds, partner time / case time: the speedup, when the partner is the dense product it replaces, which
     :func:`lowrank.record.pairs.summarize` combines over processes), and the partner's plan, for
     the next case of its group. With timing disabled the call runs once as a plain test
     (``pair_ratios`` None, no plan).

@@ -94,3 +94,25 @@ def test_a_run_without_short_pairs_counts_its_extra_passes_as_run(tmp_path, monk
     assert [p for p, _ in docs] == [1, 2, 3] and all(not d["benchmarks"] for _, d in docs[1:])
     merged = merging.merge_passes(docs)
     assert merging.merged_block(docs, merged, True, 1, 3)["complete"]
+
+
+def test_the_extra_passes_leave_cold_cache_cases_out():
+    # A cold case (a fresh copy of its operands each call) costs twice a warm one to time: with them in the
+    # two extra passes the default run took 966-977 s, over its 15 minutes (docs/timing.md).
+    from benchmarks.harness.plugin import _short_pair
+    from benchmarks.profiles import PROFILES
+
+    chosen = _short_pair(PROFILES["default"].timing)
+    cases = []
+    for cache, partner_call_s in (("warm", 4e-3), ("cold", 4e-3), ("warm", 0.19)):
+        case = _paired(f"b.py::bench[{cache}-{partner_call_s}]", 6e-6, partner_call_s)
+        case["extra_info"]["cache"] = cache
+        cases.append(case)
+    assert [chosen(case) for case in cases] == [True, False, False]  # warm short, cold, a long partner
+
+
+def test_a_listing_grows_in_order_without_repeats(tmp_path):
+    listing = tmp_path / "short-pairs-numpy.txt"
+    assert driver._extend_listing(listing, ["a", "b", "a"]) == ["a", "b"]
+    assert driver._extend_listing(listing, ["b", "c"]) == ["c"]
+    assert listing.read_text().splitlines() == ["a", "b", "c"]
