@@ -236,7 +236,10 @@ def _spread_finding(a: Analysis) -> list[str]:
                 "separate processes of the same code differ by more than the rounds inside one."]
     spread = a.frame["process_spread"].dropna()
     processes = a.run.processes or int(a.frame["processes"].max())
-    return [f"Between processes: each case was timed in {processes} passes of fresh worker processes; their medians "
+    short = (a.run.timing or {}).get("short_pair_processes")
+    more = (f" (a warm pair of short calls in {short}: the speedups that moved most between runs)"
+            if short and short != processes else "")
+    return [f"Between processes: each case was timed in {processes} passes of fresh worker processes{more}; their medians "
             f"differ by {spread.median():.1%} (median over cases, (max − min)/median), {int((spread > 0.05).sum())} of "
             f"{len(spread)} by more than 5%. The figure reported is the least disturbed pass's median; expect "
             "another run on this machine to land within about this spread."]
@@ -333,7 +336,9 @@ def _machine_table(runs: list[RunInfo]) -> Table:
         t = r.timing or {}
         if not t:
             return "–"
-        return (f"{r.processes or 1} process(es) per backend; ≥ {t.get('min_rounds')} rounds of "
+        short = t.get("short_pair_processes")
+        extra = (f" ({short} for warm pairs of short calls)" if short and short != (r.processes or 1) else "")
+        return (f"{r.processes or 1} process(es) per backend{extra}; ≥ {t.get('min_rounds')} rounds of "
                 f"~{1e3 * t.get('round_s', 0):g} ms each")
 
     rows = (
