@@ -14,6 +14,11 @@ percent from one hour to the next, and a figure means little without it.
 
     python scripts/noise_probe.py             # 30 s
     python scripts/noise_probe.py --seconds 10
+    python scripts/noise_probe.py --alternate-cpus --seconds 60
+
+``--alternate-cpus`` moves the probe to the next usable CPU (its own affinity) before each pair
+of blocks and adds a line per CPU for the small call: whether its slow mode belongs to one vCPU,
+which pinning the workers would then avoid (it did not, 2026-12-06: docs/machine.md).
 
 Prints, per call, the blocks' medians (min, median, max), the spread max/min, and the share of
 blocks within 5% of the median of all blocks; for the small call also the share of blocks in
@@ -62,22 +67,42 @@ def _line(label: str, blocks: list[float], probe_s: float) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to probe (default 30)")
+    parser.add_argument("--alternate-cpus", action="store_true",
+                        help="move to the next usable CPU before each pair of blocks; a line per CPU")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 3600:
         parser.error(f"--seconds {args.seconds}: accepted 1 to 3600")
+    usable = sorted(os.sched_getaffinity(0))
+    if args.alternate_cpus and len(usable) < 2:
+        parser.error(f"--alternate-cpus: this process may run on {len(usable)} CPU ({usable}); it needs 2 or more")
+    cpus = usable if args.alternate_cpus else []
     rng = np.random.default_rng(0)
     w = rng.standard_normal((1024, 1024), dtype=np.float32)
     x = rng.standard_normal(1024, dtype=np.float32)
     a, b, x_small = rng.standard_normal((4, 4096)), rng.standard_normal((4096, 4)), rng.standard_normal(4096)
-    probe, small = [], []
+    probe, small, on_cpu = [], [], []
     end = time.perf_counter() + args.seconds
-    while time.perf_counter() < end:
-        probe.append(_block(lambda: w @ x))
-        small.append(_block(lambda: b @ (a @ x_small)))
+    try:
+        while time.perf_counter() < end:
+            if cpus:
+                on_cpu.append(cpus[len(small) % len(cpus)])
+                os.sched_setaffinity(0, {on_cpu[-1]})
+            probe.append(_block(lambda: w @ x))
+            small.append(_block(lambda: b @ (a @ x_small)))
+    finally:
+        if cpus:
+            os.sched_setaffinity(0, usable)
     print(_line("1024x1024 float32 W@x", probe, args.seconds))
-    slow = sum(s >= SLOW_MODE * min(small) for s in small) / len(small)
+    fastest = min(small)
+    slow = sum(s >= SLOW_MODE * fastest for s in small) / len(small)
     print(_line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds)
           + f"; {slow:.0%} of blocks in the slow mode (>= {SLOW_MODE}x the fastest)")
+    for cpu in cpus:
+        mine = [s for s, c in zip(small, on_cpu) if c == cpu]
+        if mine:
+            share = sum(s >= SLOW_MODE * fastest for s in mine) / len(mine)
+            print(f"noise probe: rank-4 B@(A@x) on CPU {cpu}: {len(mine)} blocks, fastest {min(mine) * 1e6:.1f} us, "
+                  f"{share:.0%} in the slow mode (>= {SLOW_MODE}x the fastest block on any CPU)")
     return 0
 
 
