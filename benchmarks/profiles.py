@@ -139,7 +139,7 @@ class Profile:
     # Passes after the run's own that time only the factored cases whose pair's two calls are both short
     # (under timing.long_call_s) in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
     # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
-    # processes average. None where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
+    # processes average. Not used where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
     short_pair_extra_passes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
@@ -177,8 +177,10 @@ PROFILES: dict[str, Profile] = {
         # 6 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes; 4 did worse,
         # docs/machine.md); a call of 10 ms or more on either side, one ABBA block per pass, a partner
         # of 0.1 s or more too (a 4096² GEMM at n = 512 costs 0.19 s a call): its case is timed in
-        # every pass since its own call is short.
-        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2),
+        # every pass since its own call is short. A case of 0.1 s or more itself (r* and the refined
+        # ranks at 4096², n = 512; four a run, 2.3 s) is timed in pass 1 only: two ABBA blocks.
+        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2,
+                           min_pairs_single_pass=4),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
                             min_rounds_long=3),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid

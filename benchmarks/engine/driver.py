@@ -268,8 +268,11 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
                 raise
             if path is None:
                 if pass_no > passes:
+                    # Pairs were listed and none came back: they have fewer processes than the run says.
+                    complete = False
                     docs.append((pass_no, {"benchmarks": []}))
-                    log(f"[pass {pass_no}/{total}] {backend}: no result (none of the short pairs ran)")
+                    log(f"[pass {pass_no}/{total}] {backend}: no result for the listed pairs of short calls; "
+                        "the run is marked incomplete")
                 elif pass_no > 1 and listing.exists() and listing.read_text():
                     # Every case left was timed in pass 1 only: the pass ran, with nothing to time.
                     docs.append((pass_no, {"benchmarks": []}))

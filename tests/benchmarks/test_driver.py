@@ -96,6 +96,24 @@ def test_a_run_without_short_pairs_counts_its_extra_passes_as_run(tmp_path, monk
     assert merging.merged_block(docs, merged, True, 1, 3)["complete"]
 
 
+
+@pytest.mark.timed
+def test_listed_pairs_that_no_extra_pass_times_mark_the_run_incomplete(tmp_path, monkeypatch):
+    """Real workers: the short pairs are listed under a name no test has (as a renamed test would be), so
+    the extra pass times nothing; those pairs have fewer processes than planned, and the run says so."""
+    tiny_matvec_curve(monkeypatch, "2")
+
+    def listed_under_another_name(bench):
+        bench["fullname"] = "benchmarks/bench_matvec.py::bench_matvec[no-such-case]"
+        return True
+
+    docs, lines = [], []
+    assert not driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only"], ["numpy"], 1, tmp_path, {},
+                                 docs, lines.append, short_pair_passes=2, short_pair=listed_under_another_name)
+    assert [p for p, _ in docs] == [1, 2] and not docs[1][1]["benchmarks"]
+    assert any("[pass 2/2] numpy: no result for the listed pairs of short calls; the run is marked incomplete" in line
+               for line in lines)
+
 def test_the_extra_passes_leave_cold_cache_cases_out():
     # A cold case (a fresh copy of its operands each call) costs twice a warm one to time: with them in the
     # two extra passes the default run took 966-977 s, over its 15 minutes (docs/timing.md).

@@ -128,9 +128,14 @@ def test_pair_count_follows_the_budget_and_the_call_lengths():
     # the partner's long call decides: long, then very long
     assert timing.pair_count(plan_of(1e-5, 100), plan_of(0.02), POLICY, PAIRS) == PAIRS.min_pairs_long
     assert timing.pair_count(plan_of(1e-5, 100), plan_of(0.3), POLICY, PAIRS) == PAIRS.min_pairs_very_long
+    # a case whose own call is very long is timed in one pass only: it gets the single-pass floor
+    assert PAIRS.min_pairs_single_pass != PAIRS.min_pairs_very_long
+    assert timing.pair_count(plan_of(0.15), plan_of(0.3), POLICY, PAIRS) == PAIRS.min_pairs_single_pass
+    assert timing.pair_count(plan_of(0.15), plan_of(1e-5, 100), POLICY, PAIRS) == PAIRS.min_pairs_single_pass
 
 
 @pytest.mark.parametrize("bad", [dict(min_pairs=7), dict(min_pairs_very_long=0), dict(min_pairs_long=12), dict(min_pairs_very_long=22),
+                                 dict(min_pairs_single_pass=3), dict(min_pairs_single_pass=22),
                                  dict(budget_s=-1.0)])
 def test_pair_policy_rejects_impossible_settings(bad):
     with pytest.raises(ValueError, match="pair policy"):
