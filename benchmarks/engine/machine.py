@@ -299,17 +299,28 @@ def matmul_peaks(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, l
     return peaks
 
 
-def with_later_peaks(calibration: dict, later: dict) -> dict:
-    """``calibration`` with each matmul peak the higher of its reading and ``later``'s (a second reading).
+ROOFS = ("memory", "levels", "peak_gflops")  # the parts of a calibration that are roofs: maxima
+
+
+def with_later_reading(calibration: dict, later: dict) -> dict:
+    """``calibration`` with each roof the higher of its reading and ``later``'s (a second :func:`calibrate`).
 
     A roof is a maximum: a disturbance only ever lowers a reading. One taken at a noisy moment read
     torch-cpu float32 at 111.5 GFLOP/s where the next run read 146.6, and the run's own 4096² GEMMs
-    at n = 512 (146.5 GFLOP/s) were flagged impossible, their break-evens dropped (2026-12-06 19:15).
-    Both readings are kept: ``peak_gflops_readings`` (first, later).
+    at n = 512 (146.5 GFLOP/s) were flagged impossible, their break-evens dropped (2026-12-06 19:15);
+    another read the L3 roof at 22 GB/s against 27, and flagged 24 results at 29 GB/s (20:18).
+    Both readings of the roofs are kept: ``readings`` (first, later).
     """
-    first = calibration.get("peak_gflops") or {}
-    best = {b: {dt: max(v, (later.get(b) or {}).get(dt, 0.0)) for dt, v in dts.items()} for b, dts in first.items()}
-    return {**calibration, "peak_gflops": best, "peak_gflops_readings": [first, later]}
+    def best(a, b):
+        if isinstance(a, dict):
+            return {key: best(value, (b or {}).get(key) if isinstance(b, dict) else None) for key, value in a.items()}
+        if isinstance(a, float) and isinstance(b, (int, float)):
+            return max(a, float(b))
+        return a  # sizes and counts (buffer_bytes) are not roofs
+
+    out = {**calibration, **{part: best(calibration.get(part) or {}, later.get(part)) for part in ROOFS}}
+    out["readings"] = [{part: calibration.get(part) or {} for part in ROOFS}, {part: later.get(part) or {} for part in ROOFS}]
+    return out
 
 
 def _level_sizes(mem: str) -> dict[str, int]:

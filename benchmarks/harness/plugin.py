@@ -275,7 +275,7 @@ def pytest_runtestloop(session):
             complete = False
         if docs:
             if not counts and not interrupted:
-                run.read_peaks_again()
+                run.read_roofs_again()
             _write_merged(config, run, docs, complete, passes, short_passes)
     if interrupted:
         raise KeyboardInterrupt
@@ -414,14 +414,14 @@ class RunContext:
     def _matmul_size(self) -> int:
         return 1024 if self.selection.profile.name == "quick" else 2048
 
-    def read_peaks_again(self) -> None:
-        """After the passes: read the matmul peaks again and keep the higher of the two readings
-        (:func:`machine.with_later_peaks`), which the merged results are checked against. A few
+    def read_roofs_again(self) -> None:
+        """After the passes: calibrate again and keep the higher of the two readings of every roof
+        (:func:`machine.with_later_reading`), which the merged results are checked against. A few
         seconds, once per run, beside the driver's workers' minutes."""
-        self.log("[calibrate] the matmul peaks again, after the passes")
-        later = machine.matmul_peaks({b: tuple(d) for b, d in (self.calibration or {}).get("peak_gflops", {}).items()},
-                                     self._matmul_size(), log=self.log)
-        self.calibration = machine.with_later_peaks(self.calibration or {}, later)
+        self.log("[calibrate] the roofs again, after the passes")
+        backend_dtypes = {b: tuple(d) for b, d in (self.calibration or {}).get("peak_gflops", {}).items()}
+        later = machine.calibrate(backend_dtypes, self._matmul_size(), log=self.log)
+        self.calibration = machine.with_later_reading(self.calibration or {}, later)
 
     @property
     def counts(self) -> bool:

@@ -84,9 +84,9 @@ RUN_FIELDS: dict[str, Field] = {
     "calibration": Field("dict", "`memory.cpu` / `memory.cuda`: `copy_gbps`, `add_gbps`, `dot_gbps` (STREAM-style "
                          "copy and add, read-only dot; buffers ≥ 8× the last-level cache); `levels.cpu` / "
                          "`levels.cuda`: the same roof with buffers inside `L2` / `L3` (GB/s); `cache_bytes`: their "
-                         "sizes; `peak_gflops[backend][dtype]` (square matmul: the higher of two readings, before and after the "
-                         "passes, both in `peak_gflops_readings`; one reading before 2026-12-06); `llc_bytes[backend]`; "
-                         "`matmul_size`"),
+                         "sizes; `peak_gflops[backend][dtype]` (square matmul); `llc_bytes[backend]`; `matmul_size`. Each "
+                         "roof (`memory`, `levels`, `peak_gflops`) is the higher of two readings, before and after "
+                         "the passes, both in `readings` (one reading before 2026-12-06)"),
     "metric": Field("str", "`time`, or `instructions` for a counted run (`LOWRANK_BENCH_METRIC`); absent before "
                     "counts existed: time"),
     "counting": Field("dict", "a counted run only: `valgrind` (version), `environment` (PYTHONHASHSEED, "

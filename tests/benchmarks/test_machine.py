@@ -72,14 +72,20 @@ def test_fingerprint_ignores_host_name_but_not_hardware():
     assert machine.fingerprint(info, {}) != machine.fingerprint(info, {"torch-cuda": "NVIDIA H100"})
 
 
-def test_a_later_reading_raises_a_matmul_peak_and_never_lowers_one():
-    first = {"memory": {"cpu": {"copy_gbps": 24.0}},
+def test_a_later_reading_raises_a_roof_and_never_lowers_one():
+    first = {"memory": {"cpu": {"copy_gbps": 24.0, "add_gbps": 10.5, "buffer_bytes": 400}},
+             "levels": {"cpu": {"L2": 85.0, "L3": 22.0}}, "llc_bytes": {"numpy": 32},
              "peak_gflops": {"numpy": {"float32": 93.5, "float64": 65.1}, "torch-cpu": {"float32": 111.5}}}
-    later = {"numpy": {"float32": 122.9, "float64": 60.0}, "torch-cpu": {"float32": 146.6}}
-    best = machine.with_later_peaks(first, later)
+    later = {"memory": {"cpu": {"copy_gbps": 23.0, "add_gbps": 11.0, "buffer_bytes": 800}},
+             "levels": {"cpu": {"L2": 80.0, "L3": 27.0}},
+             "peak_gflops": {"numpy": {"float32": 122.9, "float64": 60.0}, "torch-cpu": {"float32": 146.6}}}
+    best = machine.with_later_reading(first, later)
     assert best["peak_gflops"] == {"numpy": {"float32": 122.9, "float64": 65.1}, "torch-cpu": {"float32": 146.6}}
-    assert best["peak_gflops_readings"] == [first["peak_gflops"], later]
-    assert best["memory"] == first["memory"] and first["peak_gflops"]["torch-cpu"]["float32"] == 111.5  # a copy
+    assert best["levels"] == {"cpu": {"L2": 85.0, "L3": 27.0}}
+    assert best["memory"] == {"cpu": {"copy_gbps": 24.0, "add_gbps": 11.0, "buffer_bytes": 400}}  # sizes stay
+    assert best["llc_bytes"] == {"numpy": 32}
+    assert best["readings"] == [{k: first[k] for k in ("memory", "levels", "peak_gflops")}, later]
+    assert first["peak_gflops"]["torch-cpu"]["float32"] == 111.5 and first["levels"]["cpu"]["L3"] == 22.0  # a copy
     # what the flag reads: a GEMM at 146.5 GFLOP/s is above 1.25x the first reading, not the better one
     assert plausibility.compute_roof(first, "torch-cpu", "float32") * plausibility.ROOF_TOLERANCE < 146.5
     assert plausibility.compute_roof(best, "torch-cpu", "float32") * plausibility.ROOF_TOLERANCE > 146.5

@@ -83,11 +83,14 @@ def test_every_result_carries_the_schema_fields(two_runs):
     assert run["schema"] == SCHEMA_TAG and run["profile"] == "quick"
     assert run["calibration"]["memory"]["cpu"]["copy_gbps"] > 0
     assert set(run["calibration"]["peak_gflops"]) == {"numpy", "torch-cpu"}
-    # the peaks were read before and after the passes, and the higher reading is the roof
-    first, later = run["calibration"]["peak_gflops_readings"]
+    # the roofs were read before and after the passes, and the higher reading is the roof
+    first, later = run["calibration"]["readings"]
     for backend, peaks in run["calibration"]["peak_gflops"].items():
         for dtype, peak in peaks.items():
-            assert peak == max(first[backend][dtype], later[backend][dtype]) > 0
+            assert peak == max(first["peak_gflops"][backend][dtype], later["peak_gflops"][backend][dtype]) > 0
+    for level, gbps in run["calibration"]["levels"]["cpu"].items():
+        assert gbps == max(first["levels"]["cpu"][level], later["levels"]["cpu"][level]) > 0
+    assert run["calibration"]["memory"]["cpu"]["copy_gbps"] == max(r["memory"]["cpu"]["copy_gbps"] for r in (first, later))
     assert run["threads"]["blas"] == run["threads"]["requested"] == run["threads"]["torch"]
     assert {"numpy", "torch", "python"} <= set(run["versions"])
     assert data["commit_info"] is not None
