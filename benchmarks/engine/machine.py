@@ -284,19 +284,11 @@ def calibrate(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=
             log(f"[calibrate] {mem} memory: copy {memory[mem]['copy_gbps']:.1f} GB/s, add {memory[mem]['add_gbps']:.1f} GB/s, "
                 f"dot {memory[mem]['dot_gbps']:.1f} GB/s"
                 + "".join(f"; {lv} {gbps:.0f} GB/s" for lv, gbps in levels[mem].items()))
-        peaks[backend] = matmul_peaks({backend: dtypes}, matmul_size, log)[backend]
-    return {"memory": memory, "levels": levels, "cache_bytes": {m: _level_sizes(m) for m in levels},
-            "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
-
-
-def matmul_peaks(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=print) -> dict:
-    """Peak GFLOP/s per backend and dtype (square matmul, ``matmul_size``; 4x that on CUDA)."""
-    peaks = {}
-    for backend, dtypes in backend_dtypes.items():
         size = 4 * matmul_size if backend == "torch-cuda" else matmul_size
         peaks[backend] = {dt: peak_gflops(backend, dt, size) for dt in dtypes}
         log(f"[calibrate] {backend} matmul {size}^2: " + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peaks[backend].items()))
-    return peaks
+    return {"memory": memory, "levels": levels, "cache_bytes": {m: _level_sizes(m) for m in levels},
+            "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
 
 
 ROOFS = ("memory", "levels", "peak_gflops")  # the parts of a calibration that are roofs: maxima
@@ -313,7 +305,7 @@ def with_later_reading(calibration: dict, later: dict) -> dict:
     """
     def best(a, b):
         if isinstance(a, dict):
-            return {key: best(value, (b or {}).get(key) if isinstance(b, dict) else None) for key, value in a.items()}
+            return {key: best(value, b.get(key) if isinstance(b, dict) else None) for key, value in a.items()}
         if isinstance(a, float) and isinstance(b, (int, float)):
             return max(a, float(b))
         return a  # sizes and counts (buffer_bytes) are not roofs
