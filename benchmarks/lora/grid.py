@@ -31,6 +31,8 @@ class LoraProfile:
     # CPU BLAS has no fast half-precision GEMM (a 4096×64×4096 bfloat16 product takes
     # seconds on 2 cores), so half-precision merges on the CPU are timed up to this size.
     cpu_half_merge_max_dim: int
+    # Forward cells left out to keep the profile's wall time in budget: (d, k, batch).
+    skip: tuple[tuple[int, int, int], ...] = ()
 
 
 
@@ -81,6 +83,8 @@ def lora_forward_cases(selection, explicit_dtypes: bool = False) -> list[LoraCas
         for backend in selection.backends:
             for dtype in lora_dtypes(backend, selection, prof, explicit_dtypes):
                 for n in prof.batches:
+                    if (d, k, n) in prof.skip:
+                        continue
                     cases.append(LoraCase("forward", d, k, backend, dtype, n, "merged", None))
                     cases.extend(
                         LoraCase("forward", d, k, backend, dtype, n, "unmerged", r) for r in prof.ranks if r < min(d, k)

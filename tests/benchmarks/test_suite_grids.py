@@ -101,3 +101,12 @@ def test_large_shapes_sweep_only_their_spectra():
     assert large == set(prof.large_spectra) and large < small
     full = fg.factorize_cases(selection.select("full"))
     assert {c.spectrum for c in full if c.d == 4096} == set(fg.SPECTRA)
+
+
+def test_a_lora_cell_the_profile_skips_is_left_out_there_and_kept_in_full():
+    def cells(profile):
+        return {(c.d, c.k, c.batch) for c in lg.lora_forward_cases(selection.select(profile, backends="numpy"))}
+
+    default, full = cells("default"), cells("full")
+    assert (4096, 11008, 512) not in default and (4096, 11008, 512) in full
+    assert {(4096, 11008, 1), (4096, 11008, 32), (4096, 4096, 512)} <= default
