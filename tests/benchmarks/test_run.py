@@ -246,3 +246,26 @@ def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs):
     # numpy and torch-cpu, dense and ranks 2 and 8, warm only (the cold cases are another mode)
     assert len(rows) == 6 and not any("cold" in row for row in rows), result.stdout
     assert f"6 cases, threads={threads};" in result.stdout
+
+
+@pytest.mark.parametrize("cache, extra", [("both", True), ("cold", False)])
+def test_the_default_profile_times_warm_pairs_of_short_calls_in_extra_passes(tmp_path, cache, extra):
+    # The default profile adds two passes for the warm pairs of short calls (benchmarks/profiles.py); the
+    # run's timing block says how many passes timed them, and a run with none (cold only) says its own count.
+    result = run_suite(tmp_path, "--benchmark-only", LOWRANK_BENCH_PROFILE="default", LOWRANK_BENCH_BACKENDS="numpy",
+                       LOWRANK_BENCH_CACHE=cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    run = data["machine_info"]["lowrank_bench"]
+    assert run["complete"] is True and run["timing"]["processes"] == 2
+    assert run["timing"]["short_pair_processes"] == (4 if extra else 2)
+    assert ("[pass 3/4] numpy: timing the" in result.stdout) is extra
+    for b in data["benchmarks"]:
+        info = b["extra_info"]
+        if info["variant"] == "factored":
+            assert len(info["process_pair_ratios"]) == info["processes"], b["name"]
+        if info.get("refined"):  # a rank added near a break-even from pass 2 on: whether any is, the timings decide
+            continue
+        short_warm = info["variant"] == "factored" and info["cache"] == "warm"
+        assert info["processes"] == (4 if short_warm else 2), b["name"]
