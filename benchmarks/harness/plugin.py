@@ -282,22 +282,13 @@ def pytest_runtestloop(session):
     return True
 
 
-# A cold-cache pair whose own call is shorter than this joins the extra passes whatever its partner:
-# rank 1 to 16 at n = 1, speedups of 50-520x, the worst-reproduced speedups of 2026-12-06 21:35.
-TINY_COLD_CALL_S = 50e-6
-
-
 def _short_pair(policy: timing.Policy):
-    """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache,
-    and cold-cache pairs whose own call is under :data:`TINY_COLD_CALL_S`. A cold-cache case (a fresh copy
-    of its operands each call) costs about twice a warm one to time: with every short cold pair in the two
-    extra passes the default run took 966-977 s (2026-12-06)."""
+    """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache.
+    A cold-cache case (a fresh copy of its operands each call) costs about twice a warm one to time, and
+    with them in the two extra passes the default run took 966-977 s (2026-12-06)."""
     def chosen(bench: dict) -> bool:
-        info = bench.get("extra_info") or {}
-        if info.get("cache") == "cold":
-            call_s = info.get("call_s")
-            return bool(info.get("process_pair_ratios")) and isinstance(call_s, (int, float)) and call_s < TINY_COLD_CALL_S
-        return driver.is_short_pair(bench, policy.long_call_s)
+        return (driver.is_short_pair(bench, policy.long_call_s)
+                and (bench.get("extra_info") or {}).get("cache") != "cold")
     return chosen
 
 
