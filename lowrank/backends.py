@@ -114,6 +114,23 @@ class Backend:
         """True when ``x`` holds no NaN or Inf."""
         raise NotImplementedError
 
+    # -- the factored product ---------------------------------------------------------------
+    def factor_layout(self, B, A, *, copy: bool = False):
+        """``(B, A)`` stored as the factored product ``B @ (A @ x)`` runs fastest: B column-major, A row-major.
+
+        For one vector, ``B @ y`` with B (d×r) column-major is r scaled column additions
+        over B, BLAS's fast matrix-vector kernel; stored row-major it is d dot products of
+        length r, the slow one at small r. A (r×k) row-major makes ``A @ x`` r long dot
+        products, the fast form for a wide matrix. Values and shapes are unchanged; an array
+        already in its layout is returned as it is unless ``copy`` (a fresh array that owns
+        its memory, never a view of a larger one).
+        """
+        raise NotImplementedError
+
+    def matmul(self, a, b):
+        """``a @ b`` by the kernel this backend's factored product uses (see :meth:`factor_layout`)."""
+        return a @ b
+
     # -- device -------------------------------------------------------------------------
     def synchronize(self) -> None:
         """Wait until queued work is done (a no-op on CPU backends)."""
@@ -186,6 +203,15 @@ class NumpyBackend(Backend):
     def device_name(self):
         return cpu_name()
 
+    def factor_layout(self, B, A, *, copy=False):
+        if copy:
+            return np.array(B, order="F"), np.array(A, order="C")
+        return np.asfortranarray(B), np.ascontiguousarray(A)
+
+    # np.dot, not matmul: for an inner dimension of 1 (a rank-1 B @ y) numpy's matmul runs
+    # its own loop instead of BLAS, many times slower; np.dot calls BLAS for every shape.
+    matmul = staticmethod(np.dot)
+
 
 class TorchBackend(Backend):
     """torch tensors on one device (``"cpu"`` or ``"cuda"``); imports torch on creation."""
@@ -230,6 +256,13 @@ class TorchBackend(Backend):
             tdtype = torch.float64
         tensor = torch.as_tensor(x, device=self.device)
         return tensor if tdtype is None else tensor.to(tdtype)
+
+    def factor_layout(self, B, A, *, copy=False):
+        # A column-major B is the transpose of a row-major Bᵀ; contiguous() copies only when needed.
+        if copy:
+            return B.t().clone(memory_format=self.torch.contiguous_format).t(), A.clone(
+                memory_format=self.torch.contiguous_format)
+        return B.t().contiguous().t(), A.contiguous()
 
     def to_numpy(self, x):
         x = x.detach().cpu()

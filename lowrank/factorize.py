@@ -259,12 +259,8 @@ def _split(be: Backend, U, s, Vt, split: str, method: str, out_dtype: str) -> Lo
     if be.dtype_name(B) != out_dtype:
         B, A = be.asarray(B, out_dtype), be.asarray(A, out_dtype)
     # Slicing leaves views of the full SVD; copy so the operator owns compact factors
-    # (the full U of a tall matrix can be much larger than B).
-    return LowRankOperator(_compact(B), _compact(A), method, sigma)
-
-
-def _compact(x):
-    return x.copy() if isinstance(x, np.ndarray) else x.contiguous().clone()
+    # (the full U of a tall matrix can be much larger than B), in the operator's layout.
+    return LowRankOperator(*be.factor_layout(B, A, copy=True), method, sigma)
 
 
 def _lora_init(be: Backend, W, r: int, init: str, seed) -> LowRankOperator:

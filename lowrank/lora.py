@@ -113,7 +113,7 @@ def forward(W0, B, A, x, scaling: float = 1.0):
     """
     be, s = _check_update(W0, B, A, scaling)
     _check_x(x, be, be.dtype_name(W0), W0.shape[1])
-    return _forward(W0, B, A, x, s)
+    return _forward(W0, B, A, x, s, be.matmul)
 
 
 def delta(B, A, scaling: float = 1.0, *, upcast: bool = True):
@@ -215,6 +215,9 @@ class LoRAAdapter(FactorPair):
     ----------
     B : array (d, r)
     A : array (r, k), same backend and dtype as B
+        Held in the layout the factored product runs fastest in (B column-major, A
+        row-major; :meth:`lowrank.backends.Backend.factor_layout`), copied into it when
+        given otherwise.
     scaling : float
         s = α/r (or α/√r); see :func:`lora_scaling`.
 
@@ -239,6 +242,9 @@ class LoRAAdapter(FactorPair):
 
     def __post_init__(self):
         be, _ = _check_factors(self.B, self.A)
+        B, A = be.factor_layout(self.B, self.A)
+        object.__setattr__(self, "B", B)
+        object.__setattr__(self, "A", A)
         object.__setattr__(self, "scaling", _check_real(self.scaling, "scaling"))
         object.__setattr__(self, "_backend", be)
         object.__setattr__(self, "_array_type", type(self.A))
@@ -285,12 +291,12 @@ class LoRAAdapter(FactorPair):
         """
         t, dt = self._array_type, self._native_dtype
         if (
-            type(W0) is not t or type(x) is not t or W0.dtype != dt or x.dtype != dt or x.ndim > 2
+            type(W0) is not t or type(x) is not t or W0.dtype != dt or x.dtype != dt or not 0 < x.ndim < 3
             or W0.shape[0] != self.B.shape[0] or W0.shape[1] != self.A.shape[1]
         ):
             return forward(W0, self.B, self.A, x, self.scaling)
         try:
-            return _forward(W0, self.B, self.A, x, self.scaling)
+            return _forward(W0, self.B, self.A, x, self.scaling, self._backend.matmul)
         except (ValueError, RuntimeError):
             _check_x(x, self._backend, self.dtype, self.A.shape[1])
             raise
@@ -312,9 +318,9 @@ class LoRAAdapter(FactorPair):
 
 
 # -- internals -----------------------------------------------------------------------------------
-def _forward(W0, B, A, x, s: float):
+def _forward(W0, B, A, x, s: float, matmul):
     y = W0 @ x
-    y += B @ ((A @ x) * s)
+    y += matmul(B, matmul(A, x) * s)
     return y
 
 

@@ -64,7 +64,10 @@ class LowRankOperator(FactorPair):
     Attributes
     ----------
     B, A : arrays of one backend and dtype
-        The factors, written the LoRA way: W ≈ B @ A.
+        The factors, written the LoRA way: W ≈ B @ A. They are held in the layout the
+        product runs fastest in (:meth:`lowrank.backends.Backend.factor_layout`: B
+        column-major, A row-major), copied into it at construction when given otherwise;
+        their values and shapes are the ones given.
     method : str
         How the factors were obtained (``"svd"``, ``"randomized"``, ``"lora"``, ``"given"``).
     singular_values : numpy.ndarray or None
@@ -90,6 +93,7 @@ class LowRankOperator(FactorPair):
     _backend: Backend = field(init=False, repr=False)
     _array_type: type = field(init=False, repr=False)
     _native_dtype: Any = field(init=False, repr=False)
+    _matmul: Any = field(init=False, repr=False)
 
     def __post_init__(self):
         backend = infer_backend(self.B)
@@ -102,6 +106,10 @@ class LowRankOperator(FactorPair):
                 f"B is {tuple(self.B.shape)} and A is {tuple(self.A.shape)}: "
                 "B's columns must equal A's rows (the rank)"
             )
+        B, A = backend.factor_layout(self.B, self.A)
+        object.__setattr__(self, "B", B)
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "_matmul", backend.matmul)
         object.__setattr__(self, "_backend", backend)
         object.__setattr__(self, "_array_type", type(self.A))
         object.__setattr__(self, "_native_dtype", self.A.dtype)
@@ -129,13 +137,15 @@ class LowRankOperator(FactorPair):
         array of shape (d,) or (d, n)
         """
         # Fast path: identity tests only (builtin numpy and torch dtypes are singletons),
-        # then the two products. Anything unusual (another type, dtype, a rank-3 input,
-        # a shape the backend rejects) goes to _check_input, which raises a precise
-        # error or, for an equal but non-identical dtype, lets the call proceed.
-        if type(x) is not self._array_type or x.dtype is not self._native_dtype or x.ndim > 2:
+        # then the two products. Anything unusual (another type, dtype, a 0-d or rank-3
+        # input, a shape the backend rejects) goes to _check_input, which raises a precise
+        # error or, for an equal but non-identical dtype, lets the call proceed. (np.dot
+        # would take a 0-d x as a scalar.)
+        if type(x) is not self._array_type or x.dtype is not self._native_dtype or not 0 < x.ndim < 3:
             self._check_input(x)
+        mm = self._matmul
         try:
-            y = self.B @ (self.A @ x)
+            y = mm(self.B, mm(self.A, x))
         except (ValueError, RuntimeError):
             self._check_input(x)
             raise

@@ -5,7 +5,8 @@
 For each warm matvec case of the run at that shape and batches (dense and every rank,
 numpy and torch-cpu), a fresh process per backend builds its own operands with plain
 numpy (random values of the same shapes and dtype: none of the suite's code), pins the
-run's thread count, and times ``W @ x`` and ``B @ (A @ x)`` with a bare
+run's thread count, and times ``W @ x`` and ``B @ (A @ x)`` (B stored column-major and,
+on numpy, ``np.dot``: the arithmetic and layout the library uses, written out here) with a bare
 ``time.perf_counter`` loop: 1 ms blocks, 3 processes × 30 blocks, the lowest of the
 three per-process medians (the suite, too, reports its least disturbed process). The
 table shows both figures and their ratio; the exit code is 1 when any case differs by
@@ -38,6 +39,8 @@ for case in spec["cases"]:
     d, k, r, n, dtype = case["d"], case["k"], case["rank"], case["batch"], case["dtype"]
     shape_x = (k,) if n == 1 else (k, n)
     arrays = [rng.standard_normal(s).astype(dtype) for s in ([(d, k)] if r is None else [(d, r), (r, k)])]
+    if r is not None:
+        arrays[0] = np.asfortranarray(arrays[0])  # B column-major, as the library holds it
     x = rng.standard_normal(shape_x).astype(dtype)
     if torch is not None:
         arrays, x = [torch.from_numpy(a) for a in arrays], torch.from_numpy(x)
@@ -46,7 +49,7 @@ for case in spec["cases"]:
         f = lambda: W @ x
     else:
         B, A = arrays
-        f = lambda: B @ (A @ x)
+        f = (lambda: B @ (A @ x)) if torch is not None else (lambda: np.dot(B, np.dot(A, x)))
     for _ in range(20):
         f()
     t = time.perf_counter(); f(); single = max(time.perf_counter() - t, 1e-7)

@@ -3,11 +3,12 @@
 
 * a 1024x1024 float32 ``W @ x`` (55-170 us on this VM, by the day; its operands in cache): the
   probe every figure in the docs quotes;
-* a rank-4 ``B @ (A @ x)`` of 4096x4096 float64 (about 10 us): the kind of call whose speedups
-  moved most between two runs. On this VM its blocks sit in one of two modes, about 11 and
-  21 us, and switch every few seconds (2026-12-06), while the suite's dense 4096x4096 float64
-  ``W @ x`` it is divided into (128 MB, memory-bound; not timed here) does not move: a speedup
-  taken in the slow mode is half the one taken in the fast mode, whatever pairing does.
+* a rank-4 ``B @ (A @ x)`` of 4096x4096 float64 (a few us), B held column-major and multiplied
+  with ``np.dot`` as :class:`lowrank.LowRankOperator` holds and multiplies it: the kind of call
+  whose speedups moved most between two runs. ``--row-major-b`` times it as the library did
+  before (B row-major, ``@``), whose matrix-vector kernel for a tall, thin B has a slow mode
+  (blocks at 1.5x the fastest or more) that the column-major layout does not show as often:
+  docs/machine.md has both figures.
 
 Quote its lines beside any measured figure: on a shared VM the same loop moves by tens of
 percent from one hour to the next, and a figure means little without it.
@@ -18,7 +19,7 @@ percent from one hour to the next, and a figure means little without it.
 
 ``--alternate-cpus`` moves the probe to the next usable CPU (its own affinity) before each pair
 of blocks and adds a line per CPU for the small call: whether its slow mode belongs to one vCPU,
-which pinning the workers would then avoid (it did not, 2026-12-06: docs/machine.md).
+which pinning the workers would then avoid (docs/machine.md).
 
 Prints, per call, the blocks' medians (min, median, max), the spread max/min, and the share of
 blocks within 5% of the median of all blocks; for the small call also the share of blocks in
@@ -67,6 +68,8 @@ def _line(label: str, blocks: list[float], probe_s: float) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to probe (default 30)")
+    parser.add_argument("--row-major-b", action="store_true",
+                        help="time the small call with B row-major and @ (the library's layout before it chose one)")
     parser.add_argument("--alternate-cpus", action="store_true",
                         help="move to the next usable CPU before each pair of blocks; a line per CPU")
     args = parser.parse_args(argv)
@@ -81,6 +84,14 @@ def main(argv=None) -> int:
     w = rng.standard_normal((1024, 1024), dtype=np.float32)
     x = rng.standard_normal(1024, dtype=np.float32)
     a, b, x_small = rng.standard_normal((4, 4096)), rng.standard_normal((4096, 4)), rng.standard_normal(4096)
+    if args.row_major_b:
+        def small_call():
+            return b @ (a @ x_small)
+    else:
+        b = np.asfortranarray(b)
+
+        def small_call():
+            return np.dot(b, np.dot(a, x_small))
     probe, small, on_cpu = [], [], []
     end = time.perf_counter() + args.seconds
     try:
@@ -89,14 +100,15 @@ def main(argv=None) -> int:
                 on_cpu.append(cpus[len(small) % len(cpus)])
                 os.sched_setaffinity(0, {on_cpu[-1]})
             probe.append(_block(lambda: w @ x))
-            small.append(_block(lambda: b @ (a @ x_small)))
+            small.append(_block(small_call))
     finally:
         if cpus:
             os.sched_setaffinity(0, usable)
     print(_line("1024x1024 float32 W@x", probe, args.seconds))
     fastest = min(small)
     slow = sum(s >= SLOW_MODE * fastest for s in small) / len(small)
-    print(_line("4096x4096 float64 rank-4 B@(A@x)", small, args.seconds)
+    layout = "B row-major, @" if args.row_major_b else "B column-major, np.dot"
+    print(_line(f"4096x4096 float64 rank-4 B@(A@x) ({layout})", small, args.seconds)
           + f"; {slow:.0%} of blocks in the slow mode (>= {SLOW_MODE}x the fastest)")
     for cpu in cpus:
         mine = [s for s, c in zip(small, on_cpu) if c == cpu]

@@ -29,6 +29,7 @@ from benchmarks.engine.operand_cache import shared as _shared
 from benchmarks.matvec.grid import Case
 from lowrank import generators
 from lowrank.backends import get_backend, infer_backend
+from lowrank.operator import LowRankOperator
 
 SEED = 20261124
 MATRIX_KIND = "power-law-1"  # σ_i = 1/i
@@ -68,9 +69,11 @@ def _dense(d: int, k: int, dtype: str, backend: str):
 
 @functools.lru_cache(maxsize=16)
 def _factors(d: int, k: int, rank: int, dtype: str, backend: str):
+    """The factors as the library gives them to a user: through :class:`lowrank.LowRankOperator`, in its layout."""
     be = get_backend(backend)
     B, A = factors64(d, k, rank)
-    return be.asarray(B, dtype), be.asarray(A, dtype)
+    f = LowRankOperator(be.asarray(B, dtype), be.asarray(A, dtype), "svd")
+    return f.B, f.A
 
 
 @functools.lru_cache(maxsize=8)
@@ -138,7 +141,9 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
 
     Warm and cold calls share one code path (``next`` on a cycle over the copies), so
     the two modes pay the same Python overhead and differ only in where the operands
-    live. CUDA calls synchronize before returning, inside the timed region.
+    live. The factored product runs as :meth:`lowrank.LowRankOperator.apply` runs it (the
+    backend's ``matmul`` on the operator's layout), less apply's input checks. CUDA calls
+    synchronize before returning, inside the timed region.
     """
     be = get_backend(case.backend)
     x = _x(case.k, case.batch, case.dtype, case.backend)
@@ -151,6 +156,7 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
     sets = [(*ops, x)] + [tuple(_copy(a) for a in (*ops, x)) for _ in range(copies - 1)]
     cycle = itertools.cycle(sets)
     sync = be.synchronize if case.backend == "torch-cuda" else None
+    mm = be.matmul
     if case.rank is None:
         if sync is None:
             def call():
@@ -166,11 +172,11 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
         if sync is None:
             def call():
                 B, A, v = next(cycle)
-                return B @ (A @ v)
+                return mm(B, mm(A, v))
         else:
             def call():
                 B, A, v = next(cycle)
-                y = B @ (A @ v)
+                y = mm(B, mm(A, v))
                 sync()
                 return y
     return TimedCall(call, copies, per_copy)
@@ -194,7 +200,8 @@ def _nbytes(a) -> int:
 
 
 def _copy(a):
-    return a.copy() if isinstance(a, np.ndarray) else a.clone()
+    # order="K" and clone() keep the layout: a cold copy of a column-major B stays column-major.
+    return a.copy(order="K") if isinstance(a, np.ndarray) else a.clone()
 
 
 def peak_memory(case: Case, call) -> tuple[int | None, str]:

@@ -66,3 +66,50 @@ def test_half_precision_apply_on_torch():
     assert y.dtype == torch.bfloat16
     ref = f.to(dtype="float32").apply(x.float())
     assert float((y.float() - ref).abs().max() / ref.abs().max()) < 2e-2
+
+
+def _column_major(a) -> bool:
+    """Whether a 2-D array is laid out column-major (a Fortran-ordered numpy array, a transposed torch tensor)."""
+    if isinstance(a, np.ndarray):
+        return bool(a.flags.f_contiguous)
+    return a.t().is_contiguous()
+
+
+def _row_major(a) -> bool:
+    return bool(a.flags.c_contiguous) if isinstance(a, np.ndarray) else a.is_contiguous()
+
+
+@pytest.mark.parametrize("rank", [1, 2, 5])
+def test_every_way_of_building_factors_gives_the_fast_layout(backend, rank):
+    """factorize, user arrays given row-major, a move and a LoRA adapter: B column-major, A row-major, values kept."""
+    be = lowrank.get_backend(backend)
+    W = lowrank.generators.gaussian(12, 9, seed=3, backend=backend)
+    rng = np.random.default_rng(0)
+    B_given = be.asarray(np.ascontiguousarray(rng.standard_normal((12, rank))), "float64")
+    A_given = be.asarray(np.asfortranarray(rng.standard_normal((rank, 9))), "float64")
+    built = {
+        "factorize": lowrank.factorize(W, rank),
+        "randomized": lowrank.factorize(W, rank, "randomized", seed=0),
+        "given": lowrank.LowRankOperator(B_given, A_given),
+        "moved": lowrank.LowRankOperator(B_given, A_given).to(dtype="float32"),
+        "lora": lowrank.LoRAAdapter(B_given, A_given, 2.0),
+    }
+    for how, f in built.items():
+        if rank > 1:  # a d×1 column is both; the check would say nothing
+            assert _column_major(f.B) and not _row_major(f.B), how
+        assert _row_major(f.A), how
+        assert tuple(f.B.shape) == (12, rank) and tuple(f.A.shape) == (rank, 9), how
+    np.testing.assert_array_equal(to_numpy(built["given"].B), to_numpy(B_given))
+    np.testing.assert_array_equal(to_numpy(built["given"].A), to_numpy(A_given))
+    x = be.asarray(rng.standard_normal((9, 3)), "float64")
+    for cols in (x[:, 0], x):
+        expected = to_numpy(B_given) @ (to_numpy(A_given) @ to_numpy(cols))
+        np.testing.assert_allclose(to_numpy(built["given"].apply(cols)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_factorize_owns_compact_factors():
+    """Truncating a tall matrix's SVD keeps no view of the full U: B owns exactly d×r values."""
+    W = lowrank.generators.gaussian(300, 20, seed=0)
+    f = lowrank.factorize(W, 3, split="right")
+    assert f.B.base is None and f.A.base is None
+    assert f.B.nbytes == 300 * 3 * 8

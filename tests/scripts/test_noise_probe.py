@@ -11,14 +11,16 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "noise_probe.py"
 
 
-def test_the_probe_prints_both_calls_with_their_blocks_and_the_small_calls_slow_mode_share():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--seconds", "2"], capture_output=True, text=True,
+@pytest.mark.parametrize(("flags", "layout"), [([], "B column-major, np.dot"), (["--row-major-b"], "B row-major, @")])
+def test_the_probe_prints_both_calls_with_their_blocks_and_the_small_calls_slow_mode_share(flags, layout):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--seconds", "2", *flags], capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("noise probe: 1024x1024 float32 W@x, 1 thread, 1 s of the probe's 2, ")
-    assert lines[1].startswith("noise probe: 4096x4096 float64 rank-4 B@(A@x), 1 thread, 1 s of the probe's 2, ")
+    assert lines[1].startswith(f"noise probe: 4096x4096 float64 rank-4 B@(A@x) ({layout}), 1 thread, 1 s of the "
+                               "probe's 2, ")
     for line in lines:
         low, mid, high = (float(v) for v in re.search(r"medians ([\d.]+) / ([\d.]+) / ([\d.]+) us", line).groups())
         assert 0 < low <= mid <= high
