@@ -26,8 +26,10 @@ def _run_csv(args) -> int:
     from lowrank.store import load
     from lowrank.store.files import check_output
 
-    if args.output.suffix.lower() == ".json":
-        raise InputError(f"{args.output}: the CSV output must not be a .json file (result files are never written)")
+    if args.output.name.lower().endswith((".json", ".json.gz")):
+        # A folder of runs is searched for these names: a CSV so named would be read back as a broken run.
+        raise InputError(f"-o {args.output}: the CSV output must not be named .json or .json.gz (those are result "
+                         "files, never written); accepted: a name such as results.csv")
     inputs = [p for p in map(Path, args.paths) if p.is_file()]
     check_output(args.output, inputs=inputs, option="-o")
     result = load.load(args.paths, keep_going=args.keep_going, log=progress)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 from lowrank.errors import LowRankValueError
+from lowrank.store import documents
 
 
 def write_new(target: Path, write) -> Path:
@@ -51,25 +52,24 @@ def new_folder(parent: Path, stem: str) -> Path:
 
 
 # -- outputs that a command may replace (a report, a summary, a CSV) -----------------------------------
-# A result file is never an output, whatever the command: one that parses as JSON with a
-# "benchmarks" list (a pytest-benchmark run, a baseline) is refused as a target.
-_SNIFF_BYTES = 64 * 2**20
-
-
+# A result file is never an output, whatever the command: whatever the loader reads as a run or a
+# baseline (lowrank/store/documents.py: gzip-compressed or not, any name, keys spelled with escapes)
+# is refused as a target.
 def is_result_file(path: Path) -> bool:
-    """Whether ``path`` is an existing result file or baseline (JSON with a ``benchmarks`` list)."""
+    """Whether lowrank-bench would read ``path`` as a result file or baseline.
+
+    The loader's own reading (:func:`lowrank.store.documents.parse`) decides, after a look at
+    the first bytes so that a large file that is neither gzip nor a JSON object is not parsed.
+    A file that cannot be read or parsed is not one: the loader would refuse it too.
+    """
     path = Path(path)
     try:
-        if not path.is_file() or path.stat().st_size > _SNIFF_BYTES:
-            return path.is_file() and path.suffix.lower() == ".json"
-        with open(path, "rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-        if b'"benchmarks"' not in head:
+        if not path.is_file() or not documents.may_hold_document(path):
             return False
-        doc = json.loads(head)
-    except (OSError, ValueError):
+        documents.parse(path.read_bytes())
+    except (documents.DocumentError, OSError, EOFError, zlib.error, RecursionError):
         return False
-    return isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list)
+    return True
 
 
 def check_output(target, *, inputs=(), option: str = "output", replace: bool = True) -> Path:

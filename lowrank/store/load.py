@@ -16,10 +16,7 @@ collected in :attr:`LoadResult.errors` and the others are still read.
 from __future__ import annotations
 
 import datetime as _dt
-import gzip
-import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +28,7 @@ from lowrank.errors import LowRankError
 from lowrank.record.fields import PANDAS_DTYPES
 from lowrank.record.schema import READABLE_VERSIONS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, parse_tag, run_metric
 from lowrank.record.suites import SUITES
+from lowrank.store import documents
 
 # Timing statistics copied from pytest-benchmark's ``stats`` (seconds per iteration).
 STAT_FIELDS = ("median", "iqr", "min", "max", "mean", "stddev", "q1", "q3", "rounds", "iterations", "ops")
@@ -211,42 +209,16 @@ def read_json(path: Path) -> dict:
     """Parse ``path`` as a pytest-benchmark result document, with a clear error for each way it can fail.
 
     A gzip-compressed file (``*.json.gz``: the committed reference runs, kept small) is read as the
-    JSON it holds."""
+    JSON it holds. The reading is :func:`lowrank.store.documents.parse`, the same the guard on
+    outputs uses: what is read here as a result file, no command writes over."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ResultFileError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise ResultFileError(path, f"is a damaged gzip file ({exc})") from None
-    if not raw.strip():
-        raise ResultFileError(path, "file is empty (was the benchmark run interrupted before it wrote results?)")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ResultFileError(path, "is not a UTF-8 text file, so not a pytest-benchmark JSON result") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        hint = "the file is truncated (was the run interrupted?)" if _unclosed(text) else "the file is corrupt"
-        raise ResultFileError(path, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); {hint}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
-        raise ResultFileError(path, "not a pytest-benchmark result file (expected a JSON object with a "
-                                    "'benchmarks' list, as written by --benchmark-json or --benchmark-save)")
-    return doc
-
-
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def _unclosed(text: str) -> bool:
-    """True when the JSON text ends inside a string or with brackets still open: cut off, not garbled."""
-    bare = _JSON_STRING.sub("", text)
-    if '"' in bare:
-        return True
-    return bare.count("{") + bare.count("[") > bare.count("}") + bare.count("]")
+        return documents.parse(raw)
+    except documents.DocumentError as exc:
+        raise ResultFileError(path, exc.problem) from None
 
 
 def _check_version(path: Path, tag, where: str) -> None:

@@ -144,7 +144,7 @@ def test_csv_command_writes_the_tidy_table(small_file, tmp_path, capsys):
     assert cli.main(["csv", str(small_file), "-o", str(target)]) == 0
     assert len(pd.read_csv(target)) == 8
     assert cli.main(["csv", str(small_file), "-o", str(tmp_path / "t.json")]) == 2
-    assert "must not be a .json file" in capsys.readouterr().err
+    assert "must not be named .json or .json.gz" in capsys.readouterr().err
 
 
 def test_help_loads_neither_pandas_nor_matplotlib_nor_torch():

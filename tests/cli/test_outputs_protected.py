@@ -1,0 +1,155 @@
+"""Outputs never land on what lowrank-bench reads: result files in any encoding or name.
+
+Each refusal is a command a user could type: it must exit 2 with one line naming the option and
+the path, no traceback, and leave every file byte-identical. The protected files are built here
+and first shown to be read by the loader, so that the guard and the loader are seen to agree.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from lowrank import cli
+from lowrank.store import load
+from tests import recorded
+from tests import synthetic as data
+
+
+def run(argv, capsys) -> tuple[int, str]:
+    """``lowrank-bench ARGV`` in this process: its exit code and stderr."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def digest(root: Path) -> dict:
+    """Every file and folder under ``root`` (hidden ones included) with the sha256 of each file."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for p in sorted(root.rglob("*")) if not p.is_symlink()}
+
+
+def assert_refused(code, err, *words):
+    """Exit 2, no traceback, and exactly one line on stderr holding every word."""
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0], err
+
+
+def small_doc(**kw) -> dict:
+    return data.document(data.small_run(), **kw)
+
+
+# Ways a result file may be stored that a sniff of its raw bytes for '"benchmarks"' misses.
+def _escaped(doc) -> bytes:
+    return json.dumps(doc).replace('"benchmarks"', '"\\u0062enchmarks"').encode()
+
+
+ENCODINGS = {
+    "gzip": lambda doc: gzip.compress(json.dumps(doc).encode()),
+    "escaped keys": _escaped,
+    "gzip, escaped keys": lambda doc: gzip.compress(_escaped(doc)),
+    # past the first chunks the guard reads before deciding whether to parse
+    "escaped keys after white space": lambda doc: b" \r\n\t" * 5000 + _escaped(doc),
+}
+
+
+def stored(path: Path, doc: dict, encoding: str) -> Path:
+    """``doc`` written to ``path`` in ``encoding``, after checking that lowrank-bench reads it as the run it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = ENCODINGS[encoding](doc)
+    assert b'"benchmarks"' not in raw  # what the old guard looked for
+    path.write_bytes(raw)
+    assert load.read_document(path) == json.loads(json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path):
+    """A recorded run (raw samples, for the gate) and a baseline of it, in their own folder."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps(recorded.run("matvec-aa", 1)))
+    assert cli.main(["baseline", str(folder / "run.json"), "--name", "mine", "--dir", str(folder / "bl")]) == 0
+    return folder
+
+
+# -- result files, whatever their encoding or name -----------------------------------------------------
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+@pytest.mark.parametrize("name", ["X.json.gz", "X.csv", "X.md", "X"])
+def test_no_file_output_writes_over_a_result_file_stored_any_way(runs, tmp_path, capsys, encoding, name):
+    target = stored(tmp_path / "out" / name, recorded.run("matvec-aa", 2), encoding)
+    gate = ["gate", runs / "run.json", "--baseline", runs / "bl" / "mine.json"]
+    commands = [(["schema", "-o", target], "-o"),
+                ([*gate, "--markdown", target], "--markdown"),
+                ([*gate, "--failed-ids", target], "--failed-ids")]
+    if not name.endswith(".json.gz"):  # csv refuses that name outright (next test)
+        commands.append((["csv", runs / "run.json", "-o", target], "-o"))
+    before = digest(tmp_path)
+    for argv, option in commands:
+        code, err = run(argv, capsys)
+        assert_refused(code, err, option, str(target), "is a result file")
+        assert digest(tmp_path) == before, argv
+
+
+def test_csv_refuses_a_result_files_name_and_a_compressed_run_of_any_name(runs, tmp_path, capsys):
+    reference = stored(tmp_path / "reference" / "X.json.gz", recorded.run("matvec-aa", 2), "gzip")
+    before = digest(tmp_path)
+    code, err = run(["csv", runs / "run.json", "-o", reference], capsys)
+    assert_refused(code, err, "-o", str(reference), "must not be named .json or .json.gz")
+    code, err = run(["csv", runs / "run.json", "-o", tmp_path / "new.json.gz"], capsys)
+    assert_refused(code, err, "new.json.gz", "accepted")
+    assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "escaped keys"])
+@pytest.mark.parametrize("name", ["times.json", "speedups.json"])
+def test_export_never_replaces_a_result_file_of_its_folder(runs, tmp_path, capsys, encoding, name):
+    out = tmp_path / "export"
+    target = stored(out / name, small_doc(), encoding)
+    before = digest(tmp_path)
+    code, err = run(["export", runs / "run.json", "-o", out], capsys)
+    assert_refused(code, err, "-o", str(target), "is a result file")
+    assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("command, name", [("report", "report.md"), ("report", "results.csv"),
+                                           ("history", "history.md"), ("history", "change_points.csv"),
+                                           ("compare", "comparison.csv")])
+def test_report_folders_never_replace_a_result_file_among_their_files(tmp_path, capsys, command, name):
+    first = data.write(tmp_path / "in" / "a.json", small_doc(datetime="2026-01-01T00:00:00+00:00"))
+    second = data.write(tmp_path / "in" / "b.json", small_doc(datetime="2026-01-02T00:00:00+00:00"))
+    out = tmp_path / "out"
+    target = stored(out / name, small_doc(), "gzip")
+    (out / "notes.txt").write_text("kept")
+    argv = {"report": ["report", first, "-o", out, "--bootstrap", "0"], "history": ["history", first, second, "-o", out],
+            "compare": ["compare", first, second, "-o", out]}[command]
+    before = digest(tmp_path)
+    code, err = run(argv, capsys)
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and len(lines) == 1 and str(target) in lines[0] and "is a result file" in lines[0], err
+    assert digest(tmp_path) == before  # no page replaced, no staging folder left
+
+
+def test_files_that_only_look_like_results_are_still_outputs(runs, tmp_path, capsys):
+    # Not result files for the loader either: a gzip of another JSON, a list, a CSV, a damaged gzip.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.gz").write_bytes(gzip.compress(b'{"benchmarks": "not a list"}'))
+    (out / "list.json.txt").write_text('[{"benchmarks": []}]')
+    (out / "old.csv").write_text("run_id,median\nx,1\n")
+    whole = gzip.compress(json.dumps(small_doc()).encode())
+    (out / "damaged.gz").write_bytes(whole[:12] + bytes([whole[12] ^ 0x55]) + whole[13:])
+    for target in sorted(out.iterdir()):
+        code, err = run(["csv", runs / "run.json", "-o", target], capsys)
+        assert code == 0, err
+        assert target.read_text().startswith("run_id,")
