@@ -41,10 +41,12 @@ def register(subparsers) -> None:
 
 def _run_compare(args) -> int:
     from lowrank.present import report
+    from lowrank.store.files import check_output_folder
 
     for path in (args.run_a, args.run_b):
         if path.is_dir():
             raise InputError(f"{path}: is a folder; compare takes two result files")
+    check_output_folder(args.output, inputs=[args.run_a, args.run_b], option="-o")
     config, _ = gate_config(args)
     result = report.write_comparison(args.run_a, args.run_b, args.output, threshold=args.threshold, log=progress,
                                      config=config)

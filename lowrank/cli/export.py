@@ -28,7 +28,7 @@ def _run_export(args) -> int:
     from lowrank.store.export import github_action_benchmark
     from lowrank.store.files import check_output, check_output_folder, staged_folder
 
-    check_output_folder(args.output, option="-o")
+    check_output_folder(args.output, inputs=[args.run], option="-o")
     for name in ("times.json", "speedups.json"):
         check_output(args.output / name, inputs=[args.run], option="-o")
     data = github_action_benchmark(read_run(args.run))

@@ -40,11 +40,14 @@ def _run_history(args) -> int:
     from lowrank.judge import history
     from lowrank.present import history_report
     from lowrank.store import load
+    from lowrank.store.files import check_output_folder
 
     min_size = history.MIN_SIZE if args.min_size is None else args.min_size
     if min_size < 1:
         raise InputError(f"--min-size {min_size}: accepted an integer >= 1")
-    loaded = load.load(args.paths or [RUNS_FOLDER], keep_going=args.keep_going, log=progress)
+    paths = args.paths or [RUNS_FOLDER]
+    check_output_folder(args.output, inputs=paths, option="-o")  # before any file is read
+    loaded = load.load(paths, keep_going=args.keep_going, log=progress)
     progress(f"[history] read {load.describe_loaded(loaded)}")
     h = history.build(loaded, args.metric, args.select)
     if not h.series:
@@ -55,7 +58,7 @@ def _run_history(args) -> int:
     history.change_points(h, args.min_effect, min_size)
     if h.disturbed:
         progress(f"[history] {len(h.disturbed)} run(s) disturbed as a whole, left out of detection")
-    result = history_report.write(h, args.output, log=progress)
+    result = history_report.write(h, args.output, log=progress, inputs=[r.path for r in loaded.runs])
     print(history_report.to_text(h))
     print(f"history written to {result.html}")
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -97,16 +98,28 @@ def _table(doc: dict) -> str:
 
 
 def _check_targets(args) -> None:
-    """Every output and the end-to-end folder, checked before any work."""
+    """Every output, against the input, the other outputs and the end-to-end folder, checked before any work."""
+    from lowrank.model.report import FIGURES, PAGES
     from lowrank.store.files import check_output, check_output_folder
 
-    for option, target in (("--json", args.json), ("--save", args.save)):
-        if target is not None:
-            check_output(target, inputs=[args.path], option=option, replace=False)
+    files = {option: target for option, target in (("--json", args.json), ("--save", args.save)) if target is not None}
+    for option, target in files.items():
+        check_output(target, inputs=[args.path], option=option, replace=False)
+    if len(files) == 2 and os.path.realpath(args.json) == os.path.realpath(args.save):
+        raise InputError(f"--json {args.json} and --save {args.save} name the same file; give each its own")
+    if args.save is not None and args.path.is_dir() and args.path.resolve() in args.save.resolve().parents:
+        raise InputError(f"--save {args.save}: is inside the model folder {args.path}, where it would be read as "
+                         "part of the model; choose a file outside it")
+    for option, folder in (("--report", args.report), ("--runs", args.runs)):
+        if folder is not None:
+            check_output_folder(folder, inputs=[args.path], option=option)
     if args.report is not None:
-        check_output_folder(args.report, option="--report")
-    if args.runs is not None:
-        check_output_folder(args.runs, option="--runs")
+        report = args.report.resolve()
+        for option, target in files.items():
+            inside = target.resolve().relative_to(report).parts if report in target.resolve().parents else ()
+            if inside and (inside[0] == FIGURES or (len(inside) == 1 and inside[0] in PAGES)):
+                raise InputError(f"{option} {target}: is one of the files --report {args.report} writes; choose "
+                                 "another name")
     if args.e2e:
         from lowrank.model import e2e
 

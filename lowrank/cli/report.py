@@ -30,12 +30,14 @@ def register(subparsers) -> None:
 def _run_report(args) -> int:
     from lowrank.present import report
     from lowrank.store import load
+    from lowrank.store.files import check_output_folder
 
     paths = args.paths
     if not paths:
         newest = load.newest_result_file(RUNS_FOLDER)
         progress(f"[report] no files given: using the newest result file, {newest}")
         paths = [newest]
+    check_output_folder(args.output, inputs=paths, option="-o")  # before any file is read
     result = report.write_report(paths, args.output, run_id=args.run, keep_going=args.keep_going,
                                  n_boot=args.bootstrap, log=progress)
     for err in result.errors:

@@ -195,6 +195,11 @@ def output_error_table(plans: dict[str, dict]) -> Table:
                         "end-to-end check's sentences (padding left out); '-': no layer of that kind factored")
 
 
+# What write() puts in its folder (and replaces there): ``model`` refuses a --json or --save among them.
+PAGES = ("report.md", "report.html")
+FIGURES = "figures"
+
+
 @dataclass(frozen=True)
 class ModelReport:
     markdown: Path
@@ -221,7 +226,7 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
     from lowrank.present.report import Bullets, Document, FigureBlock, Heading, Para, TableBlock
     from lowrank.store.load import now_iso
 
-    fig_dir = out / "figures"
+    fig_dir = out / FIGURES
     fig_dir.mkdir(parents=True, exist_ok=True)
     ranks = {layer["name"]: layer["rank"] for layer in doc["layers"]}
     planned = {(*layer["shape"], layer["rank"]) for layer in doc["layers"] if layer["rank"] is not None}
@@ -279,7 +284,7 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
         report.add(TableBlock(output_error_table({"factored": doc["end_to_end"]})))
     report.add(Heading("Figures"), *(FigureBlock(p, c) for p, c in figures))
     report.add(Heading("Plan"), TableBlock(plan_table(doc)))
-    md, page = out / "report.md", out / "report.html"
+    md, page = (out / name for name in PAGES)
     md.write_text(report.to_markdown(out), encoding="utf-8")
     page.write_text(report.to_html(), encoding="utf-8")
     return ModelReport(md, page, [p for p, _ in figures])

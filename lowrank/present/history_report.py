@@ -85,16 +85,17 @@ def trend_figure(history: History, series: list[Series]) -> Figure:
     return fig
 
 
-def write(history: History, out: Path, log=None) -> HistoryResult:
+def write(history: History, out: Path, log=None, inputs=()) -> HistoryResult:
     """Write ``history.md``, ``history.html``, ``figures/trend_*.png`` and ``change_points.csv`` to ``out``.
 
     The files are written to a staging folder and moved in once all are written, so a failure
-    leaves the old history page.
+    leaves the old history page. ``out`` must be apart from ``inputs``, the result files read
+    (:func:`lowrank.store.files.check_output_folder`).
     """
     from lowrank.store.files import relocated, staged_folder
 
     say = log or (lambda _m: None)
-    with staged_folder(out) as staging:
+    with staged_folder(out, inputs=inputs) as staging:
         r = _write_files(history, staging, say)
     moved = lambda p: relocated(p, staging, Path(out))  # noqa: E731
     say(f"[history] wrote {moved(r.markdown)} and {moved(r.html)}")

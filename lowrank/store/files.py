@@ -102,13 +102,32 @@ def check_output(target, *, inputs=(), option: str = "output", replace: bool = T
     return target
 
 
-def check_output_folder(folder, *, option: str = "--output") -> Path:
-    """Refuse an output folder that is a file or a symbolic link, before any work is done."""
+def check_output_folder(folder, *, inputs=(), option: str = "--output") -> Path:
+    """Refuse an output folder before any work is done; return it as a Path.
+
+    Refused, each with a message naming ``option`` and the folder: a file, a symbolic link,
+    and a folder that is one of the ``inputs`` (files or folders), contains one or lies inside
+    one. Paths are compared once resolved (``out/../in`` is ``in``): outputs written among the
+    inputs would be read back as inputs, or replace them.
+    """
     folder = Path(folder)
     if folder.is_symlink():
         raise LowRankValueError(f"{option} {folder}: is a symbolic link; name the folder itself")
     if folder.exists() and not folder.is_dir():
         raise LowRankValueError(f"{option} {folder}: is a file; an output folder is needed")
+    where = Path(os.path.realpath(folder))
+    for source in inputs:
+        source_path = Path(os.path.realpath(source))
+        if where == source_path:
+            relation = "is the input folder"
+        elif where in source_path.parents:
+            relation = "contains the input"
+        elif source_path in where.parents:
+            relation = "is inside the input folder"
+        else:
+            continue
+        raise LowRankValueError(f"{option} {folder}: {relation} {source}; an output folder must be apart from the "
+                                "command's inputs (choose another folder)")
     return folder
 
 
@@ -139,7 +158,7 @@ def staged_folder(folder, *, inputs=(), option: str = "--output"):
     in ``folder`` (files of ``folder`` that were not rewritten stay); on an error nothing in
     ``folder`` changes. So a command that fails half-way leaves the old outputs, never a mix.
     """
-    folder = check_output_folder(folder, option=option)
+    folder = check_output_folder(folder, inputs=inputs, option=option)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=folder.parent))
     try:

@@ -1,4 +1,4 @@
-"""Outputs never land on what lowrank-bench reads: result files in any encoding or name.
+"""Outputs never land on what lowrank-bench reads: result files in any encoding or name, input folders.
 
 Each refusal is a command a user could type: it must exit 2 with one line naming the option and
 the path, no traceback, and leave every file byte-identical. The protected files are built here
@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lowrank import cli
@@ -153,3 +154,91 @@ def test_files_that_only_look_like_results_are_still_outputs(runs, tmp_path, cap
         code, err = run(["csv", runs / "run.json", "-o", target], capsys)
         assert code == 0, err
         assert target.read_text().startswith("run_id,")
+
+
+# -- output folders apart from the inputs --------------------------------------------------------------
+def _argv(command: str, inputs, out: Path):
+    inputs = list(inputs)
+    return {"report": ["report", *inputs, "-o", out, "--bootstrap", "0"], "history": ["history", *inputs, "-o", out],
+            "export": ["export", inputs[0], "-o", out], "compare": ["compare", *inputs, "-o", out]}[command]
+
+
+FILE_INPUTS = ["contains the input", "contains the input (via ..)"]
+FOLDER_INPUTS = ["is the input folder", "is inside the input folder", *FILE_INPUTS]
+
+
+@pytest.mark.parametrize("command, relation", [
+    *[(c, r) for c in ("report", "history") for r in FOLDER_INPUTS],
+    *[(c, r) for c in ("export", "compare") for r in FILE_INPUTS],  # these take files only
+])
+def test_an_output_folder_overlapping_an_input_is_refused_before_reading(tmp_path, capsys, command, relation):
+    folder = tmp_path / "in"
+    files = [data.write(folder / "a.json", small_doc(datetime="2026-01-01T00:00:00+00:00")),
+             data.write(folder / "b.json", small_doc(datetime="2026-01-02T00:00:00+00:00"))]
+    (tmp_path / "out").mkdir()
+    inputs = [folder] if relation in FOLDER_INPUTS[:2] else files
+    out = {"contains the input": tmp_path, "contains the input (via ..)": tmp_path / "out" / ".." / "in",
+           "is the input folder": folder, "is inside the input folder": folder / "report"}[relation]
+    before = digest(tmp_path)
+    code, err = run(_argv(command, inputs, out), capsys)
+    assert_refused(code, err, "-o", str(out), relation.split(" (")[0], "choose another folder")
+    assert "[load]" not in err  # refused before any file was read
+    assert digest(tmp_path) == before
+
+
+def test_an_output_folder_beside_the_inputs_is_fine(tmp_path, capsys):
+    run_file = data.write(tmp_path / "in" / "a.json", small_doc())
+    code, err = run(["export", run_file, "-o", tmp_path / "in-export"], capsys)  # a name sharing a prefix
+    assert code == 0, err
+    assert json.loads((tmp_path / "in-export" / "times.json").read_text())
+
+
+def test_model_report_and_runs_folders_stay_out_of_the_checkpoint(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    model = tmp_path / "model"
+    model.mkdir()
+    save_file({"a.weight": np.ones((8, 4), np.float32)}, str(model / "model.safetensors"))
+    before = digest(tmp_path)
+    for argv, words in ((["--report", tmp_path], ["--report", "contains the input"]),
+                        (["--report", model / "report"], ["--report", "is inside the input folder"]),
+                        (["--runs", model], ["--runs", "is the input folder"])):
+        code, err = run(["model", model, "--no-timing", *argv], capsys)
+        assert_refused(code, err, *words)
+        assert digest(tmp_path) == before
+
+
+# -- model: every output checked against the others before any work ------------------------------------
+def test_model_json_and_save_naming_one_file_write_nothing(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    checkpoint = tmp_path / "m.safetensors"
+    save_file({"a.weight": np.ones((8, 4), np.float32)}, str(checkpoint))
+    folder = tmp_path / "folder-model"
+    folder.mkdir()
+    save_file({"a.weight": np.ones((8, 4), np.float32)}, str(folder / "model.safetensors"))
+    before = digest(tmp_path)
+    for path, argv, words in (
+            (checkpoint, ["--json", tmp_path / "x", "--save", tmp_path / "x"], ["--json", "--save", "the same file"]),
+            (checkpoint, ["--json", tmp_path / "x", "--save", tmp_path / "sub" / ".." / "x"], ["the same file"]),
+            (checkpoint, ["--json", tmp_path / "rep" / "report.md", "--report", tmp_path / "rep"],
+             ["--json", "report.md", "one of the files --report"]),
+            (checkpoint, ["--save", tmp_path / "rep" / "figures" / "f.safetensors", "--report", tmp_path / "rep"],
+             ["--save", "one of the files --report"]),
+            (folder, ["--save", folder / "factors.safetensors"], ["--save", "inside the model folder"])):
+        code, err = run(["model", path, "--no-timing", *argv], capsys)
+        assert_refused(code, err, *words)
+        assert digest(tmp_path) == before, argv
+
+
+def test_model_writes_both_outputs_when_they_differ(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    checkpoint = tmp_path / "m.safetensors"
+    rng = np.random.default_rng(0)
+    save_file({"a.weight": rng.standard_normal((16, 12)).astype(np.float32)}, str(checkpoint))
+    code, err = run(["model", checkpoint, "--no-timing", "--max-error", "0.95", "--json", tmp_path / "plan.json",
+                     "--save", tmp_path / "factors.safetensors", "--report", tmp_path / "rep"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "plan.json").read_text())["layers"][0]["name"] == "a.weight"
+    assert (tmp_path / "factors.safetensors").stat().st_size > 0 and (tmp_path / "rep" / "report.md").is_file()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 
+from lowrank.errors import LowRankError
 from lowrank.store import documents, files, load
 from tests import synthetic as data
 
@@ -88,3 +90,41 @@ def test_a_corrupt_gzip_run_is_named_by_the_loader(tmp_path):
     path.write_bytes(CONTENTS["corrupt deflate"])
     with pytest.raises(load.ResultFileError, match="damaged gzip"):
         load.load([path])
+
+
+# -- output folders ------------------------------------------------------------------------------------
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "run.json").write_bytes(RUN)
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "in", tmp_path / "link")
+    return tmp_path
+
+
+@pytest.mark.parametrize("folder, source, relation", [
+    ("in", "in", "is the input folder"),
+    ("in/report", "in", "is inside the input folder"),
+    ("link/report", "in", "is inside the input folder"),  # through a link to the input folder
+    ("out/../in/report", "in", "is inside the input folder"),
+    (".", "in/run.json", "contains the input"),
+    ("out/..", "in/run.json", "contains the input"),
+    ("out/../in", "link/run.json", "contains the input"),
+])
+def test_an_output_folder_overlapping_an_input_is_refused(tree, folder, source, relation):
+    with pytest.raises(LowRankError) as info:
+        files.check_output_folder(tree / folder, inputs=[tree / source], option="-o")
+    assert str(info.value).startswith(f"-o {tree / folder}: {relation} {tree / source};")
+
+
+@pytest.mark.parametrize("folder, source", [("out", "in"), ("out", "in/run.json"), ("in-report", "in"),
+                                            ("out/in", "in")])
+def test_an_output_folder_apart_from_the_inputs_is_accepted(tree, folder, source):
+    assert files.check_output_folder(tree / folder, inputs=[tree / source]) == tree / folder
+
+
+def test_a_staged_folder_refuses_overlap_before_staging(tree):
+    with pytest.raises(LowRankError, match="contains the input"):
+        with files.staged_folder(tree, inputs=[tree / "in" / "run.json"]):
+            raise AssertionError("no staging may start")
+    assert not [p for p in tree.parent.iterdir() if p.name.startswith(f".{tree.name}.")]
