@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import signal
 import tempfile
 from pathlib import Path
 
@@ -77,10 +76,6 @@ def register(subparsers) -> None:
     p.set_defaults(handler=_run_ab)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def _sides(args) -> tuple[str, str]:
     if args.base is None and args.head is None:
         same = args.base_python or args.head_python
@@ -120,14 +115,10 @@ def _run_ab(args) -> int:
         return _run_counted(args, cfg, repo, sides, settings, base_rev, head_rev)
     progress(f"lowrank-bench ab: base {sides['base'].description}; head {sides['head'].description}; profile "
              f"{settings.profile}, {settings.threads} thread(s); rounds {settings.min_rounds}-{settings.max_rounds}")
-    # SIGTERM (a CI job cancelled, `kill`) cleans up as Ctrl-C does: the temporary folder and the
-    # registered git worktrees are removed on the way out.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
-            run = ab.run_ab(repo, sides, settings, Path(tmp), log=progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM (a CI job cancelled, `kill`) cleans up as Ctrl-C does (lowrank.cli.main's handler): the
+    # temporary folder and the registered git worktrees are removed on the way out.
+    with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
+        run = ab.run_ab(repo, sides, settings, Path(tmp), log=progress)
     pooled = {label: ab.pooled(run, label) for label in ab.SIDES}
     result = gate.compare_runs(pooled["head"], pooled["base"], cfg, allow_missing=True)
     correctness = [f for f in result.regressions if f.kind == "correctness"]
@@ -161,13 +152,9 @@ def _run_counted(args, cfg, repo: Path, sides: dict, settings, base_rev: str, he
 
     progress(f"lowrank-bench ab --metric instructions: base {sides['base'].description}; head "
              f"{sides['head'].description}; profile {settings.profile}, backends {', '.join(settings.backends)}")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     start = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
-            docs = ab.run_counted(repo, sides, settings, Path(tmp), log=progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with tempfile.TemporaryDirectory(prefix="lowrank-ab-") as tmp:
+        docs = ab.run_counted(repo, sides, settings, Path(tmp), log=progress)
     seconds = time.perf_counter() - start
     result = gate.compare_runs(docs["head"], docs["base"], cfg, allow_missing=True)
     failing = ab_report.counted_failing(result, ab_report.benchmark_names(docs["head"]), settings)

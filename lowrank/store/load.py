@@ -40,6 +40,10 @@ BENCH_COLUMNS = ("name", "fullname", "group", "param_id")
 # Files still being written. The suite's own (benchmarks/harness/plugin.py) are hidden "*.partial" files that
 # the *.json search never sees; this also skips "*.partial.json" names other tools may use.
 _PARTIAL_SUFFIX = ".partial.json"
+# Hidden files and folders found in a folder are skipped: the staging folders and partial files of a
+# command killed half-way (lowrank/store/files.py) are hidden. pytest-benchmark's own storage is hidden
+# too, and is read.
+_HIDDEN_READ = frozenset({".benchmarks"})
 # Column names the loader sets itself; an extra_info field of the same name is stored as extra_<name>.
 _RESERVED = frozenset(RUN_COLUMNS + BENCH_COLUMNS + STAT_FIELDS + ("rel_iqr", "n_samples", "samples"))
 
@@ -154,9 +158,10 @@ class LoadResult:
 def find_result_files(paths, errors: list | None = None) -> list[Path]:
     """The JSON files named by ``paths`` (files, or folders searched recursively), without duplicates.
 
-    Files a running suite is still writing (``*.partial.json``) are left out. A
-    missing path or a folder without JSON raises :class:`ResultFileError`, or is
-    appended to ``errors`` when a list is given.
+    Files a running suite is still writing (``*.partial.json``) are left out, and so are hidden
+    files and folders below a folder named (a killed command's staging folder), except
+    pytest-benchmark's ``.benchmarks`` storage. A missing path or a folder without JSON raises
+    :class:`ResultFileError`, or is appended to ``errors`` when a list is given.
     """
     found: dict[Path, None] = {}
     for raw in paths:
@@ -166,10 +171,11 @@ def find_result_files(paths, errors: list | None = None) -> list[Path]:
                 raise ResultFileError(path, "no such file or folder")
             if path.is_dir():
                 files = sorted(p for pattern in ("*.json", "*.json.gz") for p in path.rglob(pattern)
-                               if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX))
+                               if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX)
+                               and not _hidden(p.relative_to(path)))
                 if not files:
                     raise ResultFileError(path, "folder contains no .json or .json.gz result files (searched "
-                                                "recursively)")
+                                                "recursively, hidden files and folders left out)")
             else:
                 files = [path]
         except ResultFileError as exc:
@@ -182,13 +188,18 @@ def find_result_files(paths, errors: list | None = None) -> list[Path]:
     return list(found)
 
 
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") and part not in _HIDDEN_READ for part in relative.parts)
+
+
 def newest_result_file(folder) -> Path:
     """The most recent ``*.json`` in ``folder`` (by modification time); raises :class:`ResultFileError`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ResultFileError(folder, "folder does not exist; run the benchmarks first (LOWRANK_BENCH_PROFILE=quick "
                                       "pytest benchmarks/ --benchmark-only) or name result files")
-    files = [p for p in folder.glob("*.json") if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX)]
+    files = [p for p in folder.glob("*.json")
+             if p.is_file() and not p.name.endswith(_PARTIAL_SUFFIX) and not _hidden(Path(p.name))]
     if not files:
         raise ResultFileError(folder, "folder contains no .json result files; run the benchmarks first "
                                       "or name result files")

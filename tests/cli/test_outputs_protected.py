@@ -1,4 +1,4 @@
-"""Outputs never land on what lowrank-bench reads: result files in any encoding or name, input folders.
+"""Outputs never land on what lowrank-bench reads: result files in any encoding, input folders, staging leftovers.
 
 Each refusal is a command a user could type: it must exit 2 with one line naming the option and
 the path, no traceback, and leave every file byte-identical. The protected files are built here
@@ -10,15 +10,22 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lowrank import cli
 from lowrank.store import load
 from tests import recorded
 from tests import synthetic as data
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(argv, capsys) -> tuple[int, str]:
@@ -242,3 +249,54 @@ def test_model_writes_both_outputs_when_they_differ(tmp_path, capsys):
     assert code == 0, err
     assert json.loads((tmp_path / "plan.json").read_text())["layers"][0]["name"] == "a.weight"
     assert (tmp_path / "factors.safetensors").stat().st_size > 0 and (tmp_path / "rep" / "report.md").is_file()
+
+
+# -- SIGTERM and what a killed command leaves ----------------------------------------------------------
+SIGTERM_MIDWAY = textwrap.dedent("""\
+    import os, signal, sys
+    from lowrank import cli
+    from lowrank.present import plots
+
+    real = plots.save
+
+    def save(fig, path):  # a CI job cancelled while the figures are being drawn
+        real(fig, path)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    plots.save = save
+    sys.exit(cli.main(sys.argv[1:]))
+    """)
+
+
+@pytest.mark.parametrize("command", ["report", "history"])
+def test_sigterm_midway_removes_the_staging_folder_and_keeps_the_old_pages(tmp_path, command):
+    first = data.write(tmp_path / "in" / "a.json", small_doc(datetime="2026-01-01T00:00:00+00:00"))
+    second = data.write(tmp_path / "in" / "b.json", small_doc(datetime="2026-01-02T00:00:00+00:00"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{command}.md").write_text("the old page")
+    before = digest(tmp_path)
+    argv = [command, first, second, "-o", out] + (["--bootstrap", "0"] if command == "report" else [])
+    env = {**os.environ, "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, "-c", SIGTERM_MIDWAY, *map(str, argv)], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"lowrank-bench {command}: interrupted (SIGTERM)", proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert digest(tmp_path) == before  # no staging folder left, no page replaced
+
+
+def test_a_killed_commands_staging_folder_does_not_break_reading_a_folder_of_runs(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    data.write(runs / "a.json", small_doc())
+    # What a command killed with SIGKILL leaves: its hidden staging folder, its partial files.
+    data.write(runs / ".export.k2j4.partial" / "times.json", [{"name": "x", "unit": "us", "value": 1.0}])
+    (runs / ".report.q81z.partial").mkdir()
+    (runs / ".report.q81z.partial" / "results.json.gz").write_bytes(gzip.compress(b"not json"))
+    data.write(runs / ".b.json.x8k1.partial.json", "{")
+    code, err = run(["csv", runs, "-o", tmp_path / "all.csv"], capsys)
+    assert code == 0, err
+    assert set(pd.read_csv(tmp_path / "all.csv")["run_id"]) == {"a"}
+    code, err = run(["history", runs, "-o", tmp_path / "hist"], capsys)
+    assert code == 0, err

@@ -70,6 +70,22 @@ def test_benchmark_storage_folders_are_searched_recursively(tmp_path):
                                                "Darwin-CPython-3.11-64bit/0001_abc_20260101_000000"]
 
 
+def test_hidden_entries_of_a_folder_are_skipped_but_benchmark_storage_is_read(tmp_path):
+    # A command killed with SIGKILL leaves its hidden staging folder (lowrank/store/files.py) where it wrote.
+    data.write(tmp_path / "runs" / "a.json", data.document(data.small_run()))
+    data.write(tmp_path / "runs" / ".export.k2j4.partial" / "times.json", [{"name": "x", "value": 1.0}])
+    data.write(tmp_path / "runs" / ".hidden.json", "{")
+    data.write(tmp_path / "runs" / ".benchmarks" / "Linux" / "0001_x.json", data.document(data.small_run()))
+    found = load.find_result_files([tmp_path / "runs"])
+    assert [p.relative_to(tmp_path / "runs").as_posix() for p in found] == [".benchmarks/Linux/0001_x.json", "a.json"]
+    assert len(load.load([tmp_path / "runs"]).runs) == 2
+    assert load.newest_result_file(tmp_path / "runs") == tmp_path / "runs" / "a.json"
+    named = data.write(tmp_path / ".named" / ".run.json", data.document(data.small_run()))
+    assert load.find_result_files([named]) == [named]  # named, it is read
+    with pytest.raises(ResultFileError, match="hidden files and folders left out"):
+        load.find_result_files([named.parent])
+
+
 def test_a_file_named_twice_is_read_once(tmp_path):
     path = data.write(tmp_path / "a.json", data.document(data.small_run()))
     result = load.load([path, tmp_path, str(path)])
