@@ -97,6 +97,10 @@ RUN_FIELDS: dict[str, Field] = {
 }
 
 
+# What a run's cases measure (the run block's `metric`): times, or instructions per call (a counted run).
+METRICS = ("time", "instructions")
+
+
 def run_metric(block: dict | None) -> str:
     """What a run's cases measured, from its ``lowrank_bench`` block: ``"time"``, or ``"instructions"``
     for a counted run (files from before counts existed: time)."""

@@ -16,7 +16,6 @@ collected in :attr:`LoadResult.errors` and the others are still read.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,16 @@ import numpy as np
 import pandas as pd
 
 from lowrank.errors import LowRankError
+from lowrank.record import checks
 from lowrank.record.fields import PANDAS_DTYPES
-from lowrank.record.schema import READABLE_VERSIONS, SCHEMA_NAME, SCHEMA_TAG, SCHEMA_VERSION, parse_tag, run_metric
+from lowrank.record.schema import (
+    READABLE_VERSIONS,
+    SCHEMA_NAME,
+    SCHEMA_TAG,
+    SCHEMA_VERSION,
+    parse_tag,
+    run_metric,
+)
 from lowrank.record.suites import SUITES
 from lowrank.store import documents
 
@@ -253,6 +260,9 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
         raise ResultFileError(path, "machine_info['lowrank_bench'] is not a JSON object")
     if block:
         _check_version(path, block.get("schema"), "the run (machine_info['lowrank_bench'])")
+        problems = checks.run_block_problems(block)
+        if problems:
+            raise ResultFileError(path, problems[0])
     commit = doc.get("commit_info") or {}
     cpu = machine.get("cpu") or {}
     return RunInfo(
@@ -284,8 +294,7 @@ def _run_info(path: Path, doc: dict, run_id: str) -> RunInfo:
 MAX_SIZE = 2**31
 
 
-def _positive_time(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+_positive_time = checks.is_positive  # a time in seconds: a finite number > 0
 
 
 def _check_sizes(path: Path, name: str, extra: dict) -> None:
@@ -322,6 +331,10 @@ def _bench_rows(path: Path, doc: dict, info: RunInfo) -> tuple[list[dict], int, 
         if suite not in SUITES:
             raise ResultFileError(path, f"benchmark {name!r} is of suite {suite!r}, which this version does not know; "
                                         f"known suites: {', '.join(SUITES)}")
+        # The range and agreement checks first: their messages name the value and what is accepted.
+        problems = checks.record_problems(extra, info.metric)
+        if problems:  # the first: one line, naming the case and the field
+            raise ResultFileError(path, f"benchmark {name!r}: {problems[0]}")
         extra, problems = SUITES[suite].problems(extra)
         if problems:
             raise ResultFileError(path, f"benchmark {name!r} (suite {suite!r}) does not match schema {SCHEMA_TAG}: "
