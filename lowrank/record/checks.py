@@ -2,7 +2,8 @@
 
 :func:`lowrank.record.fields.field_problems` checks that each field has its JSON type;
 this module checks what the types cannot say: that a count is a finite number above 0,
-that a counted run's records carry their counts and a timed run's none. The loader
+that a counted run's records carry their counts and a timed run's none, that a paired
+speedup lies inside its own interval. The loader
 (:mod:`lowrank.store.load`) runs them when it reads a file, so every command that reads
 results sees the same verdict on the same file. Each check returns its problems as
 strings that name the field, the value and what is accepted; an empty list means the
@@ -29,6 +30,10 @@ _COUNTING_MINIMUM = {"engine": 1, "target_instructions": 1, "repeats": 1, "repea
 _JSON_TYPES = {"int": int, "str": str, "dict": dict, "list": list, "bool": bool, "null": type(None)}
 _WORDS = {"int": "an integer", "str": "a string", "dict": "a JSON object", "list": "a list", "bool": "true or false",
           "null": "null"}
+
+# A paired speedup is a geometric mean of `process_speedups`, recomputed exactly by every writer; JSON keeps
+# doubles exact, so more than this relative difference is a changed field, not round-off.
+_AGREEMENT_RTOL = 1e-9
 
 
 def is_number(value) -> bool:
@@ -143,9 +148,59 @@ def count_problems(extra: dict, metric: str) -> list[str]:
     return problems
 
 
+def paired_problems(extra: dict) -> list[str]:
+    """How a paired speedup's fields (:mod:`lowrank.record.pairs`) disagree with each other.
+
+    ``paired_speedup``, ``paired_speedup_lo`` and ``paired_speedup_hi`` are all null or all
+    finite numbers > 0, with ``lo <= paired_speedup <= hi``; ``process_speedups`` are finite
+    numbers > 0 whose geometric mean is ``paired_speedup``; each process's
+    ``process_pair_ratios`` are finite numbers > 0, one list per process speedup.
+    """
+    names = ("paired_speedup", "paired_speedup_lo", "paired_speedup_hi")
+    values = [extra.get(n) for n in names]
+    problems = []
+    for name, value in zip(names, values):
+        if value is not None and not is_positive(value):
+            problems.append(f"extra_info.{name} = {_short(value)}; accepted: a finite speedup > 0, or null")
+    if problems:
+        return problems
+    point, lo, hi = values
+    if any(v is None for v in values):
+        if any(v is not None for v in values):
+            given = ", ".join(f"{n} = {_short(v)}" for n, v in zip(names, values))
+            problems.append(f"{given}: accepted: all three numbers (the speedup and its interval) or all null")
+        return problems
+    if lo > hi:
+        problems.append(f"extra_info.paired_speedup_lo = {lo!r} is above paired_speedup_hi = {hi!r}; accepted: an "
+                        "interval whose low end is at most its high end")
+    elif not lo <= point <= hi:
+        problems.append(f"extra_info.paired_speedup = {point!r} is outside its own interval [{lo!r}, {hi!r}] "
+                        "(paired_speedup_lo, paired_speedup_hi); accepted: an estimate inside its interval")
+    speedups = extra.get("process_speedups")
+    if speedups is not None:
+        if not isinstance(speedups, list) or not speedups or not all(is_positive(s) for s in speedups):
+            problems.append(f"extra_info.process_speedups = {_short(speedups)}; accepted: a non-empty list of finite "
+                            "speedups > 0, or null")
+        else:
+            mean = math.exp(sum(math.log(s) for s in speedups) / len(speedups))
+            if abs(mean - point) > _AGREEMENT_RTOL * point:
+                problems.append(f"extra_info.paired_speedup = {point!r} is not the geometric mean of its "
+                                f"process_speedups ({mean:.6g}); accepted: the figure the suite computes from them")
+    ratios = extra.get("process_pair_ratios")
+    if ratios is not None:
+        if not isinstance(ratios, list) or not all(isinstance(r, list) and r and all(is_positive(x) for x in r)
+                                                   for r in ratios):
+            problems.append(f"extra_info.process_pair_ratios = {_short(ratios)}; accepted: one non-empty list of "
+                            "finite ratios > 0 per process, or null")
+        elif isinstance(speedups, list) and len(speedups) != len(ratios):
+            problems.append(f"extra_info.process_pair_ratios holds {len(ratios)} process(es) and process_speedups "
+                            f"{len(speedups)}; accepted: one speedup per process")
+    return problems
+
+
 def record_problems(extra: dict, metric: str) -> list[str]:
     """Every range and agreement problem of one benchmark's ``extra_info`` in a run of ``metric``."""
-    return count_problems(extra, metric)
+    return count_problems(extra, metric) + paired_problems(extra)
 
 
 def _short(value, limit: int = 60) -> str:
