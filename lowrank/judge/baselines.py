@@ -116,7 +116,7 @@ def _stats_of(data: list[float], iterations: int) -> dict:
 def _is_baseline(path: Path) -> bool:
     try:
         doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # not JSON, or nested past the parser's limit: no baseline
         return False
     return isinstance(doc, dict) and isinstance(doc.get("lowrank_bench_baseline"), dict)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 import zlib
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -56,6 +57,11 @@ def parse(raw: bytes):
     except json.JSONDecodeError as exc:
         hint = "the file is truncated (was the run interrupted?)" if _unclosed(text) else "the file is corrupt"
         raise DocumentError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); {hint}") from None
+    except RecursionError:
+        # Python's parser recurses once per level: a file nested past its limit is no result file
+        # (the suite's nest about 6 deep), and must be one bad file, not a crash of the command.
+        raise DocumentError("JSON nested too deep for Python's parser (its recursion limit is "
+                            f"{sys.getrecursionlimit()}): not a pytest-benchmark result file") from None
     if not is_result_document(doc):
         raise DocumentError("not a pytest-benchmark result file (expected a JSON object with a 'benchmarks' list, "
                             "as written by --benchmark-json or --benchmark-save)")
