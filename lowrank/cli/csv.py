@@ -33,6 +33,7 @@ def _run_csv(args) -> int:
     inputs = [p for p in map(Path, args.paths) if p.is_file()]
     check_output(args.output, inputs=inputs, option="-o")
     result = load.load(args.paths, keep_going=args.keep_going, log=progress)
+    load.one_metric(result, "a CSV table holds runs of one metric")
     for err in result.errors:
         progress(f"[csv] warning: skipped {err}")
     path = load.to_csv(result.frame, args.output, inputs=inputs)

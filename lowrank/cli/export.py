@@ -25,13 +25,15 @@ def register(subparsers) -> None:
 
 
 def _run_export(args) -> int:
-    from lowrank.store.export import github_action_benchmark
+    from lowrank.store.export import check_timed, github_action_benchmark
     from lowrank.store.files import check_output, check_output_folder, staged_folder
 
     check_output_folder(args.output, inputs=[args.run], option="-o")
     for name in ("times.json", "speedups.json"):
         check_output(args.output / name, inputs=[args.run], option="-o")
-    data = github_action_benchmark(read_run(args.run))
+    run = read_run(args.run)
+    check_timed(run, args.run)
+    data = github_action_benchmark(run)
     with staged_folder(args.output, inputs=[args.run], option="-o") as staging:
         for key, name in (("customSmallerIsBetter", "times.json"), ("customBiggerIsBetter", "speedups.json")):
             (staging / name).write_text(json.dumps(data[key], indent=1))

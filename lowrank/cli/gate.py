@@ -75,11 +75,13 @@ def _run_gate(args) -> int:
         cfg = replace(cfg, ratios=args.ratios)
     cfg = gate.validate_config(cfg)
     base_path = baselines.existing_baseline(args.baseline)
-    base = read_run(base_path)
-    result = gate.compare_runs(read_run(args.run), base, cfg, allow_missing=args.allow_missing)
-    if args.confirm is not None:
+    base, current = read_run(base_path), read_run(args.run)
+    rerun = read_run(args.confirm) if args.confirm is not None else None
+    gate.runs_metric([(args.run, current), (base_path, base)] + ([(args.confirm, rerun)] if rerun else []))
+    result = gate.compare_runs(current, base, cfg, allow_missing=args.allow_missing)
+    if rerun is not None:
         # The re-run holds only the cases to confirm: its missing cases are expected.
-        result = gate.confirm(result, gate.compare_runs(read_run(args.confirm), base, cfg, allow_missing=True))
+        result = gate.confirm(result, gate.compare_runs(rerun, base, cfg, allow_missing=True))
     print(f"gate: {args.run} against baseline {args.baseline!r} ({base_path}); thresholds from "
           f"{config if config.is_file() else 'built-in defaults'}")
     print(gate_report.to_text(result))

@@ -49,6 +49,11 @@ def _run_history(args) -> int:
     check_output_folder(args.output, inputs=paths, option="-o")  # before any file is read
     loaded = load.load(paths, keep_going=args.keep_going, log=progress)
     progress(f"[history] read {load.describe_loaded(loaded)}")
+    other = history.left_out(loaded, args.metric)
+    if other:  # never mixed into the series: said, so that a folder of both metrics is not read as one
+        names = ", ".join(f"{r.path} ({r.metric})" for r in other[:3]) + (
+            f" and {len(other) - 3} more" if len(other) > 3 else "")
+        progress(f"[history] left out {len(other)} run(s) of another metric than --metric {args.metric}: {names}")
     h = history.build(loaded, args.metric, args.select)
     if not h.series:
         raise InputError(f"no case matches -k {args.select!r}" if args.select else "no case to follow")

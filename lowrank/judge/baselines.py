@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lowrank.errors import LowRankValueError
-from lowrank.judge.gate import GateConfig, exact_findings
+from lowrank.judge.gate import GateConfig, exact_findings, runs_metric
 from lowrank.record import pairs, paths
 from lowrank.record.suites import SUITES
 
@@ -57,10 +57,11 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
     runs puts that between-process spread into the baseline the gate tests against
     (pyperf's many-processes rule); a paired speedup pools every run's processes the same way.
     Exact metrics must agree across the runs. A refined rank (``refined``) that not every run holds
-    is left out.
+    is left out. The runs must be of one metric.
     """
     if len(runs) == 1:
         return runs[0]
+    runs_metric(zip(sources, runs), "a baseline pools runs of one metric")
     first = runs[0]
     by_id = [{b.get("param") or b["name"]: b for b in run["benchmarks"]} for run in runs]
     # A rank refined near a break-even is chosen by each run (benchmarks/matvec/refine.py): pooled where

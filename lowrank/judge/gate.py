@@ -36,7 +36,7 @@ from statistics import NormalDist
 from lowrank.errors import LowRankValueError
 from lowrank.judge import stats
 from lowrank.record import pairs
-from lowrank.record.schema import run_metric
+from lowrank.record.schema import run_metric, same_metric
 from lowrank.record.suites import SUITES, Suite
 
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
@@ -492,12 +492,18 @@ def metric(run: dict) -> str:
     return run_metric((run.get("machine_info") or {}).get("lowrank_bench"))
 
 
+# What the gate says when its inputs measured different things.
+SAME_METRIC = "a counted run is gated against a counted baseline, a timed run against a timed one"
+
+
+def runs_metric(named_runs, purpose: str = SAME_METRIC) -> str:
+    """The one metric of ``named_runs`` (``(name, parsed run)`` pairs); raises
+    :class:`~lowrank.errors.LowRankValueError` naming each one's metric when they differ."""
+    return same_metric([(name, metric(run)) for name, run in named_runs], purpose)
+
+
 def _counted(current: dict, baseline: dict) -> bool:
-    kinds = (metric(current), metric(baseline))
-    if len(set(kinds)) > 1:
-        raise LowRankValueError(f"the run measured {kinds[0]} and the baseline {kinds[1]}: a counted run is compared "
-                                "with a counted baseline (LOWRANK_BENCH_METRIC=instructions for both)")
-    return kinds[0] == "instructions"
+    return runs_metric([("the run", current), ("the baseline", baseline)]) == "instructions"
 
 
 def instruction_finding(case: str, base: dict, cur: dict, cfg: GateConfig, suite: str = "") -> Finding | None:

@@ -127,13 +127,23 @@ def _values(doc: dict, metric: str) -> dict[str, float]:
     return out
 
 
+def _follows(run: RunInfo, metric: str) -> bool:
+    # Counted runs hold instructions, and their stats are one call under valgrind: they are followed
+    # by --metric instructions alone, and timed runs by the other two. A history never mixes them.
+    return (run.metric == "instructions") == (metric == "instructions")
+
+
+def left_out(loaded: LoadResult, metric: str) -> list[RunInfo]:
+    """The runs :func:`build` leaves out of a history of ``metric``: counted runs from a history of
+    times or ratios, timed runs from one of instructions."""
+    return [r for r in loaded.runs if not _follows(r, metric)]
+
+
 def build(loaded: LoadResult, metric: str = "time", select: str | None = None) -> History:
     """Every case's series over the loaded runs (``select``: a substring of the case names kept)."""
     if metric not in METRICS:
         raise ValueError(f"metric {metric!r}: accepted {', '.join(METRICS)}")
-    # Counted runs hold instructions, and their stats are one call under valgrind: they are followed
-    # by --metric instructions alone, and timed runs by the other two.
-    runs = [r for r in loaded.runs if (r.metric == "instructions") == (metric == "instructions")]
+    runs = [r for r in loaded.runs if _follows(r, metric)]
     pts, index = points(runs)
     raw: dict[tuple[str, str], list[list[float]]] = {}
     for run in runs:

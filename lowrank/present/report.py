@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lowrank.errors import LowRankValueError
 from lowrank.judge import counts, gate, speedups
 from lowrank.judge.speedups import STATUS_CROSSING, STATUS_FASTER, STATUS_IMPROVEMENT, STATUS_REGRESSION, format_rank
 from lowrank.present import plots, sections, tables
 from lowrank.present.tables import Table
 from lowrank.record import paths
+from lowrank.record.schema import same_metric
 from lowrank.record.suites import SUITES
 from lowrank.store import load as load_mod
 from lowrank.store.files import relocated, staged_folder
@@ -385,6 +385,7 @@ def write_report(paths, out_dir=DEFAULT_OUTPUT, run_id: str | None = None, keep_
     """
     say = log or (lambda _msg: None)
     loaded = load_mod.load(paths, keep_going=keep_going, log=say)
+    load_mod.one_metric(loaded, "a report compares its runs with one another, so they must be of one metric")
     say(f"[report] read {load_mod.describe_loaded(loaded)}")
     a = analyse(loaded, run_id, n_boot=n_boot)
     say(f"[report] run {a.run.run_id}: {len(a.speedups)} speedups, {len(a.break_even)} break-even curves")
@@ -653,10 +654,8 @@ def write_comparison(path_a, path_b, out_dir=DEFAULT_OUTPUT, threshold: float | 
     by_path = {Path(r.path).resolve(): r for r in loaded.runs}
     a = by_path.get(Path(path_a).resolve()) or loaded.runs[0]
     b = by_path.get(Path(path_b).resolve()) or loaded.runs[1]
-    counted = [r.run_id for r in (a, b) if r.metric == "instructions"]
-    if len(counted) == 1:  # its stats are one call under valgrind: a time ratio against them would mean nothing
-        raise LowRankValueError(f"{counted[0]} is a counted run (instructions) and the other a timed one; compare "
-                                "two counted runs (LOWRANK_BENCH_METRIC=instructions for both) or two timed runs")
+    counted = same_metric([(a.path, a.metric), (b.path, b.metric)], "compare takes two counted runs "
+                          "(LOWRANK_BENCH_METRIC=instructions for both) or two timed runs") == "instructions"
     if counted:
         warnings = gate.counting_differences(load_mod.read_document(a.path), load_mod.read_document(b.path))
         cmp = counts.count_ratios(loaded.frame, a.run_id, b.run_id, threshold=threshold, config=config,

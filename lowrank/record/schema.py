@@ -10,6 +10,7 @@ suites' records (``lowrank/record/suites/``) by ``lowrank-bench schema``; bump
 
 from __future__ import annotations
 
+from lowrank.errors import LowRankValueError
 from lowrank.record.fields import Field
 
 SCHEMA_NAME = "lowrank-bench"
@@ -105,6 +106,30 @@ def run_metric(block: dict | None) -> str:
     """What a run's cases measured, from its ``lowrank_bench`` block: ``"time"``, or ``"instructions"``
     for a counted run (files from before counts existed: time)."""
     return str((block or {}).get("metric") or "time")
+
+
+def same_metric(named, purpose: str) -> str:
+    """The one metric of ``named`` (``(name, metric)`` pairs: a file, "the baseline"); raises
+    :class:`~lowrank.errors.LowRankValueError` naming each input's metric when they differ.
+
+    A counted run's ``stats`` are one call under valgrind: pooled, compared or tabled with a
+    timed run's they would read as times. ``purpose`` says what the command does with its
+    inputs, e.g. ``"a baseline pools runs of one metric"``.
+
+    >>> same_metric([("a.json", "time"), ("b.json", "time")], "compare")
+    'time'
+    """
+    named = [(str(name), metric) for name, metric in named]
+    by_metric: dict[str, list[str]] = {}
+    for name, metric in named:
+        by_metric.setdefault(metric, []).append(name)
+    if len(by_metric) <= 1:
+        return next(iter(by_metric), "time")
+    # "a.json, b.json measured time and c.json instructions": every input named with its metric
+    parts = [(", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else ""), metric)
+             for metric, names in by_metric.items()]
+    said = " and ".join([f"{parts[0][0]} measured {parts[0][1]}"] + [f"{shown} {metric}" for shown, metric in parts[1:]])
+    raise LowRankValueError(f"{said}: {purpose} (a counted run's stats are one call under valgrind, not times)")
 
 
 def parse_tag(tag) -> int | None:

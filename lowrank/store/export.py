@@ -8,6 +8,8 @@ randomized SVD against its peer, ...); each entry is
 
 from __future__ import annotations
 
+from lowrank.errors import LowRankValueError
+from lowrank.record.schema import run_metric
 from lowrank.record.suites import SUITES
 
 
@@ -27,8 +29,21 @@ def _ratio_extra(info: dict, metric: str, partner: str) -> str:
     return f"{metric}: {partner} median / this median, or the paired figure where the case has one"
 
 
+def check_timed(run: dict, source="the run") -> None:
+    """Refuse a counted run (``LOWRANK_BENCH_METRIC=instructions``; ``source`` names it): its ``stats``
+    are one call under valgrind, and exported they would be read as times."""
+    metric = run_metric((run.get("machine_info") or {}).get("lowrank_bench"))
+    if metric != "time":
+        raise LowRankValueError(f"{source}: measured {metric} (a counted run): export writes median times and "
+                                "same-run time ratios, and a counted run's stats are one call under valgrind, not "
+                                "times; follow its counts with `lowrank-bench history --metric instructions` or "
+                                "`lowrank-bench compare`")
+
+
 def github_action_benchmark(run: dict) -> dict[str, list[dict]]:
-    """``{"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}`` for one parsed run."""
+    """``{"customSmallerIsBetter": [...], "customBiggerIsBetter": [...]}`` for one parsed timed run
+    (a counted run is refused: :func:`check_timed`)."""
+    check_timed(run)
     times, ratios = [], []
     for suite in SUITES.values():
         cases = suite.cases(run)

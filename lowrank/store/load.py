@@ -33,6 +33,7 @@ from lowrank.record.schema import (
     SCHEMA_VERSION,
     parse_tag,
     run_metric,
+    same_metric,
 )
 from lowrank.record.suites import SUITES
 from lowrank.store import documents
@@ -555,6 +556,13 @@ def to_csv(frame: pd.DataFrame, path, inputs=()) -> Path:
 
     return replace_text(path, frame.drop(columns=["samples"], errors="ignore").to_csv(index=False), inputs=inputs,
                         option="CSV output")
+
+
+def one_metric(result: LoadResult, purpose: str) -> str:
+    """The metric every run of ``result`` measured (``"time"`` or ``"instructions"``); raises
+    :class:`~lowrank.errors.LowRankValueError` naming each file's metric when they differ
+    (:func:`lowrank.record.schema.same_metric`). ``purpose``: what the command does with them."""
+    return same_metric([(r.path, r.metric) for r in result.runs], purpose)
 
 
 def describe_loaded(result: LoadResult) -> str:
