@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lowrank.errors import LowRankValueError
-from lowrank.judge.gate import GateConfig, exact_findings, runs_metric
+from lowrank.judge.gate import GateConfig, counting_differences, exact_findings, instruction_finding, runs_metric
 from lowrank.record import pairs, paths
 from lowrank.record.suites import SUITES
 
@@ -57,12 +57,21 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
     runs puts that between-process spread into the baseline the gate tests against
     (pyperf's many-processes rule); a paired speedup pools every run's processes the same way.
     Exact metrics must agree across the runs. A refined rank (``refined``) that not every run holds
-    is left out. The runs must be of one metric.
+    is left out. The runs must be of one metric; counted runs must have been counted under the same
+    settings (:func:`lowrank.judge.gate.counting_differences`: the baseline keeps the first run's
+    ``counting`` block, which the gate compares with its runs') and agree on every count within the
+    gate's ``instructions_tolerance`` (the first run's count is kept).
     """
     if len(runs) == 1:
         return runs[0]
-    runs_metric(zip(sources, runs), "a baseline pools runs of one metric")
+    counted = runs_metric(zip(sources, runs), "a baseline pools runs of one metric") == "instructions"
     first = runs[0]
+    if counted:
+        for src, run in zip(sources[1:], runs[1:]):
+            differ = counting_differences(first, run)
+            if differ:
+                raise LowRankValueError(f"{src}: counted under other settings than {sources[0]} ({'; '.join(differ)}); "
+                                        "a baseline pools runs counted under the same settings")
     by_id = [{b.get("param") or b["name"]: b for b in run["benchmarks"]} for run in runs]
     # A rank refined near a break-even is chosen by each run (benchmarks/matvec/refine.py): pooled where
     # every run refined it, left out where some did not, never an error.
@@ -89,6 +98,11 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
             if differ:
                 raise LowRankValueError(f"{src}: {key!r} differs from {sources[0]} in {', '.join(differ)}; runs of "
                                         "different code cannot be pooled")
+            count = instruction_finding(key, bench, other, GateConfig()) if counted else None
+            if count is not None and count.status != "unchanged":
+                raise LowRankValueError(f"{src}: {key!r} counted {count.current:,.0f} instructions a call against "
+                                        f"{count.baseline:,.0f} in {sources[0]} ({count.ratio - 1:+.2%}, beyond the "
+                                        f"gate's {count.note}); runs of different code cannot be pooled")
         data = [t for b in [bench, *others] for t in b["stats"]["data"]]
         merged = dict(bench)
         merged["stats"] = _stats_of(data, bench["stats"].get("iterations", 1))

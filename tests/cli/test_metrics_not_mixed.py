@@ -107,6 +107,37 @@ def test_two_counted_runs_of_the_same_settings_and_code_are_pooled(folder, capsy
     assert len(stored["benchmarks"]) == 34
 
 
+@pytest.mark.parametrize("edit, named", [
+    (lambda b: b["counting"].__setitem__("valgrind", "valgrind-3.22.0"),
+     "counting valgrind: 'valgrind-3.19.0' -> 'valgrind-3.22.0'"),
+    (lambda b: b["versions"].__setitem__("numpy", "1.26.4"), "numpy: 2.4.6 -> 1.26.4"),
+    (lambda b: b["counting"]["blas"][0].__setitem__("architecture", "Zen"), "BLAS kernel: "),
+])
+def test_counted_runs_made_under_other_settings_are_not_pooled(folder, capsys, edit, named):
+    doc = recorded.run("counts-aa", 2)
+    edit(doc["machine_info"]["lowrank_bench"])
+    for bench in doc["benchmarks"]:  # counts that moved with the settings
+        bench["extra_info"]["instructions"] *= 1.03
+    other = folder / "other.json"
+    other.write_text(json.dumps(doc))
+    before = digest(folder)
+    code, err = run(["baseline", folder / "counted.json", other, "--name", "c", "--dir", folder / "bl"], capsys)
+    assert_refused(code, err, f"{other}: counted under other settings than {folder / 'counted.json'}", named)
+    assert digest(folder) == before and not (folder / "bl").exists()
+
+
+def test_counted_runs_whose_counts_differ_under_the_same_settings_are_not_pooled(folder, capsys):
+    doc = recorded.run("counts-aa", 2)
+    (bench,) = [b for b in doc["benchmarks"] if b["param"] == "apply-numpy"]
+    bench["extra_info"]["instructions"] *= 1.02
+    other = folder / "other.json"
+    other.write_text(json.dumps(doc))
+    code, err = run(["baseline", folder / "counted.json", other, "--name", "c", "--dir", folder / "bl"], capsys)
+    assert_refused(code, err, f"{other}: 'apply-numpy' counted", f"in {folder / 'counted.json'} (+",
+                   "beyond the gate's tolerance 0.50%")
+    assert not (folder / "bl").exists()
+
+
 def test_the_library_refuses_the_same_mixes():
     timed, counted = recorded.run("suites-aa", 1), recorded.run("counts-aa", 1)
     with pytest.raises(LowRankValueError, match="a.json measured time and b.json instructions"):
