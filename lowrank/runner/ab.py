@@ -234,7 +234,19 @@ def run_counted_side(side: Side, tree: Path, settings: AbSettings, workdir: Path
     if proc.returncode != 0:
         raise AbError(f"the {side.label} side ({side.description}) failed its counted run (exit {proc.returncode}); "
                       f"its output ends:\n{launch.output_tail(proc)}")
-    return json.loads(out.read_text())
+    return read_counted(side, out)
+
+
+def read_counted(side: Side, path: Path) -> dict:
+    """One side's counted run, validated as every command validates a result file (a null or negative
+    count is refused, not left out of the verdict): :class:`AbError` names the side and the problem."""
+    from lowrank.store.load import ResultFileError, read_document
+
+    try:
+        return read_document(path)
+    except ResultFileError as exc:
+        raise AbError(f"the {side.label} side ({side.description}) wrote a counted run that cannot be judged: "
+                      f"{exc.problem}") from None
 
 
 def run_counted(repo: Path, sides: dict[str, Side], settings: AbSettings, workdir: Path, log=print) -> dict[str, dict]:
