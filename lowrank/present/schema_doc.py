@@ -24,8 +24,10 @@ A run of `pytest benchmarks/ --benchmark-only` writes one ordinary pytest-benchm
 JSON file (`results/runs/<YYYYmmdd-HHMMSS>_<profile>_<host>.json`). This suite adds
 two things to it: a block per run and, per benchmark, an `extra_info` record whose
 fields each suite declares (`lowrank/record/suites/<suite>.py`). The loader checks
-every benchmark against its suite's record and refuses files whose schema version is
-newer than it knows. Version 2 added the timing engine's fields, the plausibility
+every benchmark against its suite's record, and its counts and paired speedups for range
+and agreement (`lowrank/record/checks.py`: a paired speedup inside its own interval, a
+count above 0); it refuses a file that fails, naming the case and the field, and files
+whose schema version is newer than it knows. Version 2 added the timing engine's fields, the plausibility
 `flag` and the run's completeness; version-1 files still load, with those fields null
 (fields marked *after timing* read as null when absent).
 """
@@ -90,7 +92,9 @@ def markdown() -> str:
     out += ["", "## Counting fields", "",
             "On every benchmark of a counted run (`LOWRANK_BENCH_METRIC=instructions`, `benchmarks/engine/counting.py`); "
             "absent, read as null, in a timed run. A counted run's `stats` come from one call under valgrind: they are "
-            "not times.", ""]
+            "not times. Each of its records must hold `instructions`, a finite number above 0; each repeat's count is "
+            "an integer above 0, `count_calls` and `counting_engine` at least 1; a timed run holding a count is "
+            "refused (its metric was changed, and its valgrind times would read as times).", ""]
     out += field_table(COUNT_FIELDS)
     return "\n".join(out) + "\n"
 
