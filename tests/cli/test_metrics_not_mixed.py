@@ -87,14 +87,16 @@ def test_export_of_a_timed_run_still_writes_its_times(folder, capsys):
 
 
 @pytest.mark.parametrize("metric, kept, left, series", [("time", 1, 2, 38), ("instructions", 2, 1, 34)])
-def test_history_follows_one_metric_and_names_the_runs_it_leaves_out(folder, capsys, metric, kept, left, series):
-    code, err = run(["history", folder, "--metric", metric, "-o", folder / "out"], capsys)
+def test_history_follows_one_metric_and_names_the_runs_it_leaves_out(folder, tmp_path_factory, capsys, metric, kept,
+                                                                     left, series):
+    out = tmp_path_factory.mktemp("history")  # apart from the input folder, which no output may be inside
+    code, err = run(["history", folder, "--metric", metric, "-o", out], capsys)
     assert code == 0, err
     (line,) = [x for x in err.splitlines() if "left out" in x]
     other = "time" if metric == "instructions" else "instructions"
     assert line.startswith(f"[history] left out {left} run(s) of another metric than --metric {metric}: ")
     assert line.count(f"({other})") == left and f"({metric})" not in line
-    text = (folder / "out" / "history.md").read_text()
+    text = (out / "history.md").read_text()
     assert f"from {kept} run(s)" in text and f"{series} series (metric: {metric})" in text
 
 
