@@ -42,6 +42,16 @@ def default_threads(cores: int | None = None) -> int:
     return max(1, cores - 1)
 
 
+def max_threads() -> int:
+    """The most threads a run may ask for: the machine's CPU count.
+
+    More threads than CPUs only time-slice the same cores, which no timing here should measure,
+    and a BLAS pool asked for far more threads than it was built for crashes the process
+    (``LOWRANK_BENCH_THREADS=100000`` was a segmentation fault at the end of ``--collect-only``).
+    """
+    return os.cpu_count() or 1
+
+
 def requested_threads(env) -> int:
     """Threads for BLAS and torch: ``LOWRANK_BENCH_THREADS``, else :func:`default_threads`.
 
@@ -50,9 +60,20 @@ def requested_threads(env) -> int:
     value = env.get("LOWRANK_BENCH_THREADS")
     if value is None or value == "":
         return default_threads()
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"LOWRANK_BENCH_THREADS={value!r}: expected a positive integer")
+    cap = max_threads()
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if not value.isdecimal() or not 1 <= int(value) <= cap:
+        raise ValueError(f"LOWRANK_BENCH_THREADS={value!r}: expected a positive integer up to {cap} "
+                         "(this machine's CPU count)")
     return int(value)
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 class ThreadPin:

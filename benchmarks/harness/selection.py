@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from benchmarks.matvec.grid import CACHE_MODES, ranks_for
+from benchmarks.engine import machine
+from benchmarks.matvec.grid import CACHE_MODES, expand, ranks_for
 from benchmarks.profiles import PROFILES, Profile
 from lowrank.backends import BACKEND_NAMES, TORCH_DTYPES
 
@@ -20,17 +21,27 @@ class GridError(ValueError):
     """A profile, backend, dtype or grid that cannot be run; the message says what is accepted."""
 
 
+# The largest D, K, rank or batch a user may name. A value past it is a typo, not a case: the
+# largest weight of a published model (an output layer over a vocabulary of up to 256k words,
+# which `lowrank-bench model` times at its own shape) has under 2**18 rows, and 2**16 would
+# refuse it. Whether a shape fits this machine is checked apart (:func:`check_memory`).
+MAX_DIM = 2**20
+_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
 
 def _parse_ints(value: str | None, name: str) -> tuple[int, ...] | None:
     if value is None or value.strip() == "":
         return None
-    try:
-        items = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise GridError(f"{name}={value!r}: expected comma-separated positive integers, e.g. '1,16,64'") from None
-    if not items or min(items) < 1:
-        raise GridError(f"{name}={value!r}: expected comma-separated positive integers, e.g. '1,16,64'")
-    return items
+    accepted = f"accepted comma-separated positive integers up to {MAX_DIM}, e.g. '1,16,64'"
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    # isdecimal first: int() would also take "1_000" and "+4", and isdigit() passes "²", which int() refuses.
+    if not items or not all(v.isdecimal() for v in items):
+        raise GridError(f"{name}={value!r}: {accepted}")
+    numbers = tuple(int(v) for v in items)
+    bad = [v for v in numbers if not 1 <= v <= MAX_DIM]
+    if bad:
+        raise GridError(f"{name}={value!r}: {bad[0]} is out of range; {accepted}")
+    return numbers
 
 
 def _parse_shapes(value: str | None) -> tuple[tuple[int, int], ...] | None:
@@ -39,9 +50,14 @@ def _parse_shapes(value: str | None) -> tuple[tuple[int, int], ...] | None:
     shapes = []
     for item in value.split(","):
         parts = item.strip().lower().split("x")
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise GridError(f"LOWRANK_BENCH_SHAPES={value!r}: {item.strip()!r} is not DxK; accepted e.g. '4096x1024'")
-        shapes.append((int(parts[0]), int(parts[1])))
+        if len(parts) != 2 or not all(p.isdecimal() and int(p) > 0 for p in parts):
+            raise GridError(f"LOWRANK_BENCH_SHAPES={value!r}: {item.strip()!r} is not DxK; accepted e.g. '4096x1024', "
+                            f"D and K from 1 to {MAX_DIM}")
+        d, k = int(parts[0]), int(parts[1])
+        if max(d, k) > MAX_DIM:
+            raise GridError(f"LOWRANK_BENCH_SHAPES={value!r}: {item.strip()!r} has a dimension past {MAX_DIM}; "
+                            f"accepted DxK with D and K from 1 to {MAX_DIM}, e.g. '4096x1024'")
+        shapes.append((d, k))
     return tuple(shapes)
 
 
@@ -59,6 +75,31 @@ def _parse_list(value: str | None, name: str, accepted) -> tuple[str, ...] | Non
             f"accepted: {', '.join(map(repr, accepted))}"
         )
     return items
+
+
+def check_memory(selection: Selection, memory: int | None, given: dict[str, str | None]) -> None:
+    """Refuse a selection whose largest dense case cannot be held in ``memory`` bytes.
+
+    A dense case holds W (D x K), x (K x n) and y (D x n) at once; a cold-cache case several
+    copies, a factored case less. Counting one copy only refuses what cannot run at all: a grid
+    past it would fail with a MemoryError (or be killed) minutes into the run, after every case
+    before it. ``given``: the variables the user set, named in the message (the profile's own
+    grid fits any machine it runs on).
+    """
+    if not memory:
+        return
+    cases = [c for c in expand(selection) if c.rank is None]
+    if not cases:
+        return
+    need, case = max(((c.d * c.k + c.k * c.batch + c.d * c.batch) * _BYTES.get(c.dtype, 8), c) for c in cases)
+    if need <= memory:
+        return
+    named = ", ".join(f"{name}={value!r}" for name, value in given.items() if value is not None and value.strip())
+    raise GridError(
+        f"{named or 'LOWRANK_BENCH_PROFILE=' + repr(selection.profile.name)}: the {case.d}x{case.k} case at "
+        f"{case.dtype}, n = {case.batch} needs {need / 2**30:.1f} GiB for W, x and y, more than this machine's "
+        f"memory ({memory / 2**30:.1f} GiB); accepted: shapes, batches and dtypes whose operands fit in memory"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,10 +129,11 @@ class Selection:
         return sorted(set(self.ranks))
 
 
-def select_from_env(env) -> Selection:
-    """:func:`select` with the values of the ``LOWRANK_BENCH_*`` variables in mapping ``env``."""
+def select_from_env(env, memory: int | None = None) -> Selection:
+    """:func:`select` with the values of the ``LOWRANK_BENCH_*`` variables in mapping ``env``, refused
+    where its largest case does not fit in ``memory`` bytes (default: the machine's, :func:`check_memory`)."""
     get = env.get
-    return select(
+    selection = select(
         get("LOWRANK_BENCH_PROFILE"),
         backends=get("LOWRANK_BENCH_BACKENDS"),
         dtypes=get("LOWRANK_BENCH_DTYPES"),
@@ -100,6 +142,9 @@ def select_from_env(env) -> Selection:
         ranks=get("LOWRANK_BENCH_RANKS"),
         batches=get("LOWRANK_BENCH_BATCHES"),
     )
+    given = {name: get(name) for name in ("LOWRANK_BENCH_SHAPES", "LOWRANK_BENCH_BATCHES", "LOWRANK_BENCH_DTYPES")}
+    check_memory(selection, machine.memory_bytes() if memory is None else memory, given)
+    return selection
 
 
 def select(

@@ -22,6 +22,9 @@ from lowrank.record import paths
 DEFAULT_OUTPUT = paths.RUNS
 # Passes of fresh worker processes per backend (benchmarks/engine/driver.py); 1 times in the pytest process.
 DEFAULT_PROCESSES = 3
+# Each pass times every case of a backend again (the default profile's 3 take about 15 minutes), so
+# 20, pyperf's default number of processes, is already hours of a full run; more is a typo.
+MAX_PROCESSES = 20
 
 # What each variable does (quoted in errors); a test checks that every variable the suite reads is here.
 VARIABLES = {
@@ -76,7 +79,7 @@ class Settings:
             threads = machine.requested_threads(env)
         except ValueError as exc:  # selection.GridError included: its message names the variable
             raise SettingsError(str(exc)) from None
-        processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES)
+        processes = _positive_int(env, "LOWRANK_BENCH_PROCESSES", DEFAULT_PROCESSES, MAX_PROCESSES)
         metric = (env.get("LOWRANK_BENCH_METRIC") or "time").strip()
         if metric not in METRICS:
             raise SettingsError(f"LOWRANK_BENCH_METRIC={metric!r}: accepted {', '.join(METRICS)}")
@@ -109,12 +112,12 @@ def check_names(env) -> None:
                             f"{', '.join(VARIABLES)}")
 
 
-def _positive_int(env, name: str, default: int) -> int:
+def _positive_int(env, name: str, default: int, maximum: int) -> int:
     value = env.get(name)
     if value is None or value.strip() == "":
         return default
-    if not value.strip().isdigit() or int(value) < 1:
-        raise SettingsError(f"{name}={value!r}: accepted an integer >= 1 ({VARIABLES[name]})")
+    if not value.strip().isdecimal() or not 1 <= int(value) <= maximum:
+        raise SettingsError(f"{name}={value!r}: accepted an integer >= 1 and <= {maximum} ({VARIABLES[name]})")
     return int(value)
 
 
