@@ -29,7 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--min-effect", type=positive_fraction, default=0.05,
                    help="smallest change of level reported, e.g. 0.05 or 5%% (5%%)")
     p.add_argument("--min-size", type=count(1), default=None,
-                   help="commits per level at least (default: the detector's, lowrank.judge.history.MIN_SIZE = 4)")
+                   help="commits per level at least for a change to be found (default: the detector's, "
+                        "lowrank.judge.history.MIN_SIZE = 4); a change found is placed where the data puts it, "
+                        "so a level at either end of the history may be shorter, down to 3")
     p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"output folder ({DEFAULT_OUTPUT})")
     p.add_argument("--keep-going", action="store_true", help="skip unreadable files instead of stopping")
     p.set_defaults(handler=_run_history)

@@ -42,7 +42,7 @@ def _format(history: History, value: float) -> str:
 def change_table(history: History) -> Table:
     rows = []
     for c in sorted(history.changes, key=lambda c: -abs(np.log(c.ratio))):
-        before, after = history.points[c.index - 1], history.points[c.index]
+        before, after = history.points[c.since], history.points[c.index]
         rows.append((c.case, (c.machine[:12] or "any", f"{before.label} -> {after.label}",
                               _format(history, c.before), _format(history, c.after), f"{(c.ratio - 1) * 100:+.1f}%")))
     what = METRIC_LABELS[history.metric][0]
@@ -70,12 +70,13 @@ def trend_figure(history: History, series: list[Series]) -> Figure:
     for ax, s in zip(axes, series):
         scale = METRIC_LABELS[history.metric][2]
         ax.plot(x, s.values * scale, "o-", ms=3, lw=0.8, color="tab:blue")
-        changes = sorted(c.index for c in history.changes if (c.case, c.machine) == (s.case, s.machine))
-        bounds = [0, *changes, len(x)]
+        changes = sorted((c for c in history.changes if (c.case, c.machine) == (s.case, s.machine)),
+                         key=lambda c: c.index)
+        bounds = [0, *(c.index for c in changes), len(x)]
         for lo, hi in zip(bounds, bounds[1:]):
             ax.hlines(np.nanmedian(s.values[lo:hi]) * scale, lo - 0.4, hi - 0.6, color="0.3", lw=1.2)
-        for c in changes:
-            ax.axvline(c - 0.5, color="tab:red", ls="--", lw=1.2)
+        for c in changes:  # midway between the last point of the old level and the first of the new
+            ax.axvline((c.since + c.index) / 2, color="tab:red", ls="--", lw=1.2)
         ax.set_title(s.case if len(s.case) < 60 else s.case[:57] + "...", fontsize=7)
         ax.set_ylabel(METRIC_LABELS[history.metric][1])
         step = max(1, len(x) // 8)
@@ -122,7 +123,7 @@ def _write_files(history: History, out: Path, say) -> HistoryResult:
         path = fig_dir / f"trend_{i // PANELS + 1}.png"
         plots.save(trend_figure(history, drawn[i:i + PANELS]), path)
         figures.append(path)
-    csv = to_csv(pd.DataFrame([{"case": c.case, "machine": c.machine, "before_point": history.points[c.index - 1].key,
+    csv = to_csv(pd.DataFrame([{"case": c.case, "machine": c.machine, "before_point": history.points[c.since].key,
                                 "after_point": history.points[c.index].key, "before": c.before, "after": c.after,
                                 "ratio": c.ratio} for c in history.changes],
                               columns=["case", "machine", "before_point", "after_point", "before", "after", "ratio"]),
@@ -134,7 +135,7 @@ def _write_files(history: History, out: Path, say) -> HistoryResult:
                  f"(metric: {history.metric})."),
             Bullets((f"{len(history.changes)} change point(s) in {len({(c.case, c.machine) for c in history.changes})} "
                      "series, found by ruptures' PELT on the log of each series, single slow runs set aside first "
-                     "(lowrank/judge/history.py).", disturbed_line(history))))
+                     "(lowrank/judge/history.py).", disturbed_line(history), *short_lines(history))))
     if history.changes:
         doc.add(Heading("Change points"), TableBlock(change_table(history)))
     doc.add(Heading("Trends"))
@@ -157,9 +158,23 @@ def disturbed_line(history: History) -> str:
             f"left out of change-point detection ({labels}).")
 
 
+def short_lines(history: History) -> list[str]:
+    """One line per level at an end of a series too short to place a change at (``history.short``)."""
+    lines = []
+    for level in history.short:
+        first, last = history.points[level.first].label, history.points[level.last].label
+        lines.append(f"{level.case}{' on ' + level.machine[:12] if level.machine else ''}: its {level.side} "
+                     f"{level.last - level.first + 1} commit(s) ({first} to {last}) are "
+                     f"{(level.value / level.beside - 1) * 100:+.1f}% off the level beside them "
+                     f"({_format(history, level.value)} against {_format(history, level.beside)}): a level too "
+                     "short to tell from slow runs, so a change there cannot be placed; more runs will place it")
+    return lines
+
+
 def to_text(history: History) -> str:
     note = f"; {disturbed_line(history)}" if history.disturbed else ""
+    short = "".join(f"\n{line}" for line in short_lines(history))
     if not history.changes:
         return (f"no change point in {len(history.series)} series over {len(history.points)} commit(s) "
-                f"(metric {history.metric}){note}")
-    return change_table(history).to_text() + (f"\n{disturbed_line(history)}" if history.disturbed else "")
+                f"(metric {history.metric}){note}") + short
+    return change_table(history).to_text() + (f"\n{disturbed_line(history)}" if history.disturbed else "") + short
