@@ -46,7 +46,9 @@ def register(subparsers) -> None:
     timing = p.add_argument_group("measured speedups (the matvec suite at the model's shapes and planned ranks)")
     timing.add_argument("--batch", type=count(1), default=1, metavar="N", help="columns of x (tokens at once; default 1)")
     timing.add_argument("--backend", default="numpy", help="numpy (default), torch-cpu or torch-cuda")
-    timing.add_argument("--dtype", default="float32", help="dtype of the timed operands (default float32)")
+    timing.add_argument("--dtype", default="float32",
+                        help="dtype of the timed operands: float32 (default) or float64; float16 and bfloat16 with "
+                             "--backend torch-cuda")
     timing.add_argument("--min-speedup", type=positive_number, default=None, metavar="S",
                         help="factor a layer only where the measured speedup at its planned rank is >= S")
     timing.add_argument("--no-timing", action="store_true", help="plan from the spectra only (no speedups)")
@@ -128,7 +130,7 @@ def _check_targets(args) -> None:
 
 def _request(args):
     """The pipeline's request from the command line, every value checked (exit 2 otherwise)."""
-    from lowrank.backends import BACKEND_NAMES, available_backends
+    from lowrank.backends import BACKEND_NAMES, NUMPY_DTYPES, TORCH_DTYPES, available_backends
     from lowrank.model.pipeline import Request
 
     if args.batch < 1:
@@ -139,6 +141,11 @@ def _request(args):
         raise InputError(f"--min-speedup {args.min_speedup}: needs timing (not --no-timing) and a value > 0, e.g. 1.2")
     if args.backend not in BACKEND_NAMES:
         raise InputError(f"--backend {args.backend!r}; accepted: {', '.join(BACKEND_NAMES)}")
+    # Checked with --no-timing too: a value the command would refuse with timing is a mistake either way.
+    # Half precision is timed on CUDA only (CPU BLAS has no fast float16/bfloat16 GEMV: benchmarks/engine/dtypes.py).
+    timed = TORCH_DTYPES if args.backend == "torch-cuda" else NUMPY_DTYPES
+    if args.dtype not in timed:
+        raise InputError(f"--dtype {args.dtype!r}: accepted with --backend {args.backend}: {', '.join(timed)}")
     reason = None if args.no_timing else available_backends()[args.backend]
     if reason is not None:
         raise InputError(f"--backend {args.backend}: {reason}")
