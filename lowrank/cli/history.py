@@ -58,7 +58,7 @@ def _run_history(args) -> int:
         progress(f"[history] left out {len(other)} run(s) of another metric than --metric {args.metric}: {names}")
     h = history.build(loaded, args.metric, args.select)
     if not h.series:
-        raise InputError(f"no case matches -k {args.select!r}" if args.select else "no case to follow")
+        raise InputError(_why_no_series(loaded.runs, args.metric, args.select))
     if len(h.points) < 2 * min_size:
         progress(f"[history] {len(h.points)} commit(s): a change point needs {2 * min_size} (--min-size "
                  f"{min_size} on each side); trends are drawn, none can be found")
@@ -69,3 +69,21 @@ def _run_history(args) -> int:
     print(history_report.to_text(h))
     print(f"history written to {result.html}")
     return EXIT_OK
+
+
+def _why_no_series(runs, metric: str, select: str | None) -> str:
+    """Why a history has no series: the runs hold another metric than ``--metric`` asks for, ``-k`` matched
+    nothing, or the runs hold no case at all."""
+    # --metric time and ratio read timed runs, --metric instructions counted ones (lowrank.judge.history.build).
+    wanted = "instructions" if metric == "instructions" else "time"
+    held = sorted({run.metric for run in runs})
+    if runs and wanted not in held:
+        kinds = {"time": ("timed runs (metric time)", "time or ratio"),
+                 "instructions": ("counted runs (metric instructions)", "instructions")}
+        kind = " and ".join(kinds.get(m, (f"runs of metric {m}",))[0] for m in held)
+        accepted = " or ".join(kinds[m][1] for m in held if m in kinds) or "none"
+        return (f"--metric {metric}: the {len(runs)} run(s) read are {kind}, which hold no {wanted}; accepted for "
+                f"them: --metric {accepted}")
+    if select:
+        return f"no case matches -k {select!r}"
+    return f"no case to follow: the {len(runs)} run(s) read hold no benchmark of a known suite"

@@ -25,6 +25,8 @@ from lowrank.weighted import whitening
 # Embeddings are a gather (a row lookup), not a matvec: factoring them changes no matvec time.
 # Skipped unless an --include pattern names them.
 EMBEDDING_PATTERNS = ("*embed*", "*wte*", "*wpe*")
+# The smallest side of a weight that is factored: a rank-1 factor of a 1xK weight holds more numbers than it.
+MIN_SIDE = 2
 ERROR_LEVELS = (0.01, 0.05, 0.1, 0.2)  # the ranks reaching these errors are tabulated for every layer
 FACTOR_SUFFIXES = (".B", ".A")  # --save: W ≈ B @ A is stored as "<name>.B" (d×r) and "<name>.A" (r×k)
 
@@ -64,9 +66,20 @@ def _selected(info: TensorInfo, include, exclude) -> str | None:
         return f"dtype {info.dtype} is not floating point"
     if not named and any(fnmatch.fnmatchcase(info.name.lower(), p) for p in EMBEDDING_PATTERNS):
         return "an embedding: a row lookup, not a matvec (name it with --include to analyse it)"
-    if min(info.shape) < 2:
-        return f"shape {info.shape[0]}x{info.shape[1]} has rank 1 at most"
+    if min(info.shape) < MIN_SIDE:
+        return f"shape {info.shape[0]}x{info.shape[1]} is too small to factor, smaller than {MIN_SIDE}x{MIN_SIDE}"
     return None
+
+
+def _why_none(skipped: list[tuple[str, str]], shown: int = 3) -> str:
+    """Why no tensor was kept, in one line: each reason once, with the first tensor it holds for."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in skipped:
+        by_reason.setdefault(why, []).append(name)
+    parts = [f"{names[0]}{f' and {len(names) - 1} more' if len(names) > 1 else ''}: {why}"
+             for why, names in list(by_reason.items())[:shown]]
+    more = len(by_reason) - shown
+    return "; ".join(parts) + (f"; and {more} other reason(s)" if more > 0 else "")
 
 
 def selected_tensors(path, include=(), exclude=()) -> list[str]:
@@ -95,7 +108,8 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
         why = _selected(info, include, exclude)
         (skipped.append((info.name, why)) if why else chosen.append(info))
     if not chosen:
-        raise CheckpointError(f"{path}: none of its {len(infos)} tensors is a 2-D floating weight to factor"
+        raise CheckpointError(f"{path}: none of its {len(infos)} tensors can be factored [{_why_none(skipped)}]; "
+                              f"accepted: 2-D floating-point weights of {MIN_SIDE}x{MIN_SIDE} or larger"
                               + (" that the --include/--exclude patterns allow" if include or exclude else ""))
     for i, info in enumerate(chosen, 1):
         if log:

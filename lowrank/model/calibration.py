@@ -81,10 +81,17 @@ def read_texts(source) -> tuple[list[str], str]:
     if str(source) == BUILTIN:
         return list(TEXTS), f"the built-in set ({len(TEXTS)} sentences)"
     path = Path(source)
+    accepted = f"accepted: a text file (one sample a line) or {BUILTIN!r}"
+    if not path.exists():
+        raise LowRankValueError(f"--calibration {path}: no such file; {accepted}")
     if not path.is_file():
-        raise LowRankValueError(f"--calibration {path}: no such file; accepted: a text file (one sample a line) "
-                                f"or {BUILTIN!r}")
-    raw = path.read_bytes()
+        # /dev/null, a folder or a pipe: "no such file" would send the user looking for a typo.
+        what = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise LowRankValueError(f"--calibration {path}: {what}; {accepted}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LowRankValueError(f"--calibration {path}: cannot be read ({exc.strerror}); {accepted}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
