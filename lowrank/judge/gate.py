@@ -52,6 +52,9 @@ class Override:
     speedup_min_effect: float | None = None
     time_min_effect: float | None = None
     alpha: float | None = None
+    # The matching cases' timings (same-run ratios, absolute times, instruction counts) are not judged.
+    # Their exact metrics still are: a change of error, bytes or FLOPs is a correctness regression that
+    # no threshold for noisy timings should hide, whatever the pattern (even "*").
     ignore: bool = False
     instructions_tolerance: float | None = None
 
@@ -80,7 +83,8 @@ class GateConfig:
     overrides: tuple[Override, ...] = field(default=())
 
     def for_case(self, case_id: str) -> tuple["GateConfig", bool]:
-        """This configuration with the overrides matching ``case_id`` applied, and whether to ignore the case."""
+        """This configuration with the overrides matching ``case_id`` applied, and whether to leave the case's
+        timings unjudged (``ignore``; its exact metrics are judged all the same)."""
         cfg, ignore = self, False
         for ov in self.overrides:
             if fnmatch.fnmatchcase(case_id, ov.pattern):
@@ -278,17 +282,21 @@ class GateResult:
     ratios_compared: bool = True  # same-run ratios judged (ratios="always")
     counted: bool = False  # both runs counted instructions (LOWRANK_BENCH_METRIC=instructions)
     warnings: tuple[str, ...] = ()  # what differs between the runs' counting settings
+    timing_ignored: tuple[str, ...] = ()  # cases whose timings an override's ignore = true left unjudged
 
     @property
     def compared(self) -> str:
         """What timings were compared, in a sentence or two (printed under the verdict)."""
+        ignored = "" if not self.timing_ignored else (
+            f"; timings of {len(self.timing_ignored)} case(s) not judged (an override with ignore = true, e.g. "
+            f"{self.timing_ignored[0]}): their exact metrics are")
         if self.counted:
             return ("counted runs: instructions per call compared (a change beyond the tolerance is a regression or "
-                    "an improvement) and exact metrics; their times are valgrind's, not compared")
+                    "an improvement) and exact metrics; their times are valgrind's, not compared" + ignored)
         if self.ratios_compared:
-            return self.absolute_reason
+            return self.absolute_reason + ignored
         return (f"{self.absolute_reason}; same-run ratios not compared (ratios=never): only exact metrics are "
-                "gated here, timings must be judged elsewhere (lowrank-bench ab times both sides in one job)")
+                "gated here, timings must be judged elsewhere (lowrank-bench ab times both sides in one job)" + ignored)
 
     @property
     def missing_fails(self) -> bool:
@@ -459,14 +467,16 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
         )
     absolute, reason = _absolute_policy(current, baseline, cfg)
     findings: list[Finding] = []
+    ignored: list[str] = []
     for suite in SUITES.values():
         cur_s, base_s = suite.cases(current), suite.cases(baseline)
         partners, base_partners = suite.partners(cur_s), suite.partners(base_s)
         for case in sorted(set(cur_s) & set(base_s)):
             case_cfg, ignore = cfg.for_case(case)
-            if ignore:
-                continue
             findings.extend(exact_findings(case, base_s[case], cur_s[case], case_cfg, suite))
+            if ignore:  # timings only: the exact metrics above are judged whatever the override says
+                ignored.append(case)
+                continue
             if counted:  # a counted run's times are valgrind's: its one timing metric is the count
                 finding = instruction_finding(case, base_s[case], cur_s[case], case_cfg, suite.name)
                 findings.extend([finding] if finding else [])
@@ -484,7 +494,7 @@ def compare_runs(current: dict, baseline: dict, cfg: GateConfig | None = None, a
     return GateResult(findings, common, absolute, reason, sorted(missing),
                       sorted(set(cur) - set(base)), _incomplete(current), allow_missing,
                       cfg.ratios == "always" and not counted, counted,
-                      tuple(counting_differences(baseline, current)) if counted else ())
+                      tuple(counting_differences(baseline, current)) if counted else (), tuple(ignored))
 
 
 def metric(run: dict) -> str:
