@@ -110,6 +110,7 @@ class ShortLevel:
     last: int
     value: float  # its median
     beside: float  # the median of the level next to it
+    runs: int = 0  # its points with a value (fewer than last - first + 1 where runs are missing)
 
 
 @dataclass
@@ -308,9 +309,10 @@ def detect(values: np.ndarray, min_effect: float = 0.05, min_size: int = MIN_SIZ
 
 
 def short_levels(values: np.ndarray, starts: list[int], min_effect: float = 0.05,
-                 min_size: int = MIN_SIZE) -> list[tuple[str, int, int, float, float]]:
+                 min_size: int = MIN_SIZE) -> list[tuple[str, int, int, float, float, int]]:
     """Levels at either end of a series too short for :func:`detect` to place a change at:
-    ``("first" or "last", first, last, median, median beside)`` per level, indices into ``values``.
+    ``("first" or "last", first, last, median, median beside, points with a value)`` per level, indices
+    into ``values``.
 
     At an end a point has neighbours on one side only, so :func:`despiked` takes one or two points
     there that stand off the rest for slow runs, and PELT needs ``min_size`` points a segment to
@@ -338,7 +340,8 @@ def short_levels(values: np.ndarray, starts: list[int], min_effect: float = 0.05
             same_way = np.all(offs > SHORT_SIGMAS * sigma) or np.all(offs < -SHORT_SIGMAS * sigma)
             if same_way and abs(np.median(head) - rest) >= math.log1p(min_effect):
                 lo, hi = (0, k - 1) if side == "first" else (where.size - k, where.size - 1)
-                out.append((side, int(where[lo]), int(where[hi]), float(np.exp(np.median(head))), float(np.exp(rest))))
+                out.append((side, int(where[lo]), int(where[hi]), float(np.exp(np.median(head))), float(np.exp(rest)),
+                            k))
                 break
     return out
 

@@ -163,8 +163,10 @@ def short_lines(history: History) -> list[str]:
     lines = []
     for level in history.short:
         first, last = history.points[level.first].label, history.points[level.last].label
+        commits = level.last - level.first + 1
+        runs = f", {level.runs} of them run" if 0 < level.runs < commits else ""
         lines.append(f"{level.case}{' on ' + level.machine[:12] if level.machine else ''}: its {level.side} "
-                     f"{level.last - level.first + 1} commit(s) ({first} to {last}) are "
+                     f"{commits} commit(s) ({first} to {last}{runs}) are "
                      f"{(level.value / level.beside - 1) * 100:+.1f}% off the level beside them "
                      f"({_format(history, level.value)} against {_format(history, level.beside)}): a level too "
                      "short to tell from slow runs, so a change there cannot be placed; more runs will place it")

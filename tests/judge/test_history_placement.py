@@ -148,3 +148,14 @@ def test_the_history_command_names_a_level_too_short_to_place(tmp_path, capsys):
     line = next(line for line in printed.splitlines() if "cannot be placed" in line)
     assert "its last 2 commit(s) (10ccccc 2026-01-01 to 11ccccc 2026-01-01) are +20." in line
     assert "cannot be placed" in (out / "history.md").read_text()
+
+
+def test_a_run_missing_from_a_three_commit_first_level_leaves_it_unplaced_not_late():
+    # Two runs at the old level cannot be told from two slow runs: the change is named, not moved to the 5th commit.
+    values = _step(3, n=12, noise=0.002, seed=6)
+    values[1] = np.nan
+    h = _history(values)
+    assert h.changes == []
+    (level,) = h.short
+    assert (level.side, level.first, level.last, level.runs) == ("first", 0, 2, 2)
+    assert "its first 3 commit(s) (c00 to c02, 2 of them run)" in history_report.to_text(h)
