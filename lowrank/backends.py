@@ -259,6 +259,9 @@ class TorchBackend(Backend):
 
     def factor_layout(self, B, A, *, copy=False):
         # A column-major B is the transpose of a row-major Bᵀ; contiguous() copies only when needed.
+        # Sparse (non-strided) factors have no memory layout to choose: they stay as given.
+        if B.layout != self.torch.strided or A.layout != self.torch.strided:
+            return (B.clone(), A.clone()) if copy else (B, A)
         if copy:
             return B.t().clone(memory_format=self.torch.contiguous_format).t(), A.clone(
                 memory_format=self.torch.contiguous_format)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from .backends import Backend, get_backend, infer_backend
 from .errors import LowRankTypeError, LowRankValueError, format_choices
 
@@ -110,6 +112,9 @@ def check_same_array_kind(x, name: str, backend: Backend, dtype: str) -> None:
         except LowRankTypeError:
             other = f"{type(x).__module__}.{type(x).__qualname__}"
         raise LowRankTypeError(f"{name} is a {other!r} array; expected a {backend.name!r} array")
+    if isinstance(x, np.ma.MaskedArray):  # its mask would be dropped by the products, not honoured
+        raise LowRankTypeError(f"{name} is a numpy masked array; expected a plain numpy array (fill or drop the "
+                               "masked entries first: x.filled(0) or x.compressed())")
     got = backend.dtype_name(x)
     if got != dtype:
         raise LowRankTypeError(f"{name} has dtype {got!r}; expected {dtype!r} to match the factors")

@@ -182,6 +182,9 @@ def main(argv=None) -> int:
         parser.error(f"--rounds {args.rounds}: accepted 3 to 1000")
     if any(r < 1 for r in ranks) or any(n < 1 for n in batches):
         parser.error("--ranks and --batches take positive integers")
+    if not any(r <= min(d, k) for d, k in shapes for r in ranks):
+        parser.error(f"--ranks {args.ranks}: every rank exceeds min(d, k) of every shape in --shapes {args.shapes}; "
+                     "nothing to time")
     stamp = datetime.datetime.now()
     out_path = args.json or REPO / "results" / "measurements" / f"layouts-{stamp:%Y%m%d-%H%M}.json"
     if out_path.exists():
@@ -219,12 +222,12 @@ def main(argv=None) -> int:
                               f"{row['row_major_vs_apply']:.2f}", flush=True)
     summary = summarize(rows)
     print(json.dumps(summary, indent=1))
-    import torch as _t
+    torch_version = sys.modules["torch"].__version__ if "torch" in sys.modules else None
     record = {"what": "LowRankOperator.apply against each factor layout and PEFT's form (scripts/measure_layouts.py)",
               "date": stamp.isoformat(timespec="seconds"), "commit": _commit(),
               "command": "python scripts/measure_layouts.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": {"cpu": lowrank.backends.cpu_name(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                          "python": platform.python_version(), "numpy": np.__version__, "torch": _t.__version__,
+                          "python": platform.python_version(), "numpy": np.__version__, "torch": torch_version,
                           "threads": 1},
               "protocol": {"rounds": args.rounds, "block_s": BLOCK_S, "estimator": "median over interleaved rounds"},
               "noise_probe": probe, "summary": summary, "cases": rows}

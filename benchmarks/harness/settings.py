@@ -116,7 +116,9 @@ def _positive_int(env, name: str, default: int, maximum: int) -> int:
     value = env.get(name)
     if value is None or value.strip() == "":
         return default
-    if not value.strip().isdecimal() or not 1 <= int(value) <= maximum:
+    digits = value.strip()
+    # The length first: int() of thousands of digits raises before any bound is checked.
+    if not digits.isdecimal() or len(digits) > len(str(maximum)) or not 1 <= int(digits) <= maximum:
         raise SettingsError(f"{name}={value!r}: accepted an integer >= 1 and <= {maximum} ({VARIABLES[name]})")
     return int(value)
 

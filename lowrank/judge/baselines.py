@@ -60,7 +60,8 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
     is left out. The runs must be of one metric; counted runs must have been counted under the same
     settings (:func:`lowrank.judge.gate.counting_differences`: the baseline keeps the first run's
     ``counting`` block, which the gate compares with its runs') and agree on every count within the
-    gate's ``instructions_tolerance`` (the first run's count is kept).
+    gate's default ``instructions_tolerance`` (the first run's count is kept; a project's own gate
+    settings are not read here).
     """
     if len(runs) == 1:
         return runs[0]
@@ -93,7 +94,7 @@ def pool_runs(runs: list[dict], sources: list) -> dict:
                                     "pool only runs of the same profile")
         for src, other in zip(sources[1:], others):
             suite = SUITES.get((bench.get("extra_info") or {}).get("suite"))
-            # every exact metric of the suite, with the gate's tolerances
+            # every exact metric of the suite, with the gate's default tolerances
             differ = [f.metric for f in exact_findings(key, bench, other, GateConfig(), suite)] if suite else []
             if differ:
                 raise LowRankValueError(f"{src}: {key!r} differs from {sources[0]} in {', '.join(differ)}; runs of "

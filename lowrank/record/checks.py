@@ -38,7 +38,12 @@ _AGREEMENT_RTOL = 1e-9
 
 def is_number(value) -> bool:
     """A finite JSON number (``true``/``false`` are not numbers here, though Python counts them as ints)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer past a double's range (JSON has no bound on digits)
+        return False
 
 
 def is_positive(value) -> bool:

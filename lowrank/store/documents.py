@@ -57,6 +57,8 @@ def parse(raw: bytes):
     except json.JSONDecodeError as exc:
         hint = "the file is truncated (was the run interrupted?)" if _unclosed(text) else "the file is corrupt"
         raise DocumentError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); {hint}") from None
+    except ValueError as exc:  # a number past Python's limit on digits (sys.set_int_max_str_digits)
+        raise DocumentError(f"not a result file Python's JSON parser can read ({exc})") from None
     except RecursionError:
         # Python's parser recurses once per level: a file nested past its limit is no result file
         # (the suite's nest about 6 deep), and must be one bad file, not a crash of the command.

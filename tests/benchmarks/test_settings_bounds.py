@@ -21,6 +21,8 @@ CPUS = os.cpu_count() or 1
          [f"LOWRANK_BENCH_THREADS='{CPUS + 1}'", f"up to {CPUS}", "CPU count"]),
         ({"LOWRANK_BENCH_THREADS": "100000"}, ["LOWRANK_BENCH_THREADS='100000'", f"up to {CPUS}"]),
         ({"LOWRANK_BENCH_THREADS": "²"}, ["LOWRANK_BENCH_THREADS='²'", "positive integer"]),
+        ({"LOWRANK_BENCH_PROCESSES": "9" * 5000},  # int() of so many digits raises before any bound
+         ["LOWRANK_BENCH_PROCESSES='999", f"<= {settings.MAX_PROCESSES}"]),
         ({"LOWRANK_BENCH_PROCESSES": str(settings.MAX_PROCESSES + 1)},
          [f"LOWRANK_BENCH_PROCESSES='{settings.MAX_PROCESSES + 1}'", f"<= {settings.MAX_PROCESSES}"]),
         ({"LOWRANK_BENCH_SHAPES": "99999999999x2"},

@@ -113,3 +113,22 @@ def test_factorize_owns_compact_factors():
     f = lowrank.factorize(W, 3, split="right")
     assert f.B.base is None and f.A.base is None
     assert f.B.nbytes == 300 * 3 * 8
+
+
+def test_a_masked_array_is_refused_not_applied_with_its_mask_dropped():
+    f = lowrank.factorize(lowrank.generators.gaussian(6, 5, seed=0), 2)
+    x = np.ma.array(np.ones(5), mask=[0, 1, 0, 0, 0])
+    with pytest.raises(lowrank.LowRankTypeError, match="x is a numpy masked array"):
+        f.apply(x)
+    with pytest.raises(lowrank.LowRankTypeError, match="x is a numpy masked array"):
+        lowrank.LoRAAdapter(f.B, f.A, 1.0).forward(f.to_dense(), x)
+
+
+def test_sparse_torch_factors_are_kept_as_given():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    B = torch.randn(6, 2, dtype=torch.float64).to_sparse()
+    A = torch.randn(2, 5, dtype=torch.float64)
+    f = lowrank.LowRankOperator(B, A)
+    assert f.B.layout == torch.sparse_coo
+    x = torch.ones(5, dtype=torch.float64)
+    np.testing.assert_allclose(f.apply(x).numpy(), (B.to_dense() @ (A @ x)).numpy(), rtol=1e-12)

@@ -41,9 +41,11 @@ def test_a_tiny_grid_writes_every_variant_of_every_case_with_date_commit_and_mac
     ("--backends", "jax", "'jax' is not accepted; accepted: numpy, torch-cpu"),
     ("--dtypes", "float16", "'float16' is not accepted; accepted: float32, float64"),
     ("--rounds", "1", "--rounds 1: accepted 3 to 1000"),
+    ("--ranks", "100", "every rank exceeds min(d, k) of every shape"),
 ])
 def test_bad_values_exit_2_naming_them(flag, value, message, tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), flag, value, "--probe-seconds", "0", "--json",
+    shapes = [] if flag == "--shapes" else ["--shapes", "64x48"]
+    proc = subprocess.run([sys.executable, str(SCRIPT), *shapes, flag, value, "--probe-seconds", "0", "--json",
                            str(tmp_path / "x.json")], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.json").exists()

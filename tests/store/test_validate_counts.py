@@ -135,3 +135,20 @@ def test_keep_going_skips_a_file_of_null_counts_with_its_line(tmp_path):
     assert [r.run_id for r in result.runs] == ["run2"] and len(result.errors) == 1
     assert str(bad) in str(result.errors[0]) and "instructions = null" in str(result.errors[0])
     assert any(line.startswith("[load] skipped") and str(bad) in line for line in lines)
+
+
+def test_a_count_past_a_doubles_range_is_refused_not_a_crash(tmp_path):
+    """JSON puts no bound on an integer's digits: 10**400 cannot be a float, so it is no count."""
+    path = counted_with(tmp_path, LORA, "instructions", 10**400)
+    with pytest.raises(ResultFileError, match=r"extra_info\.instructions = 1000.*accepted in a counted run"):
+        load.load([path])
+
+
+def test_a_number_past_pythons_digit_limit_is_a_bad_file_for_the_loader_and_the_output_guard(tmp_path):
+    from lowrank.store import files
+
+    path = tmp_path / "digits.csv"
+    path.write_bytes(b'{"benchmarks": [], "x": 1' + b"0" * 5000 + b"}")
+    with pytest.raises(ResultFileError, match="not a result file Python's JSON parser can read"):
+        load.load([path])
+    assert files.is_result_file(path) is False  # the guard answers; it does not crash
