@@ -34,7 +34,7 @@ def pytest_generate_tests(metafunc):
             marks.append(pytest.mark.single_pass)
         if case.method == "svd":
             # LAPACK's (or torch's) SVD: none of the instructions are this library's, and under
-            # callgrind each case took 64 s of a counted run's 13 minutes (four cases, 2026-12-02).
+            # callgrind each case takes about a minute, most of a counted run's budget.
             marks.append(pytest.mark.not_counted(reason="the exact SVD is LAPACK's code, not this library's"))
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
     metafunc.parametrize(PARAM_NAMES, params)

@@ -83,13 +83,13 @@ ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_
 # Lookups keyed by object addresses: numpy's dispatch cache (PyArrayIdentityHash_GetItem, two a
 # ufunc call) hashes and compares the DType and ufunc pointers, so its probes and memcmp's bytes
 # depend on where those objects landed in the heap. Left out with everything they call (their
-# inclusive cost): bare-numpy counted 44,311 and 44,323 instructions a call in two processes whose
-# environments differed by one byte (the 12 in memcmp under this lookup, 2026-12-06), and 44,527
-# in one process of six A/A runs (2026-12-06, counting engine 2).
+# inclusive cost): left in, a few bytes' difference in the environment moved bare-numpy's count by
+# tens of instructions a call, and one A/A process by 0.5% (counting engine 2; the A/A figures of
+# scripts/measure_counts.py are in results/measurements/counts-aa-*.json).
 # CPython's type-attribute cache is keyed by the attribute name's address (3.11's MCACHE_HASH_METHOD):
 # which lookups collide and miss into find_name_in_mro (an MRO walk of dict lookups) follows where the
-# names landed. scikit-learn's randomized_svd counted 12,988 and 10,738 instructions there in two
-# processes whose environments differed by one byte, half of the 4,505 between them (2026-12-06).
+# names landed: in scikit-learn's randomized_svd, half of what a one-byte change of the environment
+# moved between two processes was spent there.
 # The price: misses that happen whatever the addresses are left out too: names the cache never holds
 # (getattr with a name built at run time, C code's PyObject_GetAttrString) and types without a version
 # tag walk their MRO on every lookup, about 400 instructions for a class three deep, uncounted; what
@@ -99,8 +99,8 @@ ALLOCATOR_INTERNALS = re.compile(r"(_int_malloc|_int_free\w*|_int_memalign|_int_
 ADDRESS_KEYED = re.compile(r"(PyArrayIdentityHash_GetItem|find_name_in_mro)(\.\w+)*(\(.*\))?")
 # numpy seeds every new bit generator from the operating system's entropy first, a seeded RandomState
 # too (it then overwrites the state): scikit-learn's randomized_svd(random_state=<int>) spends 1.5 M
-# instructions doing so, and how many follows the random words drawn (1,300-19,000 apart between calls in
-# one process, 2026-12-06). Counted workers draw this fixed value instead, as PYTHONHASHSEED=0 fixes str
+# instructions doing so, and how many follows the random words drawn (thousands apart between calls in
+# one process). Counted workers draw this fixed value instead, as PYTHONHASHSEED=0 fixes str
 # hashing; no seeded generator's numbers change. (np.random's global generator was seeded at import,
 # before this: nothing counted here uses it.)
 FIXED_ENTROPY = 0x9E3779B97F4A7C15F39CC0605CEDC835
@@ -304,8 +304,8 @@ def count(call) -> dict:
         # later ones, and a LoRA merge of three calls a loop still fell 0.5% over five loops after one.
         # Then loops of `calls` and of 2 x `calls` calls, interleaved; per call is their difference over
         # `calls`: what a region costs besides its calls (the hooks, the loop's start, a few thousand
-        # instructions) cancels. Divided by `calls` instead, it moved bare-numpy by 216 instructions a call
-        # (0.49%) in the one process of six whose sizing call gave another `calls` (2026-12-06).
+        # instructions) cancels. Divided by `calls` instead, a process whose sizing call gave another
+        # `calls` moved a few-µs call's count by about 0.5%, the gate's whole tolerance.
         _loop(call, max(calls, WARM_CALLS))
         pairs = [(counted(call, calls), counted(call, 2 * calls)) for _ in range(REPEATS)]
         single_loops, double_loops = [p[0] for p in pairs], [p[1] for p in pairs]

@@ -318,11 +318,10 @@ ROOFS = ("memory", "levels", "peak_gflops")  # the parts of a calibration that a
 def with_later_reading(calibration: dict, later: dict) -> dict:
     """``calibration`` with each roof the higher of its reading and ``later``'s (a second :func:`calibrate`).
 
-    A roof is a maximum: a disturbance only ever lowers a reading. One taken at a noisy moment read
-    torch-cpu float32 at 111.5 GFLOP/s where the next run read 146.6, and the run's own 4096² GEMMs
-    at n = 512 (146.5 GFLOP/s) were flagged impossible, their break-evens dropped (2026-12-06 19:15);
-    another read the L3 roof at 22 GB/s against 27, and flagged 24 results at 29 GB/s (20:18).
-    Both readings of the roofs are kept: ``readings`` (first, later).
+    A roof is a maximum: a disturbance only ever lowers a reading, and a roof read low at a noisy
+    moment flags the run's own fastest results as impossible (a matmul peak read 24% low flagged the
+    run's 4096² GEMMs at n = 512, an L3 roof read 19% low flagged numpy results in cache) and drops
+    their break-evens. Both readings of the roofs are kept: ``readings`` (first, later).
     """
     def best(a, b):
         if isinstance(a, dict):

@@ -171,8 +171,8 @@ class PairPolicy:
     (its partner is a call of 0.1 s or more: a 4096² GEMM at n = 512; the case, whose own call is
     shorter, is timed in every pass). ``min_pairs_single_pass`` when the case's own call takes
     ``very_long_call_s`` or more: the driver times it in pass 1 only, so its speedup and interval
-    rest on this pass's ratios alone (two ratios put the two reference runs of 2026-12-06 18:07 on
-    disjoint intervals at torch-cpu 4096², r = 2048, n = 512: 0.77–0.89 and 0.96–1.00).
+    rest on this pass's ratios alone (with two ratios, two back-to-back runs put torch-cpu 4096²,
+    r = 2048, n = 512 on disjoint intervals).
     """
 
     min_pairs: int = 8

@@ -284,8 +284,8 @@ def pytest_runtestloop(session):
 
 def _short_pair(policy: timing.Policy):
     """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache.
-    A cold-cache case (a fresh copy of its operands each call) costs about twice a warm one to time, and
-    with them in the two extra passes the default run took 966-977 s (2026-12-06)."""
+    A cold-cache case (a fresh copy of its operands each call) costs about twice a warm one to time;
+    with them in the two extra passes the default run went over its 15-minute budget."""
     def chosen(bench: dict) -> bool:
         return (driver.is_short_pair(bench, policy.long_call_s)
                 and (bench.get("extra_info") or {}).get("cache") != "cold")

@@ -187,7 +187,7 @@ def dense_call(case: Case, llc_bytes: int | None) -> TimedCall:
     """The dense product of ``case``'s group (``case.rank`` None), built once while its group is timed.
 
     The dense case and every rank of its group (timed beside it) share it: building a cold one's
-    copies of W, enough to overflow the last-level cache, took 50-90 ms a case (2026-12-06), in
+    copies of W, enough to overflow the last-level cache, costs tens of milliseconds a case, in
     every pass. The groups are collected one after the other, so one is kept.
     """
     if case.rank is not None:

@@ -184,7 +184,7 @@ def _plan_latency(request: Request, result, log):
     if log:
         log(f"[latency] timing {len(shapes)} shape(s) at a sweep of ranks to plan on")
     # Planned on each factored case's slowest pass: a plan packed to the budget on medians misses it on
-    # about every other check run (MiniLM, 2026-12-02: 0.796 planned, 0.815 measured at F = 0.8).
+    # about every other check run (docs/model.md has the MiniLM figures).
     times = timing.measure_times({s: set(latency.sweep_ranks(s)) for s in shapes}, batch=request.batch,
                                  backend=request.backend, dtype=request.dtype, runs_dir=request.runs_dir, log=log,
                                  factored="slowest")

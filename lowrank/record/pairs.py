@@ -12,13 +12,11 @@ every process (the suite's passes) into the figures a reader uses:
   when rounds scatter (the disagreement between processes is what decides how far another run
   may land). Seeded: the same ratios always give the same interval.
 
-Why the geometric mean of the processes and not their median: on this project's VM a small
-case's speedup is bimodal between processes (torch-cpu float64 256², r = 1, n = 1: processes at
-2.39, 2.41 and 1.41 in one run, 1.41, 2.23 and 1.45 in the next, 2026-12-02), and the median
-of three is one process's figure, which flips whole to the other mode when one process does;
-the geometric mean moves a third as far. Over two default runs back to back the median of the
-process medians put 24 of 542 speedups beyond 25% of the other run's (worst 1.65×), the
-geometric mean 8 (worst 1.37×), with the same shares within 5% and 10%.
+Why the geometric mean of the processes and not their median: a small case's speedup can be
+bimodal between processes (some processes at about 2.4, others at 1.4), and the median of three
+is one process's figure, which flips whole to the other mode when one process does; the
+geometric mean moves a third as far. Over two default runs back to back the geometric mean put a
+third as many speedups beyond 25% of the other run's as the median did (docs/timing.md, docs/machine.md).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ RUN_FIELDS: dict[str, Field] = {
                          "`levels.cuda`: the same roof with buffers inside `L2` / `L3` (GB/s); `cache_bytes`: their "
                          "sizes; `peak_gflops[backend][dtype]` (square matmul); `llc_bytes[backend]`; `matmul_size`. Each "
                          "roof (`memory`, `levels`, `peak_gflops`) is the higher of two readings, before and after "
-                         "the passes, both in `readings` (one reading before 2026-12-06)"),
+                         "the passes, both in `readings` (absent from older files, which read each roof once)"),
     "metric": Field("str", "`time`, or `instructions` for a counted run (`LOWRANK_BENCH_METRIC`); absent before "
                     "counts existed: time"),
     "counting": Field("dict", "a counted run only: `valgrind` (version), `environment` (PYTHONHASHSEED, "

@@ -24,17 +24,9 @@ from lowrank import cli
 from lowrank.store import load
 from tests import recorded
 from tests import synthetic as data
+from tests.cli.test_hostile_input import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(argv, capsys) -> tuple[int, str]:
-    """``lowrank-bench ARGV`` in this process: its exit code and stderr."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 def digest(root: Path) -> dict:

@@ -47,7 +47,7 @@ FIELDS = {
                                "roof; above 1 means the operands were served from cache, faster than DRAM", True),
     "partner_call_s": Field("float|null", "factored: the fastest single call of its dense partner, seconds (with "
                             "`call_s`, how many passes time the pair: the run's `timing.short_pair_processes` when "
-                            "both are under `long_call_s`); absent from dense and counted records and from files before 2026-12-06", True),
+                            "both are under `long_call_s`); absent from dense and counted records and from files older than the field", True),
     "process_pair_ratios": Field("list|null", "factored: per pass, the ratio of each pair of adjacent rounds timed "
                                  "alternately (ABBA) in one process: dense time / factored time; null for dense", True),
     "process_speedups": Field("list|null", "factored: each pass's median of its `process_pair_ratios`; null for dense",
