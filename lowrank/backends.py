@@ -131,6 +131,14 @@ class Backend:
         """``a @ b`` by the kernel this backend's factored product uses (see :meth:`factor_layout`)."""
         return a @ b
 
+    def factored_product(self, B, A, x):
+        """``B @ (A @ x)`` for factors stored by :meth:`factor_layout`, by the fastest kernels for that layout.
+
+        What :meth:`lowrank.LowRankOperator.apply` runs and what the benchmark suite times: the
+        same values and shape as ``B @ (A @ x)``, possibly as a transposed view.
+        """
+        return self.matmul(B, self.matmul(A, x))
+
     # -- device -------------------------------------------------------------------------
     def synchronize(self) -> None:
         """Wait until queued work is done (a no-op on CPU backends)."""
@@ -208,9 +216,12 @@ class NumpyBackend(Backend):
             return np.array(B, order="F"), np.array(A, order="C")
         return np.asfortranarray(B), np.ascontiguousarray(A)
 
-    # np.dot, not matmul: for an inner dimension of 1 (a rank-1 B @ y) numpy's matmul runs
-    # its own loop instead of BLAS, many times slower; np.dot calls BLAS for every shape.
-    matmul = staticmethod(np.dot)
+    @staticmethod
+    def matmul(a, b):
+        # For an inner dimension of 1 (a rank-1 B @ y) numpy's matmul runs its own loop instead of
+        # BLAS, many times slower; np.dot calls BLAS there. Elsewhere matmul is as fast or faster
+        # (a batch at small rank).
+        return np.dot(a, b) if a.shape[-1] == 1 else a @ b
 
 
 class TorchBackend(Backend):
@@ -266,6 +277,17 @@ class TorchBackend(Backend):
             return B.t().clone(memory_format=self.torch.contiguous_format).t(), A.clone(
                 memory_format=self.torch.contiguous_format)
         return B.t().contiguous().t(), A.contiguous()
+
+    # From this rank up, a CPU batch runs faster batch-first, ((xᵀ Aᵀ) Bᵀ)ᵀ, than B @ (A @ x) with
+    # B column-major; below it, several times slower. The figures: docs/library.md, "How the
+    # factors are stored" (scripts/measure_layouts.py).
+    BATCH_FIRST_MIN_RANK = 64
+
+    def factored_product(self, B, A, x):
+        if (x.ndim == 2 and x.shape[1] > 1 and B.shape[1] >= self.BATCH_FIRST_MIN_RANK
+                and self.device.type == "cpu"):
+            return ((x.T @ A.T) @ B.T).T
+        return B @ (A @ x)
 
     def to_numpy(self, x):
         x = x.detach().cpu()

@@ -93,7 +93,7 @@ class LowRankOperator(FactorPair):
     _backend: Backend = field(init=False, repr=False)
     _array_type: type = field(init=False, repr=False)
     _native_dtype: Any = field(init=False, repr=False)
-    _matmul: Any = field(init=False, repr=False)
+    _product: Any = field(init=False, repr=False)
 
     def __post_init__(self):
         backend = infer_backend(self.B)
@@ -109,7 +109,7 @@ class LowRankOperator(FactorPair):
         B, A = backend.factor_layout(self.B, self.A)
         object.__setattr__(self, "B", B)
         object.__setattr__(self, "A", A)
-        object.__setattr__(self, "_matmul", backend.matmul)
+        object.__setattr__(self, "_product", backend.factored_product)
         object.__setattr__(self, "_backend", backend)
         object.__setattr__(self, "_array_type", type(self.A))
         object.__setattr__(self, "_native_dtype", self.A.dtype)
@@ -143,9 +143,8 @@ class LowRankOperator(FactorPair):
         # would take a 0-d x as a scalar.)
         if type(x) is not self._array_type or x.dtype is not self._native_dtype or not 0 < x.ndim < 3:
             self._check_input(x)
-        mm = self._matmul
         try:
-            y = mm(self.B, mm(self.A, x))
+            y = self._product(self.B, self.A, x)
         except (ValueError, RuntimeError):
             self._check_input(x)
             raise

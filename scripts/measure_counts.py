@@ -39,7 +39,7 @@ from lowrank.store.files import write_new_text  # noqa: E402
 
 # What each injection slows, and the cases it must be named in.
 TARGETS = {
-    "apply": {"file": "lowrank/operator.py", "anchor": "        try:\n            y = mm(self.B, mm(self.A, x))\n",
+    "apply": {"file": "lowrank/operator.py", "anchor": "        try:\n            y = self._product(self.B, self.A, x)\n",
               "after": False, "indent": 8, "steps": 1, "statements": True,
               "select": "apply", "cases": r"^apply-"},
     "power": {"file": "lowrank/factorize.py", "anchor": "    for _ in range(power_iterations):\n",

@@ -81,6 +81,9 @@ def variants(backend: str, B64: np.ndarray, A64: np.ndarray, x64: np.ndarray, dt
     out = {"apply": lambda: f.apply(x),
            "B row-major @": lambda: Bc @ (Ac @ x),
            "B column-major @": lambda: Bf @ (Ac @ x)}
+    if x.ndim == 2:
+        # The same stored factors, the product taken batch-first: ((xᵀ Aᵀ) Bᵀ)ᵀ.
+        out["B column-major, batch-first"] = lambda: ((x.T @ Ac.T) @ Bf.T).T
     if backend == "numpy":
         out["B row-major np.dot"] = lambda: np.dot(Bc, np.dot(Ac, x))
         out["B column-major np.dot"] = lambda: np.dot(Bf, np.dot(Ac, x))

@@ -156,7 +156,7 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
     sets = [(*ops, x)] + [tuple(_copy(a) for a in (*ops, x)) for _ in range(copies - 1)]
     cycle = itertools.cycle(sets)
     sync = be.synchronize if case.backend == "torch-cuda" else None
-    mm = be.matmul
+    product = be.factored_product
     if case.rank is None:
         if sync is None:
             def call():
@@ -172,11 +172,11 @@ def make_call(case: Case, copies: int | None = None, llc_bytes: int | None = Non
         if sync is None:
             def call():
                 B, A, v = next(cycle)
-                return mm(B, mm(A, v))
+                return product(B, A, v)
         else:
             def call():
                 B, A, v = next(cycle)
-                y = mm(B, mm(A, v))
+                y = product(B, A, v)
                 sync()
                 return y
     return TimedCall(call, copies, per_copy)

@@ -132,3 +132,22 @@ def test_sparse_torch_factors_are_kept_as_given():
     assert f.B.layout == torch.sparse_coo
     x = torch.ones(5, dtype=torch.float64)
     np.testing.assert_allclose(f.apply(x).numpy(), (B.to_dense() @ (A @ x)).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 64, 70])
+@pytest.mark.parametrize("cols", [None, 1, 5])
+def test_apply_gives_b_times_a_times_x_by_every_kernel_path(backend, rank, cols):
+    """Every kernel the product may choose (numpy's np.dot at rank 1, torch's batch-first form for a batch
+    from BATCH_FIRST_MIN_RANK up) gives B @ (A @ x), with a bias, and a wrong shape still gets its error."""
+    be = lowrank.get_backend(backend)
+    rng = np.random.default_rng(rank)
+    B64, A64 = rng.standard_normal((80, rank)), rng.standard_normal((rank, 75))
+    x64 = rng.standard_normal((75,) if cols is None else (75, cols))
+    bias64 = rng.standard_normal(80)
+    f = lowrank.LowRankOperator(be.asarray(B64, "float64"), be.asarray(A64, "float64"))
+    y = f.apply(be.asarray(x64, "float64"), bias=be.asarray(bias64, "float64"))
+    expected = B64 @ (A64 @ x64) + (bias64 if cols is None else bias64[:, None])
+    assert tuple(y.shape) == expected.shape
+    np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-11, atol=1e-11)
+    with pytest.raises(lowrank.LowRankValueError, match="x"):
+        f.apply(be.asarray(rng.standard_normal((74,) if cols is None else (74, cols)), "float64"))

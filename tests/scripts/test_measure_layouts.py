@@ -25,6 +25,8 @@ def test_a_tiny_grid_writes_every_variant_of_every_case_with_date_commit_and_mac
         expected = {"apply", "B row-major @", "B column-major @", "PEFT"}
         if case["backend"] == "numpy":
             expected |= {"B row-major np.dot", "B column-major np.dot"}
+        if case["batch"] > 1:
+            expected.add("B column-major, batch-first")
         assert set(case["seconds"]) == expected
         assert all(t > 0 for t in case["seconds"].values())
         assert case["fastest_layout"].startswith("B ")
