@@ -17,9 +17,20 @@ more than ``--tolerance`` (default 10%).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lowrank.backends import cpu_name  # noqa: E402
+from lowrank.store.documents import parse  # noqa: E402
+from lowrank.store.files import write_new_text  # noqa: E402
 
 _WORKER = r"""
 import json, os, statistics, sys, time
@@ -107,11 +118,19 @@ def main(argv=None) -> int:
     parser.add_argument("--shape", default="1024x1024", help="DxK (default 1024x1024)")
     parser.add_argument("--batches", default="1,32", help="comma-separated batches (default 1,32)")
     parser.add_argument("--tolerance", type=float, default=0.10, help="largest accepted |ratio - 1| (default 0.10)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the table, with date, commit and machine, to this new file "
+                             "(e.g. results/measurements/crosscheck-YYYYMMDD-HHMM.json)")
     args = parser.parse_args(argv)
+    if args.json is not None and args.json.exists():
+        parser.error(f"--json {args.json}: exists; measurements are never overwritten")
     d, k = (int(v) for v in args.shape.lower().split("x"))
     batches = {int(v) for v in args.batches.split(",")}
-    with open(args.run) as fh:
-        run = json.load(fh)
+    try:
+        run = parse(Path(args.run).read_bytes())
+    except (OSError, ValueError) as exc:
+        print(f"{args.run}: not a readable result file ({exc})", file=sys.stderr)
+        return 2
     threads = ((run.get("machine_info") or {}).get("lowrank_bench") or {}).get("threads", {}).get("requested") or 1
     by_backend = cases_of(run, d, k, batches)
     if not by_backend:
@@ -128,7 +147,27 @@ def main(argv=None) -> int:
     for name, a, b, ratio in rows:
         print(f"{name:60s} {a:10.2f} {b:10.2f} {ratio:7.3f}")
     print(f"{len(rows)} cases, threads={threads}; largest difference {worst:.1%} (tolerance {args.tolerance:.0%})")
+    if args.json is not None:
+        record = {"what": "the suite's medians against an independent perf_counter timer (scripts/crosscheck.py)",
+                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
+                  "command": "python scripts/crosscheck.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "run": str(args.run), "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(),
+                                                    "platform": platform.platform(), "threads": threads},
+                  "tolerance": args.tolerance, "largest_difference": worst,
+                  "within_tolerance": sum(abs(r[3] - 1) <= args.tolerance for r in rows),
+                  "cases": [{"case": n, "suite_s": a / 1e6, "timer_s": b / 1e6, "ratio": ratio}
+                            for n, a, b, ratio in rows]}
+        write_new_text(args.json, json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0 if worst <= args.tolerance else 1
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":
