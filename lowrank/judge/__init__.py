@@ -1,1 +1,1 @@
-"""Judging results: statistics, the regression gate, the paired A/B verdicts, change points, speedups."""
+"""Judging results: the regression gate, the paired A/B verdicts, change points, speedups (statistics: lowrank.record.stats)."""

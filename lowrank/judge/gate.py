@@ -34,8 +34,7 @@ from pathlib import Path
 from statistics import NormalDist
 
 from lowrank.errors import LowRankValueError
-from lowrank.judge import stats
-from lowrank.record import pairs
+from lowrank.record import pairs, stats
 from lowrank.record.schema import run_metric, same_metric
 from lowrank.record.suites import SUITES, Suite
 
@@ -322,13 +321,13 @@ class GateResult:
         return 1 if self.regressions or self.incomplete or self.missing_fails else 0
 
 
-def _paired_ratios(bench: dict):
-    """Every round ratio of a paired case's passes, pooled (None when the case carries no paired speedup)."""
+def _paired(bench: dict):
+    """``(process_pair_ratios or None, (speedup, lo, hi))`` of a paired case; None when it carries no paired speedup."""
     extra = bench.get("extra_info") or {}
     if not pairs.is_paired(extra):
         return None
-    pooled = [r for process in extra.get("process_pair_ratios") or [] for r in process]
-    return pooled if len(pooled) >= 2 else None
+    by_process = extra.get("process_pair_ratios") or None
+    return by_process, (extra["paired_speedup"], extra.get("paired_speedup_lo"), extra.get("paired_speedup_hi"))
 
 
 def _samples(bench: dict):
@@ -392,17 +391,31 @@ def pair_finding(case: str, partner: str, metric: str, base: dict, cur: dict, cf
     Judged by a bootstrap interval of the ratio of ratios, which must exclude 1, and
     ``cfg.speedup_min_effect``; bigger is better (the case got faster relative to its partner).
     Where both runs timed the case beside its partner in alternating rounds (a paired speedup,
-    :mod:`lowrank.record.pairs`), the ratio is of the paired speedups and the bootstrap resamples
-    each run's round ratios; else it is of the medians, resampling the four sides' raw samples.
+    :mod:`lowrank.record.pairs`), the ratio is of the paired speedups and the interval is
+    :func:`lowrank.record.stats.paired_ratio_interval`'s: each run's processes resampled, then
+    each one's rounds, as the record's own interval (files without round ratios: the runs'
+    stored intervals, :func:`lowrank.record.stats.stored_ratio_interval`); else it is of the
+    medians, resampling the four sides' raw samples.
     """
-    paired = _paired_ratios(base[case]), _paired_ratios(cur[case])
-    if all(r is not None for r in paired):
-        sb, sc = base[case]["extra_info"]["paired_speedup"], cur[case]["extra_info"]["paired_speedup"]
-        _, low, high = stats.ratio_interval([paired[1]], [paired[0]], confidence=1 - cfg.alpha, n_boot=cfg.n_boot)
+    paired = _paired(base[case]), _paired(cur[case])
+    if all(p is not None for p in paired):
+        (rb, stored_b), (rc, stored_c) = paired
+        sb, sc = stored_b[0], stored_c[0]
+        level = f"{100 * (1 - cfg.alpha):g}%"
+        found = rb and rc and stats.paired_ratio_interval(rb, rc, 1 - cfg.alpha, cfg.n_boot)
+        if found:
+            _, low, high = found
+            note = f"paired speedups; {level} bootstrap interval, processes then rounds"
+        elif all(pairs.is_paired({"paired_speedup": v}) for v in (*stored_b, *stored_c)):
+            # Older files kept each run's interval but not its round ratios.
+            _, low, high = stats.stored_ratio_interval(stored_b, stored_c, 1 - cfg.alpha)
+            note = f"paired speedups; {level} interval from the runs' stored intervals"
+        else:
+            low = high = None
+            note = "paired speedups without an interval: not tested for significance"
         ratio = sc / sb
-        low, high = min(low, ratio), max(high, ratio)
-        note = f"paired speedups; {100 * (1 - cfg.alpha):g}% bootstrap interval of the round ratios"
-        status = _classify(ratio, low > 1, high < 1, cfg.speedup_min_effect, bigger_is_worse=False)
+        status = _classify(ratio, low is not None and low > 1, high is not None and high < 1,
+                           cfg.speedup_min_effect, bigger_is_worse=False)
         return Finding(case, metric, status, sb, sc, ratio, low, high, None, note, partner, suite)
     sets = [_samples(cur[partner]), _samples(base[case]), _samples(cur[case]), _samples(base[partner])]
     sb = base[partner]["stats"]["median"] / base[case]["stats"]["median"]
@@ -437,12 +450,10 @@ def time_finding(case: str, base: dict, cur: dict, cfg: GateConfig) -> Finding:
         p_down = stats.mann_whitney_greater(sb, sc)
         status = _classify(ratio, p_up < cfg.alpha, p_down < cfg.alpha, cfg.time_min_effect, True)
         return Finding(case, "time", status, mb, mc, ratio, p_value=min(p_up, p_down), note="Mann-Whitney U")
-    rel = math.hypot(stats.median_relative_se(mb, base_stats.get("iqr"), base_stats.get("rounds")),
-                     stats.median_relative_se(mc, cur_stats.get("iqr"), cur_stats.get("rounds")))
-    if not math.isfinite(rel):
-        return Finding(case, "time", "unchanged", mb, mc, ratio, note="no samples or IQR: not tested for significance")
     z = NormalDist().inv_cdf(1 - cfg.alpha)  # one-sided, as the rank tests
-    low, high = ratio * math.exp(-z * rel), ratio * math.exp(z * rel)
+    _, low, high = stats.iqr_ratio_interval(cur_stats, base_stats, z)
+    if not math.isfinite(low):
+        return Finding(case, "time", "unchanged", mb, mc, ratio, note="no samples or IQR: not tested for significance")
     status = _classify(ratio, low > 1, high < 1, cfg.time_min_effect, True)
     return Finding(case, "time", status, mb, mc, ratio, low, high, None, "median's SE from the IQR (no raw samples)")
 

@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lowrank.record import stats
+
 VERDICTS = ("slower", "faster", "same", "undecided")
 SIDES = ("base", "head")
 # A process more than this far off its side's other processes (median over its cases) was disturbed.
@@ -150,25 +152,6 @@ def process_shifts(cases: dict[str, CaseRounds]) -> dict[tuple[str, str, int], f
     return {key: float(np.median(v)) for key, v in devs.items() if len(v) >= MIN_CASES_FOR_SHIFT}
 
 
-def interval(logs: list[float], confidence: float) -> tuple[float, float, float]:
-    """Mean log ratio and its two-sided Student t interval, as ratios ``(estimate, low, high)``."""
-    from scipy.stats import t
-
-    a = np.asarray(logs, dtype=np.float64)
-    mean = float(a.mean())
-    if a.size < 2:
-        return math.exp(mean), 0.0, math.inf
-    se = float(a.std(ddof=1)) / math.sqrt(a.size)
-    half = float(t.ppf(0.5 + confidence / 2, a.size - 1)) * se
-    return _exp(mean), _exp(mean - half), _exp(mean + half)
-
-
-def _exp(x: float) -> float:
-    """exp that saturates: with two or three rounds and a simultaneous 99.99% level, the t
-    quantile is in the hundreds and a noisy case's bound can pass exp's range (an undecided case)."""
-    return math.inf if x > 709.0 else math.exp(x)
-
-
 def confidence_for(alpha: float, cases: int, looks: int) -> float:
     """The per-case confidence that holds for ``cases × looks`` intervals at once (Bonferroni)."""
     return 1.0 - alpha / max(1, cases) / max(1, looks)
@@ -216,7 +199,7 @@ def judge(cases: dict[str, CaseRounds], *, threshold: float, alpha: float, looks
         logs = [math.log(case.head[r] / case.base[r]) for r in rounds]
         if not logs:
             continue
-        estimate, low, high = interval(logs, confidence)
+        estimate, low, high = stats.t_interval(logs, confidence)
         out.append(PairedVerdict(
             name, case.suite, case.backend, case.metric, len(logs), len(common) - len(logs), estimate, low, high,
             verdict(estimate, low, high, threshold), float(np.median([case.base[r] for r in common])),

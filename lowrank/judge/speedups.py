@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lowrank.judge.stats import bootstrap_medians, median_relative_se, ratio_interval
 from lowrank.record import pairs
+from lowrank.record.stats import bootstrap_medians, iqr_ratio_interval, ratio_interval
 from lowrank.store.load import RunInfo, matvec
 
 # A timing whose IQR exceeds this fraction of its median is noisy (torch.utils.benchmark's warning level).
@@ -49,7 +49,7 @@ def speedup_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int
 
     ``num`` and ``den`` are mappings with ``median``, ``iqr``, ``rounds`` and ``samples``
     (an array or None). With samples on both sides the interval is
-    :func:`lowrank.judge.stats.ratio_interval`'s; ``boot_cache`` (keyed by each mapping's
+    :func:`lowrank.record.stats.ratio_interval`'s; ``boot_cache`` (keyed by each mapping's
     ``key``) re-uses the bootstrap medians of a side shared by several ratios, such as one
     dense timing against every rank. Without, the delta method on the IQRs.
     """
@@ -67,13 +67,12 @@ def speedup_interval(num: dict, den: dict, rng: np.random.Generator, n_boot: int
             return bootstrap_medians(samples, n_boot, rng)
 
         _, lo, hi = ratio_interval([s_num], [s_den], confidence=0.95, n_boot=n_boot, rng=rng, medians=medians)
-        # The bootstrap of a median is discrete; never report an interval that excludes the estimate.
+        # The figure shown is the stored medians' ratio; hold it as ratio_interval holds its own estimate.
         return float(min(lo, ratio)), float(max(hi, ratio)), "bootstrap"
-    rel = math.hypot(median_relative_se(num["median"], num.get("iqr"), num.get("rounds")),
-                     median_relative_se(den["median"], den.get("iqr"), den.get("rounds")))
-    if not np.isfinite(rel):
+    _, lo, hi = iqr_ratio_interval(num, den, _Z95)
+    if not np.isfinite(lo):
         return math.nan, math.nan, "none"
-    return ratio * math.exp(-_Z95 * rel), ratio * math.exp(_Z95 * rel), "iqr"
+    return lo, hi, "iqr"
 
 
 def _side(row, prefix: str, key) -> dict:

@@ -25,20 +25,18 @@ import math
 
 import numpy as np
 
-N_BOOT = 1000
+from lowrank.record import stats
+
+N_BOOT = stats.N_BOOT
 CONFIDENCE = 0.95
-SEED = 0
-
-
-def _clean(ratios) -> np.ndarray:
-    a = np.asarray(ratios if ratios is not None else [], dtype=np.float64).ravel()
-    return a[np.isfinite(a) & (a > 0)]
+SEED = stats.SEED
 
 
 def summarize(ratios_by_process, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
     """The paired figures of one case from its round ratios, one list per process (in pass order).
 
     Ratios are kept to 6 significant digits (a timing ratio has no more; the files stay small).
+    The estimate and its interval are :func:`lowrank.record.stats.paired_summary`'s.
 
     Processes without a finite positive ratio are left out; with none left every figure is None.
 
@@ -46,24 +44,14 @@ def summarize(ratios_by_process, n_boot: int = N_BOOT, seed: int = SEED) -> dict
     >>> s["process_speedups"], round(s["paired_speedup"], 4)
     ([2.0, 2.1], 2.0494)
     """
-    sets = [_clean(r) for r in ratios_by_process]
-    sets = [s for s in sets if s.size]
-    if not sets:
+    summary = stats.paired_summary(ratios_by_process, CONFIDENCE, n_boot, seed)
+    if summary is None:
         return {"process_pair_ratios": None, "process_speedups": None, "paired_speedup": None,
                 "paired_speedup_lo": None, "paired_speedup_hi": None}
-    medians = [float(np.median(s)) for s in sets]
-    rng = np.random.default_rng(seed)
-    # Level 2 first: each process's bootstrap medians of its own rounds.
-    boot = np.stack([np.median(s[rng.integers(0, s.size, size=(n_boot, s.size))], axis=1) for s in sets])
-    # Level 1: draw processes with replacement, each with one of its bootstrap medians.
-    picks = rng.integers(0, len(sets), size=(n_boot, len(sets)))
-    cols = rng.integers(0, n_boot, size=(n_boot, len(sets)))
-    stat = np.exp(np.log(boot[picks, cols]).mean(axis=1))
-    tail = (1 - CONFIDENCE) / 2
-    point = float(np.exp(np.mean(np.log(medians))))
-    lo, hi = (float(v) for v in np.quantile(stat, [tail, 1 - tail]))
-    return {"process_pair_ratios": [[_round(v) for v in s] for s in sets], "process_speedups": medians,
-            "paired_speedup": point, "paired_speedup_lo": min(lo, point), "paired_speedup_hi": max(hi, point)}
+    sets, point, lo, hi = summary
+    return {"process_pair_ratios": [[_round(v) for v in s] for s in sets],
+            "process_speedups": [float(np.median(s)) for s in sets],
+            "paired_speedup": point, "paired_speedup_lo": lo, "paired_speedup_hi": hi}
 
 
 def _round(value: float) -> float:

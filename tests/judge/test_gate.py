@@ -343,3 +343,75 @@ def test_a_same_run_speedup_is_judged_on_the_paired_figures_where_both_runs_have
     old = {"f": {**base["f"], "extra_info": {"suite": "matvec"}}, "d": base["d"]}
     finding = gate.pair_finding("f", "d", "speedup", old, cur, cfg)
     assert finding.status == "unchanged" and finding.ratio == pytest.approx(1.0, rel=0.05)
+
+
+def _paired_bench(rng, centres, rounds=40, spread=0.002):
+    """A factored case whose processes each time tight rounds around their own centre."""
+    from lowrank.record import pairs
+
+    ratios = [list(c * rng.lognormal(0, spread, rounds)) for c in centres]
+    extra = {"suite": "matvec", **pairs.summarize(ratios)}
+    return {"stats": {"median": 1e-6}, "extra_info": extra}
+
+
+def test_processes_that_disagree_widen_the_gates_interval_as_they_widen_the_records():
+    # Each process's rounds within 0.2%, the processes 1.6-2.5 apart: the spread between
+    # processes is what decides where the next run lands, and both intervals must carry it.
+    import numpy as np
+
+    from lowrank.record import stats
+
+    rng = np.random.default_rng(5)
+    cfg = gate.validate_config(gate.GateConfig(speedup_min_effect=0.10))
+    base = {"f": _paired_bench(rng, [1.6, 2.0, 2.5]), "d": {"stats": {"median": 4e-6}, "extra_info": {}}}
+    # An A/A: the same code, its processes drawn again from the same modes, the speedup 13% lower.
+    cur = {"f": _paired_bench(rng, [1.5, 1.6, 2.2]), "d": {"stats": {"median": 4e-6}, "extra_info": {}}}
+    finding = gate.pair_finding("f", "d", "speedup", base, cur, cfg)
+    record = base["f"]["extra_info"]
+    assert finding.ratio < 1 / 1.1  # beyond the minimum effect: only the interval keeps it a pass
+    assert math.log(finding.high / finding.low) >= math.log(record["paired_speedup_hi"] / record["paired_speedup_lo"])
+    assert finding.status == "unchanged" and finding.note.endswith("processes then rounds")
+    # What the gate did before: the rounds pooled across processes, an interval as tight as the
+    # rounds, which called this A/A a regression.
+    pooled = [[r for p in run["f"]["extra_info"]["process_pair_ratios"] for r in p] for run in (base, cur)]
+    _, low, high = stats.ratio_interval([pooled[1]], [pooled[0]], confidence=1 - cfg.alpha)
+    assert high < 1
+
+
+def test_an_a_a_of_runs_whose_processes_disagree_passes_the_gate():
+    # A recorded run with every paired speedup's processes replaced by constructed ones: tight
+    # rounds, processes in three modes 1.56x apart; the second run drew the slow mode twice.
+    import numpy as np
+
+    from lowrank.record import pairs
+
+    rng = np.random.default_rng(7)
+    base, cur = recorded.run("matvec-aa", 1), recorded.run("matvec-aa", 1)
+    paired = 0
+    for b, c in zip(base["benchmarks"], cur["benchmarks"]):
+        speedup = (b.get("extra_info") or {}).get("paired_speedup")
+        if not speedup:
+            continue
+        paired += 1
+        for bench, modes in ((b, (0.8, 1.0, 1.25)), (c, (0.8, 1.0, 0.8))):
+            ratios = [list(speedup * m * rng.lognormal(0, 0.002, 30)) for m in modes]
+            bench["extra_info"].update(pairs.summarize(ratios))
+    result = gate.compare_runs(cur, base)
+    speedups = [f for f in result.findings if f.metric == "speedup"]
+    assert paired and len(speedups) == paired
+    assert all(f.ratio < 1 / 1.1 for f in speedups)  # beyond the minimum effect, every one
+    assert not result.regressions, [(f.case, f.ratio, f.low, f.high) for f in result.regressions]
+
+
+def test_a_paired_speedup_without_round_ratios_is_judged_on_the_stored_intervals():
+    import numpy as np
+
+    rng = np.random.default_rng(6)
+    cfg = gate.validate_config(gate.GateConfig(speedup_min_effect=0.10))
+    base = {"f": _paired_bench(rng, [4.0, 4.0]), "d": {"stats": {"median": 4e-6}, "extra_info": {}}}
+    cur = {"f": _paired_bench(rng, [3.0, 3.0]), "d": {"stats": {"median": 4e-6}, "extra_info": {}}}
+    for run in (base, cur):
+        del run["f"]["extra_info"]["process_pair_ratios"]
+    finding = gate.pair_finding("f", "d", "speedup", base, cur, cfg)
+    assert finding.status == "regression" and finding.note.endswith("stored intervals")
+    assert finding.low < finding.ratio < finding.high < 1
