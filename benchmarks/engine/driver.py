@@ -82,7 +82,23 @@ def worker_args(args) -> list[str]:
 
 
 class WorkerFailed(RuntimeError):
-    """A worker process exited with an error; the message names it and ends with its output."""
+    """A worker process exited with an error; the message names it and ends with its output.
+
+    ``failed``: the node ids the worker's pytest reported failed or in error (its short summary).
+    """
+
+    def __init__(self, message: str, failed: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.failed = tuple(failed)
+
+
+# A line of pytest's short test summary: "FAILED node-id - message" (or ERROR).
+SUMMARY_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+)")
+
+
+def failed_ids(output: str) -> list[str]:
+    """The node ids a pytest run's short test summary names as failed or in error, in order, once each."""
+    return list(dict.fromkeys(m.group(1) for m in map(SUMMARY_LINE.match, output.splitlines()) if m))
 
 
 PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")  # the end of one of pytest's -q progress lines
@@ -118,8 +134,9 @@ def run_worker(args, backend: str, pass_no: int, workdir: Path, calibration_file
             proc.wait()
             raise
     if code not in (0, 5):
-        tail = log_path.read_text()[-3000:]
-        raise WorkerFailed(f"the {backend} worker of pass {pass_no} failed (exit {code}); its output ends:\n{tail}")
+        text = log_path.read_text()
+        raise WorkerFailed(f"the {backend} worker of pass {pass_no} failed (exit {code}); its output ends:\n"
+                           f"{text[-3000:]}", failed_ids(text) or [f"{backend} worker of pass {pass_no}"])
     return out if out.exists() else None
 
 

@@ -245,6 +245,7 @@ def pytest_runtestloop(session):
     short_passes = passes + (0 if counts else run.selection.profile.short_pair_extra_passes)
     docs: list = []
     interrupted = False
+    failed: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory(prefix="lowrank-bench-") as tmp:
         prefix, extra_env = (), None
         if counts:
@@ -270,7 +271,8 @@ def pytest_runtestloop(session):
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
             run.log(str(exc))
-            session.testsfailed += 1
+            failed = exc.failed or ("lowrank-bench worker",)  # operands' preparation names no test
+            session.testsfailed += len(failed)
             progress["failed"] = str(exc).splitlines()[0]
             complete = False
         if docs:
@@ -279,7 +281,24 @@ def pytest_runtestloop(session):
             _write_merged(config, run, docs, complete, passes, short_passes)
     if interrupted:
         raise KeyboardInterrupt
+    _report_outcomes(reporter, docs, failed, progress.get("failed"))
     return True
+
+
+def _report_outcomes(reporter, docs: list, failed: tuple[str, ...], why: str | None) -> None:
+    """Count the workers' cases in this process's closing line, as pytest counts the tests it runs:
+    each case once, failed where a worker's pytest said so, else passed where a worker recorded it.
+
+    The driver runs no test itself; without this its line would read "no tests ran" after a good run.
+    """
+    if reporter is None:
+        return
+    timed = dict.fromkeys(b.get("fullname") or b.get("name") for _, doc in docs for b in doc.get("benchmarks", []))
+    for nodeid, outcome in [*((n, "passed") for n in timed if n not in failed), *((n, "failed") for n in failed)]:
+        path, _, name = nodeid.partition("::")
+        longrepr = None if outcome == "passed" else f"{(why or 'a worker failed').partition(';')[0]}: its output is above"
+        report = pytest.TestReport(nodeid, (path, None, name or path), {}, outcome, longrepr, "call")
+        reporter.stats.setdefault(outcome, []).append(report)
 
 
 def _short_pair(policy: timing.Policy):

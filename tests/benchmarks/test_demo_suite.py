@@ -3,6 +3,7 @@ documented and gated with nothing else touched."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,9 @@ def test_a_new_suite_is_one_benchmark_file_and_one_definition_module(tmp_path):
     proc = launch.launch(["benchmarks/bench_transpose.py"], settings, cwd=tree, extra_env={"PYTHONPATH": str(tree)},
                          timeout=600)
     assert proc.returncode == 0, launch.output_tail(proc)
+    # The closing line counts the cases the workers timed, as pytest counts tests it runs itself.
+    closing = proc.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b2 passed\b", closing) and "no tests ran" not in closing, closing
     env = launch.suite_env(settings, {**os.environ, "PYTHONPATH": str(tree)})
     (run,) = (tmp_path / "runs").glob("*.json")
     check = subprocess.run([sys.executable, "-c", CHECK, str(run)], cwd=tree, env=env, capture_output=True, text=True,

@@ -134,3 +134,26 @@ def test_a_listing_grows_in_order_without_repeats(tmp_path):
     assert driver._extend_listing(listing, ["a", "b", "a"]) == ["a", "b"]
     assert driver._extend_listing(listing, ["b", "c"]) == ["c"]
     assert listing.read_text().splitlines() == ["a", "b", "c"]
+
+
+def test_a_failed_workers_short_summary_names_its_failed_cases():
+    output = ("....F.\n=== short test summary info ===\n"
+              "FAILED benchmarks/bench_matvec.py::test_matvec[numpy-r0016] - AssertionError: x\n"
+              "ERROR benchmarks/bench_lora.py::test_lora[a] - RuntimeError\n"
+              "FAILED benchmarks/bench_matvec.py::test_matvec[numpy-r0016] - again\n1 failed, 5 passed in 1.0s\n")
+    assert driver.failed_ids(output) == ["benchmarks/bench_matvec.py::test_matvec[numpy-r0016]",
+                                         "benchmarks/bench_lora.py::test_lora[a]"]
+
+
+def test_the_drivers_closing_line_counts_each_workers_case_once():
+    from types import SimpleNamespace
+
+    from benchmarks.harness import plugin
+
+    reporter = SimpleNamespace(stats={"deselected": [object()] * 3})
+    docs = [(p, {"benchmarks": [{"fullname": f"b.py::t[{c}]"} for c in "abc"]}) for p in (1, 2)]
+    plugin._report_outcomes(reporter, docs, ("b.py::t[c]",), "the numpy worker of pass 2 failed (exit 1)")
+    assert [r.nodeid for r in reporter.stats["passed"]] == ["b.py::t[a]", "b.py::t[b]"]
+    (failed,) = reporter.stats["failed"]
+    assert failed.nodeid == "b.py::t[c]" and failed.failed and "pass 2" in str(failed.longrepr)
+    assert len(reporter.stats["deselected"]) == 3
