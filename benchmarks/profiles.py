@@ -144,7 +144,7 @@ class Profile:
     # (under timing.long_call_s) in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
     # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
     # processes average. Not used where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
-    short_pair_extra_passes: int = 0
+    short_pair_extra_processes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
         return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
@@ -197,7 +197,7 @@ PROFILES: dict[str, Profile] = {
         refine_break_even=True,
         # Warm pairs of short calls in 5 processes instead of 3 (issue 24: docs/machine.md has what each
         # try bought; cold cases in them too took the run to 16 minutes, one extra pass did worse).
-        short_pair_extra_passes=2,
+        short_pair_extra_processes=2,
     ),
     "full": Profile(
         name="full",
@@ -222,6 +222,6 @@ PROFILES: dict[str, Profile] = {
         timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
         pairing=PairPolicy(min_pairs=20, max_pairs=100, budget_s=0.3, min_pairs_long=6, min_pairs_very_long=4),
         refine_break_even=True,
-        short_pair_extra_passes=3,
+        short_pair_extra_processes=3,
     ),
 }

@@ -239,11 +239,11 @@ def _extend_listing(path: Path, names: list[str]) -> list[str]:
 def run_passes(args, backends: list[str], passes: int, workdir: Path, calibration: dict, docs: list, log,
                prefix: tuple[str, ...] = (), extra_env: dict | None = None,
                first_pass_only_s: float | None = None, refine: Callable[[dict], str] | None = None,
-               short_pair_passes: int | None = None, short_pair: Callable[[dict], bool] | None = None) -> bool:
+               short_pair_processes: int | None = None, short_pair: Callable[[dict], bool] | None = None) -> bool:
     """Run ``passes`` passes of one worker per backend, appending ``(pass, document)`` to ``docs``.
 
     ``first_pass_only_s``: cases whose calls took this long in pass 1 are not timed again.
-    ``short_pair_passes`` (with ``short_pair``, which picks a worker document's cases): passes in all
+    ``short_pair_processes`` (with ``short_pair``, which picks a worker document's cases): processes (passes) in all
     for the cases ``short_pair`` picks in the regular passes' documents (:func:`short_pairs`); the
     passes after ``passes`` time those cases only.
     ``refine(pass-1 document)``: the cases later passes add (a listing each worker reads back through
@@ -255,7 +255,7 @@ def run_passes(args, backends: list[str], passes: int, workdir: Path, calibratio
     """
     calibration_file = _calibration_file(workdir, calibration)
     complete = True
-    total = max(passes, short_pair_passes or 0)
+    total = max(passes, short_pair_processes or 0)
     for pass_no in range(1, total + 1):
         for backend in backends:
             start = time.perf_counter()

@@ -152,18 +152,8 @@ def last_level_cache_bytes(backend: str) -> int:
         import torch
 
         return int(getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 50 * 2**20))
-    sizes = []
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    try:
-        for entry in os.listdir(base):
-            path = os.path.join(base, entry, "size")
-            if os.path.exists(path):
-                text = open(path).read().strip()
-                mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-                sizes.append(int(text.rstrip("KMG")) * mult)
-    except OSError:
-        pass
-    return max(sizes, default=DEFAULT_LLC_BYTES)
+    # The largest data cache (an instruction cache is never the last level).
+    return max(cpu_cache_bytes().values(), default=DEFAULT_LLC_BYTES)
 
 
 def versions() -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.engine.driver import OPERAND_CACHE_ENV
+from lowrank.record.atomic import write_atomic
 
 
 def shared(name: str, build) -> dict[str, np.ndarray]:
@@ -26,8 +27,10 @@ def shared(name: str, build) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as saved:
             return {key: saved[key] for key in saved.files}
     arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)  # atomic: another process sees the whole file or none
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a path
+            np.savez(fh, **arrays)
+
+    write_atomic(path, save)  # another process sees the whole file or none
     return arrays

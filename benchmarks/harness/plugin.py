@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from benchmarks.harness.selection import Selection
 from benchmarks.matvec import grid, refine
 from lowrank.backends import BACKEND_NAMES, available_backends
 from lowrank.record import merging, pairs, plausibility
+from lowrank.record.atomic import write_atomic, write_text_atomic
 from lowrank.record.schema import SCHEMA_TAG
 
 # What benchmarks/conftest.py takes from here: the hooks and the fixture.
@@ -127,8 +129,8 @@ def pytest_configure(config):
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         host = re.sub(r"[^A-Za-z0-9]+", "-", platform.node() or "host").strip("-")[:24]
         name = f"{stamp}_{prof.name}_{host}"
-        # A hidden, non-.json name in the same folder: never read as a result, and
-        # on the same file system so the final os.link is atomic.
+        # A hidden, non-.json name in the same folder: never read as a result; published under its
+        # final name at the end (write_atomic, never replacing an earlier run).
         output["temp"] = out_dir / f".{name}.{os.getpid()}.partial"
         output["final"] = out_dir / f"{name}.json"
         _set_benchmark_json(config, output["temp"])
@@ -242,7 +244,7 @@ def pytest_runtestloop(session):
     passes = progress["processes"]
     # Pairs of short calls: more passes where the profile asks for them (never in a counted run,
     # whose counts no process moves, nor where the user asked for one pass).
-    short_passes = passes + (0 if counts else run.selection.profile.short_pair_extra_passes)
+    short_processes = passes + (0 if counts else run.selection.profile.short_pair_extra_processes)
     docs: list = []
     interrupted = False
     failed: tuple[str, ...] = ()
@@ -265,7 +267,7 @@ def pytest_runtestloop(session):
                                          docs, run.log, prefix, extra_env,
                                          first_pass_only_s=None if counts else run.policy.very_long_call_s,
                                          refine=_refine_plan if run.refines else None,
-                                         short_pair_passes=short_passes,
+                                         short_pair_processes=short_processes,
                                          short_pair=_short_pair(run.policy))
         except KeyboardInterrupt:
             interrupted, complete = True, False
@@ -278,7 +280,7 @@ def pytest_runtestloop(session):
         if docs:
             if not counts and not interrupted:
                 run.read_roofs_again()
-            _write_merged(config, run, docs, complete, passes, short_passes)
+            _write_merged(config, run, docs, complete, passes, short_processes)
     if interrupted:
         raise KeyboardInterrupt
     _report_outcomes(reporter, docs, failed, progress.get("failed"))
@@ -316,10 +318,10 @@ def _refine_plan(doc: dict) -> str:
     return refine.to_lines(refine.plan(doc))
 
 
-def _write_merged(config, run, docs: list, complete: bool, passes: int, short_passes: int) -> None:
+def _write_merged(config, run, docs: list, complete: bool, passes: int, short_processes: int) -> None:
     merged = merging.merge_passes(docs, recheck=run.recheck)
     block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
-    block.update(merging.merged_block(docs, merged, complete, passes, short_passes))
+    block.update(merging.merged_block(docs, merged, complete, passes, short_processes))
     block.update({
         "flagged": len(run.flagged),
         "calibration": run.calibration or {},
@@ -331,7 +333,7 @@ def _write_merged(config, run, docs: list, complete: bool, passes: int, short_pa
     # only, or a -k without one) says so, and no reader claims five processes for it.
     timed_extra = any(d.get("benchmarks") for p, d in docs if p > passes)
     block["timing"] = {**block.get("timing", {}), "processes": passes,
-                       "short_pair_processes": short_passes if timed_extra else passes}
+                       "short_pair_processes": short_processes if timed_extra else passes}
     progress = config.stash[PROGRESS]
     progress["complete"] = block["complete"]
     progress["planned"], progress["finished"] = block["cases_planned"], block["cases_finished"]
@@ -340,10 +342,7 @@ def _write_merged(config, run, docs: list, complete: bool, passes: int, short_pa
     target = output.get("driver_target")
     if target is None:
         return
-    target = Path(target)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.writing")
-    partial.write_text(json.dumps(merged, indent=4))
-    os.replace(partial, target)  # atomic: a reader sees the old file or the whole new one
+    write_text_atomic(target, json.dumps(merged, indent=4))  # a reader sees the old file or the whole new one
 
 
 def _timing_disabled(config) -> bool:
@@ -363,8 +362,8 @@ def pytest_report_header(config):
         f"lowrank-bench: timing: >= {policy.min_rounds} rounds of ~{policy.round_s * 1e3:g} ms per case after "
         f"{policy.warmup_s * 1e3:g} ms warm-up; each backend in fresh worker processes, "
         f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported"
-        + (f"; {selection.profile.short_pair_extra_passes} more for the warm pairs of calls under "
-           f"{policy.long_call_s * 1e3:g} ms" if selection.profile.short_pair_extra_passes
+        + (f"; {selection.profile.short_pair_extra_processes} more for the warm pairs of calls under "
+           f"{policy.long_call_s * 1e3:g} ms" if selection.profile.short_pair_extra_processes
            and config.stash[PROGRESS]["driver"] and not settings.of(config).counts else ""),
     ]
     final = config.stash[OUTPUT]["final"]
@@ -646,8 +645,8 @@ def pytest_sessionfinish(session):
     final.parent.mkdir(parents=True, exist_ok=True)
     candidate, n = final, 1
     while True:
-        try:
-            os.link(output["temp"], candidate)  # atomic, and fails rather than replace an existing file
+        try:  # atomic, and fails rather than replace an existing file
+            write_atomic(candidate, lambda tmp: shutil.copyfile(output["temp"], tmp), replace=False)
             break
         except FileExistsError:
             n += 1

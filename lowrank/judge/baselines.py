@@ -11,7 +11,6 @@ import datetime as _dt
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from lowrank.errors import LowRankValueError
 from lowrank.judge.gate import GateConfig, counting_differences, exact_findings, instruction_finding, runs_metric
 from lowrank.record import pairs, paths
+from lowrank.record.atomic import write_text_atomic
 from lowrank.record.suites import SUITES
 
 DEFAULT_DIR = paths.BASELINES
@@ -190,14 +190,5 @@ def record_baseline(runs: list[dict], sources: list, name: str, directory: str |
         "sources": [str(s) for s in sources],
         "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(stored, fh, separators=(",", ":"), allow_nan=False)  # standard JSON only
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a baseline is a shared, committed file
-        os.replace(tmp, target)  # atomic: readers see the old file or the new one, never half of one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    # Standard JSON only; replaced atomically: readers see the old baseline or the new one, never half of one.
+    return write_text_atomic(target, json.dumps(stored, separators=(",", ":"), allow_nan=False))

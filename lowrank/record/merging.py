@@ -58,12 +58,12 @@ def merge_passes(docs: list, recheck=None) -> dict:
     return {**docs[0][1], "benchmarks": merged}
 
 
-def merged_block(docs: list, merged: dict, complete: bool, passes: int, planned_passes: int | None = None) -> dict:
+def merged_block(docs: list, merged: dict, complete: bool, passes: int, planned_processes: int | None = None) -> dict:
     """The run-level completeness fields of a merged run (``machine_info.lowrank_bench``).
 
     ``docs`` are the ``(pass_no, doc)`` that were merged into ``merged``; ``complete``
     says whether every process finished its cases; ``passes`` how many regular passes were planned,
-    ``planned_passes`` how many in all (the extra passes of the short pairs; default ``passes``).
+    ``planned_processes`` how many in all (the extra passes of the short pairs; default ``passes``).
     Cases planned are counted from the first pass (later passes may skip single-pass cases), plus
     the cases only later passes hold (ranks refined after pass 1).
     """
@@ -74,7 +74,7 @@ def merged_block(docs: list, merged: dict, complete: bool, passes: int, planned_
     planned += len({b["fullname"] for p, d in docs if p > 1 for b in d.get("benchmarks", [])} - first)
     passes_run = max(p for p, _ in docs)
     return {
-        "complete": bool(complete and passes_run == (planned_passes or passes)),
+        "complete": bool(complete and passes_run == (planned_processes or passes)),
         "cases_planned": planned,
         "cases_finished": len(merged["benchmarks"]),
         "processes": passes,

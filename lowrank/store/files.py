@@ -10,27 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lowrank.errors import LowRankValueError
+from lowrank.record.atomic import write_atomic, write_text_atomic
 from lowrank.store import documents
 
 
 def write_new(target: Path, write) -> Path:
-    """Create ``target`` by ``write(temporary path)`` and a hard link: never half a file, never a replacement.
-
-    The temporary file is hidden in the same folder; the link fails if ``target`` appeared meanwhile.
-    """
+    """Create ``target`` by ``write(temporary path)``: never half a file, never a replacement
+    (:func:`lowrank.record.atomic.write_atomic`; the link fails if ``target`` appeared meanwhile)."""
     target = Path(target)
     if target.exists():
         raise LowRankValueError(f"{target} exists; choose another name (result files are never overwritten)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.link(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return target
+    return write_atomic(target, write, replace=False)
 
 
 def write_new_text(target: Path, text: str) -> Path:
@@ -137,17 +127,7 @@ def replace_text(target, text: str, *, inputs=(), option: str = "output") -> Pat
     Readers see the old file or the whole new one, never half of one.
     """
     target = check_output(target, inputs=inputs, option=option)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, text)
 
 
 @contextmanager

@@ -69,7 +69,7 @@ def test_extra_passes_of_real_workers_time_only_the_short_pairs(tmp_path, monkey
     tiny_matvec_curve(monkeypatch, "2,8")
     docs, lines = [], []
     assert driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only"], ["numpy"], 1, tmp_path, {}, docs,
-                             lines.append, short_pair_passes=3,
+                             lines.append, short_pair_processes=3,
                              short_pair=lambda bench: driver.is_short_pair(bench, 0.01))
     assert [p for p, _ in docs] == [1, 2, 3]
     assert all(b["extra_info"]["variant"] == "factored" for _, doc in docs[1:] for b in doc["benchmarks"])
@@ -89,7 +89,7 @@ def test_a_run_without_short_pairs_counts_its_extra_passes_as_run(tmp_path, monk
     tiny_matvec_curve(monkeypatch, "2")
     docs = []
     assert driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only", "-k", "dense"], ["numpy"], 1,
-                             tmp_path, {}, docs, lambda _msg: None, short_pair_passes=3,
+                             tmp_path, {}, docs, lambda _msg: None, short_pair_processes=3,
                              short_pair=lambda bench: driver.is_short_pair(bench, 0.01))
     assert [p for p, _ in docs] == [1, 2, 3] and all(not d["benchmarks"] for _, d in docs[1:])
     merged = merging.merge_passes(docs)
@@ -109,7 +109,7 @@ def test_listed_pairs_that_no_extra_pass_times_mark_the_run_incomplete(tmp_path,
 
     docs, lines = [], []
     assert not driver.run_passes(["benchmarks/bench_matvec.py", "--benchmark-only"], ["numpy"], 1, tmp_path, {},
-                                 docs, lines.append, short_pair_passes=2, short_pair=listed_under_another_name)
+                                 docs, lines.append, short_pair_processes=2, short_pair=listed_under_another_name)
     assert [p for p, _ in docs] == [1, 2] and not docs[1][1]["benchmarks"]
     assert any("[pass 2/2] numpy: no result for the listed pairs of short calls; the run is marked incomplete" in line
                for line in lines)
