@@ -173,3 +173,26 @@ def test_a_partner_calibrated_once_is_not_calibrated_again(benchmark):
     assert plan is known and len(record["pair_ratios"]) == PAIRS.min_pairs_long
     # the case's two calibration calls, then one ABBA block per pair of pairs: no partner calibration
     assert "".join(clock.order) == "FF" + "DFFD" * (PAIRS.min_pairs_long // 2)
+
+
+def test_the_private_pytest_benchmark_seam_still_behaves(benchmark):
+    # record_rounds feeds pytest-benchmark rounds timed by the engine through BenchmarkFixture._make_stats
+    # and _mode, which pytest-benchmark does not promise to keep; pyproject.toml pins the major tested
+    # here (>=5.0,<6). A release that renames or changes them fails this test first.
+    import inspect
+    from importlib.metadata import version
+
+    from pytest_benchmark.fixture import BenchmarkFixture, FixtureAlreadyUsed
+
+    assert int(version("pytest-benchmark").split(".")[0]) == 5, "pyproject.toml pins pytest-benchmark>=5.0,<6"
+    assert list(inspect.signature(BenchmarkFixture._make_stats).parameters) == ["self", "iterations"]
+    if benchmark.disabled:
+        pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): there are no stats to check")
+    timing.record_rounds(benchmark, [1e-6, 3e-6, 2e-6], iterations=4)
+    stats = benchmark.stats
+    assert stats.iterations == 4 and stats.stats.data == pytest.approx([1e-6, 3e-6, 2e-6])
+    assert stats.stats.median == pytest.approx(2e-6) and stats.stats.rounds == 3
+    # _mode marks the fixture used: pytest-benchmark refuses a second use (and warns of no unused fixture).
+    with pytest.raises(FixtureAlreadyUsed):
+        benchmark(lambda: None)
+    benchmark.has_error = False  # the refusal above marks the benchmark failed; this test meant it
