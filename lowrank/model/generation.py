@@ -225,3 +225,106 @@ def measure_generation(model, prompt_length: int, *, cache_length: int | None = 
         prefill_calls_per_block=int(pre.number_per_run), decode_blocks=len(dec.times),
         decode_calls_per_block=int(dec.number_per_run),
         logits="last position" if options else "every position")
+
+
+def load_causal_lm(path):
+    """A causal LM read offline, in eval mode, float32: a Hugging Face folder, or a GGUF file (dequantized)."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        raise LowRankValueError("a causal LM needs transformers: pip install -e '.[e2e]'") from None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    if path.is_file() and path.suffix == ".gguf":
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+    elif (path / "config.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+    else:
+        raise LowRankValueError(f"{path}: not a model; accepted: a .gguf file, or a Hugging Face model folder "
+                                "(config.json and weights)")
+    return model.float().eval()
+
+
+def linear_shapes(model, *, head: bool = False) -> dict[str, tuple[int, int]]:
+    """{module name: (d, k)} of every ``nn.Linear`` of ``model``; the output head (``get_output_embeddings``, found
+    by identity, not by name) only with ``head``."""
+    import torch
+
+    out_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    return {name: tuple(module.weight.shape) for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and (head or module is not out_head)}
+
+
+def uniform_ranks(shapes: dict[str, tuple[int, int]], fraction: float) -> dict[str, int | None]:
+    """Every layer at the same fraction of its parameters: r = ⌊F·dk/(d+k)⌋ (at least 1); F = 1: all dense (None)."""
+    if isinstance(fraction, bool) or not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise LowRankValueError(f"fraction={fraction!r}; accepted: a fraction of the parameters in (0, 1], 1 = dense")
+    if fraction == 1:
+        return {name: None for name in shapes}
+    return {name: max(1, int(fraction * d * k / (d + k))) for name, (d, k) in shapes.items()}
+
+
+def measure_fractions(model, fractions, prompt_length: int, *, cache_length: int | None = None, threads: int = 1,
+                      rounds: int = 3, min_run_time: float = 1.0, log=None) -> dict:
+    """Prefill and decode of ``model`` with every linear but the head at each parameter ``fraction`` (uniform ranks,
+    plain truncated SVD, :func:`lowrank.model.e2e.factor`), timed in interleaved rounds.
+
+    Each round times every fraction's model once, in a rotating order, with :func:`measure_generation`;
+    a fraction's figure is the median over rounds, and its speedup the median over rounds of the
+    dense time of that round divided by its own (both sides of each ratio timed minutes apart at
+    most, the same disturbances nearby). Returns {fraction: {"ranks", "params", "rounds": [speeds],
+    "prefill_s", "decode_s", "prefill_speedup", "decode_speedup", "*_speedup_range"}}; 1.0 (dense) is
+    always measured.
+    """
+    import copy
+    import statistics
+
+    from lowrank.model import e2e
+
+    say = log or (lambda _m: None)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise LowRankValueError(f"rounds={rounds!r}; accepted: an integer >= 1")
+    fractions = sorted({1.0, *map(float, fractions)}, reverse=True)
+    shapes = linear_shapes(model)
+    models, plans = {}, {}
+    for f in fractions:
+        ranks = uniform_ranks(shapes, f)
+        plans[f] = ranks
+        if f == 1.0:
+            models[f] = model
+            continue
+        factored = copy.deepcopy(model)
+        e2e.factor(factored, {name: r for name, r in ranks.items() if r is not None})
+        models[f] = factored.eval()
+        say(f"[lm-speed] F = {f:g}: {len(ranks)} linears factored")
+    speeds: dict[float, list[GenerationSpeed]] = {f: [] for f in fractions}
+    for i in range(rounds):
+        order = fractions[i % len(fractions):] + fractions[:i % len(fractions)]
+        for f in order:
+            s = measure_generation(models[f], prompt_length, cache_length=cache_length, threads=threads,
+                                   min_run_time=min_run_time)
+            speeds[f].append(s)
+            say(f"[lm-speed] round {i + 1}/{rounds} F = {f:g}: prefill {s.prefill_s * 1e3:.1f} ms, decode "
+                f"{s.decode_ms_per_token:.2f} ms/token")
+    out = {}
+    dense = speeds[1.0]
+    for f in fractions:
+        pre = [d.prefill_s / s.prefill_s for d, s in zip(dense, speeds[f])]
+        dec = [d.decode_s / s.decode_s for d, s in zip(dense, speeds[f])]
+        params = sum(p.numel() for p in models[f].parameters())
+        linear = sum(d * k if r is None else r * (d + k) for (d, k), r in zip(shapes.values(), plans[f].values()))
+        ranks = {f"{d}x{k}": r for (d, k), r in zip(shapes.values(), plans[f].values())}
+        out[f] = {"ranks": ranks, "model_params": params,
+                  "linear_params": linear, "linear_params_fraction": linear / sum(d * k for d, k in shapes.values()),
+                  "prefill_s": statistics.median(s.prefill_s for s in speeds[f]),
+                  "decode_s": statistics.median(s.decode_s for s in speeds[f]),
+                  "prefill_speedup": statistics.median(pre), "prefill_speedup_range": [min(pre), max(pre)],
+                  "decode_speedup": statistics.median(dec), "decode_speedup_range": [min(dec), max(dec)],
+                  "rounds": [s.as_dict() for s in speeds[f]]}
+    return out
