@@ -241,14 +241,18 @@ def load_causal_lm(path):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    import torch
+
+    # dtype at load: transformers refuses .float() on a GGUF model (it marks it quantized even once dequantized)
     if path.is_file() and path.suffix == ".gguf":
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True,
+                                                     dtype=torch.float32)
     elif (path / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
     else:
         raise LowRankValueError(f"{path}: not a model; accepted: a .gguf file, or a Hugging Face model folder "
                                 "(config.json and weights)")
-    return model.float().eval()
+    return model.eval()
 
 
 def linear_shapes(model, *, head: bool = False) -> dict[str, tuple[int, int]]:
