@@ -98,3 +98,75 @@ def test_a_model_that_is_not_a_causal_lm_is_refused_by_name():
         with pytest.raises(LowRankTypeError, match=f"model={name}: not a causal language model; accepted: .*"
                                                    "AutoModelForCausalLM"):
             measure_generation(model, 4)
+
+
+def test_linear_shapes_leave_the_output_head_out_by_identity(tiny_lm):
+    from lowrank.model.generation import linear_shapes
+
+    shapes = linear_shapes(tiny_lm)
+    assert len(shapes) == 2 * 7 and "lm_head" not in shapes  # q, k, v, o, gate, up, down a layer
+    assert shapes["model.layers.0.self_attn.k_proj"] == (16, 32)  # grouped-query: 2 heads of 8
+    assert linear_shapes(tiny_lm, head=True)["lm_head"] == (97, 32)
+
+
+def test_uniform_ranks_keep_the_fraction_of_each_layers_parameters():
+    from lowrank.model.generation import uniform_ranks
+
+    shapes = {"q": (576, 576), "k": (192, 576), "up": (1536, 576)}
+    assert uniform_ranks(shapes, 0.9) == {"q": 259, "k": 129, "up": 377}  # floor(0.9 dk/(d+k))
+    assert uniform_ranks(shapes, 1.0) == {"q": None, "k": None, "up": None}
+    assert uniform_ranks({"tiny": (2, 2)}, 0.1) == {"tiny": 1}
+    for bad in (0, 1.5, True):
+        with pytest.raises(LowRankValueError, match=rf"fraction={bad!r}; accepted: .*\(0, 1\]"):
+            uniform_ranks(shapes, bad)
+
+
+def test_factoring_at_full_rank_reproduces_the_causal_lms_logits(tiny_lm):
+    """The replacement the speed sweep times is the model: at r = min(d, k), B(A(x)) is W x."""
+    import copy
+
+    import torch
+
+    from lowrank.model import e2e
+    from lowrank.model.generation import linear_shapes, prompt_ids
+
+    factored = copy.deepcopy(tiny_lm)
+    shapes = linear_shapes(tiny_lm)
+    assert len(e2e.factor(factored, {name: min(d, k) for name, (d, k) in shapes.items()})) == len(shapes)
+    ids = prompt_ids(tiny_lm, 10)
+    with torch.inference_mode():
+        torch.testing.assert_close(factored(input_ids=ids).logits, tiny_lm(input_ids=ids).logits,
+                                   rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.timed
+def test_measure_fractions_times_dense_and_each_fraction_in_every_round(tiny_lm):
+    from lowrank.model.generation import measure_fractions
+
+    out = measure_fractions(tiny_lm, [0.5], 6, rounds=2, min_run_time=0.02)
+    assert list(out) == [1.0, 0.5]  # dense always measured
+    dense, half = out[1.0], out[0.5]
+    assert len(dense["rounds"]) == len(half["rounds"]) == 2
+    assert dense["prefill_speedup"] == dense["decode_speedup"] == 1.0
+    assert dense["linear_params_fraction"] == 1.0 and set(dense["ranks"].values()) == {None}
+    assert half["ranks"] == {"32x32": 8, "16x32": 5, "48x32": 9, "32x48": 9}
+    assert half["linear_params_fraction"] == pytest.approx(0.477, abs=1e-3)
+    assert half["model_params"] < dense["model_params"]
+    assert all(s["prompt_length"] == 6 and s["threads"] == 1 for s in half["rounds"])
+
+
+def test_load_causal_lm_reads_a_folder_and_refuses_what_is_not_a_model(tiny_lm, tmp_path):
+    import torch
+
+    from lowrank.model.generation import load_causal_lm, prompt_ids
+
+    tiny_lm.save_pretrained(tmp_path / "tiny")
+    loaded = load_causal_lm(tmp_path / "tiny")
+    assert not loaded.training
+    ids = prompt_ids(tiny_lm, 5)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(input_ids=ids).logits, tiny_lm(input_ids=ids).logits)
+    (tmp_path / "notes.txt").write_text("hello")
+    for bad in (tmp_path / "notes.txt", tmp_path / "missing"):
+        with pytest.raises(LowRankValueError, match="not a model; accepted: a .gguf file, or a Hugging Face"):
+            load_causal_lm(bad)
