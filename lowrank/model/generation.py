@@ -332,3 +332,42 @@ def measure_fractions(model, fractions, prompt_length: int, *, cache_length: int
                   "decode_speedup": statistics.median(dec), "decode_speedup_range": [min(dec), max(dec)],
                   "rounds": [s.as_dict() for s in speeds[f]]}
     return out
+
+
+def predict_fractions(results: dict, shapes: dict[str, tuple[int, int]], prompt_length: int, *, threads: int = 1,
+                      cache: str = "cold", log=None) -> dict:
+    """Each fraction's prefill and decode predicted from the matvec suite's times at the model's shapes.
+
+    ``results``: :func:`measure_fractions`' (the dense model's medians are the base); ``shapes``: its
+    model's :func:`linear_shapes`. The suite (:func:`lowrank.model.timing.measure_times`, torch-cpu
+    float32, ``threads``) times every shape dense and at each fraction's rank at n = 1 (decode, in
+    ``cache`` mode) and n = ``prompt_length`` (prefill, warm cache: the suite times cold cache at n = 1
+    only, and at a prompt's n the product reuses each weight n times anyway);
+    :func:`lowrank.model.prediction.predict_generation`
+    turns them into the model's times. Returns {fraction: {"prefill_s", "decode_s", ...}} and, under
+    ``"layer_times"``, the linears' summed dense times at both token counts.
+    """
+    from lowrank.model import timing
+    from lowrank.model.prediction import PREDICTION, predict_generation
+
+    plans = {f: uniform_ranks(shapes, f) for f in results}
+    targets: dict[tuple[int, int], set[int]] = {}
+    for ranks in plans.values():
+        for name, r in ranks.items():
+            targets.setdefault(shapes[name], set()).update({r} if r is not None else set())
+    for shape in set(shapes.values()):  # the suite times dense beside some rank: one for a dense-only plan
+        targets.setdefault(shape, set()).add(targets[shape] and min(targets[shape]) or 1)
+    tables = {n: timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32", threads=threads,
+                                      cache=cache if n == 1 else "warm", log=log) for n in (1, prompt_length)}
+    dense = results[1.0]
+    out = {}
+    for f, ranks in plans.items():
+        p = predict_generation(prompt_length, dense["prefill_s"], dense["decode_s"], shapes, ranks, tables[1],
+                               tables[prompt_length])
+        out[f] = {"prefill_s": p.prefill_s, "decode_s": p.decode_s, "prefill_speedup": dense["prefill_s"] / p.prefill_s,
+                  "decode_speedup": dense["decode_s"] / p.decode_s}
+    out["layer_times"] = {f"n={n}": {"dense_linears_s": sum(tables[n][(*s, None)] for s in shapes.values())}
+                          for n in (1, prompt_length)}
+    out["method"] = (f"{PREDICTION}; the matvec suite, torch-cpu float32, {threads} thread(s), {cache} cache at n = 1, "
+                     "warm at the prompt's n")
+    return out

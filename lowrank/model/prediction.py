@@ -88,11 +88,11 @@ class GenerationPrediction:
         return self.decode_s * 1e3
 
 
-def predict_generation(dense, shapes: Mapping[str, tuple[int, int]], ranks: Mapping[str, int | None],
+def predict_generation(prompt_length: int, dense_prefill_s: float, dense_decode_s: float,
+                       shapes: Mapping[str, tuple[int, int]], ranks: Mapping[str, int | None],
                        decode_times: Mapping, prefill_times: Mapping) -> GenerationPrediction:
-    """A plan's prefill and decode times by :func:`predict_time`: decode on ``decode_times`` (n = 1), prefill on
-    ``prefill_times`` (n = the prompt length of ``dense``, a :class:`lowrank.model.generation.GenerationSpeed`
-    of the original model)."""
-    return GenerationPrediction(dense.prompt_length,
-                                predict_time(dense.prefill_s, shapes, ranks, prefill_times),
-                                predict_time(dense.decode_s, shapes, ranks, decode_times))
+    """A plan's prefill and decode times by :func:`predict_time` from the original model's measured ones
+    (:class:`lowrank.model.generation.GenerationSpeed`): decode on ``decode_times`` (n = 1), prefill on
+    ``prefill_times`` (n = ``prompt_length``)."""
+    return GenerationPrediction(prompt_length, predict_time(dense_prefill_s, shapes, ranks, prefill_times),
+                                predict_time(dense_decode_s, shapes, ranks, decode_times))

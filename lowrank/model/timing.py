@@ -41,15 +41,22 @@ def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tup
 
 def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
                   dtype: str = "float32", threads: int | None = None, runs_dir=None, log=None,
-                  factored: str = "median") -> Times:
+                  factored: str = "median", cache: str = "warm") -> Times:
     """``{(d, k, rank): median seconds}`` of every shape and rank asked for, and ``(d, k, None)``: dense,
     with the paired speedups of the factored cases (:class:`Times`).
 
     One run of the matvec suite per group of shapes sharing min(d, k) (so that every rank of
     the group is possible for each shape); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
-    (default: the suite's own); ``factored``: the statistic of the factored cases (:func:`medians`).
+    (default: the suite's own); ``factored``: the statistic of the factored cases (:func:`medians`);
+    ``cache``: the suite's ``LOWRANK_BENCH_CACHE``, ``"warm"`` (operands reused call after call) or
+    ``"cold"`` (operands rotated through copies larger than the last-level cache, as a model streaming
+    its layers from memory sees them; batch 1 only, as the suite's quick profile times it).
     The result files go to ``runs_dir`` (a temporary folder when None).
     """
+    if cache not in ("warm", "cold"):
+        raise LowRankValueError(f"cache={cache!r}; accepted: 'warm', 'cold'")
+    if cache == "cold" and batch != 1:  # the suite's quick profile times cold cache at n = 1 only
+        raise LowRankValueError(f"cache='cold' at batch={batch}; accepted: 'cold' at batch 1, 'warm' at any batch")
     if not shape_ranks:
         return {}
     bench = launch.suite_folder() / "bench_matvec.py"
@@ -59,7 +66,7 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
         for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
             settings = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": ",".join(f"{d}x{k}" for d, k in shapes),
                         "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": str(batch),
-                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": "warm",
+                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": cache,
                         "LOWRANK_BENCH_OUTPUT": str(folder)}
             if threads is not None:
                 settings["LOWRANK_BENCH_THREADS"] = str(threads)

@@ -25,11 +25,8 @@ def test_the_dense_time_less_what_the_factored_layers_save():
 
 
 def test_decode_on_the_n1_table_and_prefill_on_the_prompts_table():
-    from types import SimpleNamespace
-
-    dense = SimpleNamespace(prompt_length=128, prefill_s=40.0, decode_s=4.0)
     ranks = {"q": 2, "up": 4}
-    pred = predict_generation(dense, SHAPES, ranks, DECODE, PREFILL)
+    pred = predict_generation(128, 40.0, 4.0, SHAPES, ranks, DECODE, PREFILL)
     assert pred.decode_s == 4.0 - 0.125 - 0.5
     assert pred.prefill_s == 40.0 - 8 * (0.125 + 0.5)
     assert pred.prefill_tokens_per_s == 128 / pred.prefill_s and pred.decode_ms_per_token == pred.decode_s * 1e3

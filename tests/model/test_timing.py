@@ -1,12 +1,15 @@
 """A user's checkpoint: formats read alike, spectra against Eckart–Young, rank plans, bad input, MiniLM."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from lowrank import cli, generators
+from lowrank.errors import LowRankValueError
 from lowrank.model import analysis as model
+from lowrank.model import timing
 
 
 @pytest.mark.timed
@@ -62,3 +65,12 @@ def test_a_latency_budget_plans_on_a_sweep_and_times_the_plan_again(tmp_path):
     sweep, check = sorted(runs.glob("*.json"), key=lambda p: p.stat().st_mtime)
     ranks = lambda p: {b["extra_info"]["rank"] for b in json.loads(p.read_text())["benchmarks"]}  # noqa: E731
     assert ranks(sweep) == {None, *latency.sweep_ranks((128, 96))} and ranks(check) == {None, 1}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"cache": "hot"}, "cache='hot'; accepted: 'warm', 'cold'"),
+    ({"cache": "cold", "batch": 8}, "cache='cold' at batch=8; accepted: 'cold' at batch 1"),
+])
+def test_measure_times_refuses_a_cache_mode_the_suite_does_not_time(kwargs, message):
+    with pytest.raises(LowRankValueError, match=re.escape(message)):
+        timing.measure_times({(8, 8): {1}}, **kwargs)
