@@ -170,3 +170,28 @@ def test_load_causal_lm_reads_a_folder_and_refuses_what_is_not_a_model(tiny_lm, 
     for bad in (tmp_path / "notes.txt", tmp_path / "missing"):
         with pytest.raises(LowRankValueError, match="not a model; accepted: a .gguf file, or a Hugging Face"):
             load_causal_lm(bad)
+
+
+def test_predict_fractions_asks_the_suite_for_each_shape_at_n1_and_the_prompt_and_predicts_each_fraction(monkeypatch):
+    """The suite replaced by a table of the cost model's bytes: the wiring, not the machine."""
+    from lowrank.model import generation, timing
+
+    shapes = {"q": (8, 8), "k": (4, 8), "up": (16, 8)}
+    asked = []
+
+    def table(targets, *, batch, backend, dtype, threads, cache, log):
+        asked.append((batch, cache, {s: sorted(r) for s, r in targets.items()}, backend, threads))
+        out = {(d, k, None): float(d * k * batch) for d, k in targets}
+        out.update({(d, k, r): float(r * (d + k) * batch) for (d, k), ranks in targets.items() for r in ranks})
+        return out
+
+    monkeypatch.setattr(timing, "measure_times", table)
+    results = {1.0: {"prefill_s": 1000.0, "decode_s": 500.0}, 0.5: {}}
+    pred = generation.predict_fractions(results, shapes, 4, threads=1, cache="cold")
+    half = generation.uniform_ranks(shapes, 0.5)  # q 2, k 1, up 2
+    assert [(n, c) for n, c, *_ in asked] == [(1, "cold"), (4, "warm")]  # cold cache at n = 1 only
+    assert asked[0][2] == {(8, 8): [2], (4, 8): [1], (16, 8): [2]} and asked[0][3:] == ("torch-cpu", 1)
+    saved = sum(d * k - half[name] * (d + k) for name, (d, k) in shapes.items())  # 32 + 20 + 80
+    assert pred[0.5]["decode_s"] == 500.0 - saved and pred[0.5]["prefill_s"] == 1000.0 - 4 * saved
+    assert pred[1.0] == {"prefill_s": 1000.0, "decode_s": 500.0, "prefill_speedup": 1.0, "decode_speedup": 1.0}
+    assert pred["layer_times"]["n=1"]["dense_linears_s"] == 64 + 32 + 128

@@ -36,7 +36,7 @@ def _run(*args):
 def test_a_tiny_model_writes_every_fraction_with_date_commit_machine_and_protocol(tiny_folder, tmp_path):
     out = tmp_path / "lm.json"
     proc = _run("--model", tiny_folder, "--fractions", "0.9,0.5", "--prompt", 8, "--cache", 12, "--rounds", 2,
-                "--min-run-time", 0.02, "--json", out)
+                "--min-run-time", 0.02, "--predict", "none", "--json", out)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["date"] and record["commit"] and record["machine"]["cpu"] and record["machine"]["threads"] == 1
@@ -45,7 +45,7 @@ def test_a_tiny_model_writes_every_fraction_with_date_commit_machine_and_protoco
     assert list(record["fractions"]) == ["1", "0.9", "0.5"]
     for figures in record["fractions"].values():
         assert len(figures["rounds"]) == 2 and figures["prefill_s"] > 0 and figures["decode_s"] > 0
-    assert "decode ms/tok" in proc.stdout  # the table
+    assert "decode ms/tok" in proc.stdout and record["predicted"] == {}  # the table; no prediction asked for
     again = _run("--model", tiny_folder, "--json", out)
     assert again.returncode == 2 and "exists" in again.stderr  # never overwritten
 
@@ -53,6 +53,7 @@ def test_a_tiny_model_writes_every_fraction_with_date_commit_machine_and_protoco
 @pytest.mark.parametrize(("args", "message"), [
     (["--fractions", "0.9,x"], "--fractions '0.9,x'"),
     (["--fractions", "1.5"], "accepted: fractions in (0, 1]"),
+    (["--predict", "hot"], "--predict 'hot': accepted: cold, warm"),
 ])
 def test_bad_fractions_are_refused_with_exit_2(args, message, tmp_path):
     proc = _run(*args, "--json", tmp_path / "never.json")
