@@ -101,3 +101,27 @@ def weighted_singular_values(W64: np.ndarray, G: np.ndarray, ridge: float = 0.0)
     lam, Q = _eigen(G)
     S = Q * np.sqrt(_ridged(lam, G, ridge))
     return np.linalg.svd(W64 @ S, compute_uv=False)
+
+
+ASVD_ALPHA = 0.5  # ASVD's (Yuan et al. 2023) exponent on the inputs' mean magnitude
+
+
+def asvd_gram(mean_abs, alpha: float = ASVD_ALPHA) -> np.ndarray:
+    """The diagonal matrix diag(s)² with s_j = mean|x_j|^α: ASVD's activation-scaled SVD as a whitened SVD.
+
+    ASVD factors W·diag(s) by truncated SVD and un-scales A by diag(s)⁻¹. That is exactly the
+    whitened SVD (:func:`whitened_svd`) with G = diag(s²), whose S is diag(s), so the peer shares
+    this module's factorization and planners: ``factorize(W, r, "whitened", gram=asvd_gram(m))``.
+    At full rank it reproduces W (A's un-scaling undoes the scaling). A channel that never
+    fires (s_j = 0) gets the ridge of :func:`whitening`.
+    """
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        a = float("nan")
+    if not np.isfinite(a) or a < 0:
+        raise LowRankValueError(f"alpha={alpha!r}: accepted a finite number >= 0 (ASVD's default {ASVD_ALPHA:g})")
+    m = np.asarray(mean_abs, dtype=np.float64)
+    if m.ndim != 1 or not np.all(np.isfinite(m)) or np.any(m < 0):
+        raise LowRankValueError("mean_abs must be a 1-D array of finite values >= 0 (the mean |x_j| of each input)")
+    return np.diag(m ** (2 * a))

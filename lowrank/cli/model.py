@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -65,6 +66,25 @@ def register(subparsers) -> None:
                         "on SOURCE, 'builtin' (48 sentences, none of them the end-to-end check's) or a text file "
                         "with one sample a line; spectra of W·S, factors by the whitened SVD; with --e2e the plain "
                         "plan of the same policy is measured beside it")
+    lm = p.add_argument_group("causal language models (a GGUF file or folder, or a Hugging Face folder whose "
+                              "config.json names a *ForCausalLM): --e2e reports perplexity on held-out text")
+    lm.add_argument("--eval-text", default=None, metavar="FILE",
+                    help="the held-out text of the perplexity: a UTF-8 file (default: the built-in Apache-2.0 and "
+                         "MPL-2.0 licence texts); never the calibration text")
+    lm.add_argument("--window", type=count(2), default=512, metavar="N",
+                    help="tokens per window of the perplexity and of the calibration (default 512; stride = window)")
+    lm.add_argument("--eval-tokens", type=count(2), default=2048, metavar="N",
+                    help="perplexity on the evaluation text's first N tokens (default 2048)")
+    lm.add_argument("--calibration-tokens", type=count(2), default=2048, metavar="N",
+                    help="calibrate on the calibration text's first N tokens (default 2048; 'builtin' is the GPL-3 "
+                         "licence text)")
+    lm.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
+                    help="the ASVD-style peer's exponent: inputs scaled by mean|x_j|^A (default 0.5, as ASVD)")
+    lm.add_argument("--factor-tied-head", action="store_true",
+                    help="factor an output head that shares its weight with the input embedding (default: dense)")
+    p.add_argument("--allocation", choices=ALLOCATIONS, default="budget",
+                   help="with --params: 'budget' (default) allocates ranks by least total error; 'uniform' keeps "
+                        "every layer at the fraction F of its own parameters")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
                         "layer kind, the plan, and speedup against rank measured at the model's shapes")
@@ -72,6 +92,19 @@ def register(subparsers) -> None:
                    help="write the factors of the planned layers: '<name>.B' (d x r) and '<name>.A' (r x k), "
                         "W ~= B @ A")
     p.set_defaults(handler=_run_model)
+
+
+ALLOCATIONS = ("budget", "uniform")
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: accepted a finite number >= 0, e.g. 0.5 (ASVD's)")
+    return value
 
 
 def _fmt_rank(r) -> str:
@@ -122,7 +155,9 @@ def _check_targets(args) -> None:
             if inside and (inside[0] == FIGURES or (len(inside) == 1 and inside[0] in PAGES)):
                 raise InputError(f"{option} {target}: is one of the files --report {args.report} writes; choose "
                                  "another name")
-    if args.e2e:
+    from lowrank.model import causal
+
+    if args.e2e and not causal.is_causal(args.path):
         from lowrank.model import e2e
 
         e2e.check_folder(args.path if args.path.is_dir() else args.path.parent)
@@ -151,7 +186,27 @@ def _request(args):
         raise InputError(f"--backend {args.backend}: {reason}")
     if args.e2e and args.e2e_threads < 1:
         raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
-    if args.calibration is not None:
+    from lowrank.model import causal
+
+    if args.allocation != "budget" and args.params is None:
+        raise InputError(f"--allocation {args.allocation}: applies to --params F; accepted with other policies: budget")
+    if causal.is_causal(args.path):
+        gguf = causal.gguf_file(args.path)
+        if gguf is not None:
+            causal.check_gguf(gguf)
+        if args.e2e or args.calibration is not None:
+            causal.load_tokenizer(args.path)  # a model without one is refused before any work
+        if args.calibration is not None:
+            calibration_text, calibrated = causal.read_text(args.calibration, "--calibration")
+            evaluation_text, evaluated = causal.read_text(args.eval_text or causal.BUILTIN, "--eval-text")
+            causal.check_held_out(calibration_text, evaluation_text, calibrated, evaluated)
+        elif args.eval_text is not None:
+            causal.read_text(args.eval_text, "--eval-text")
+    elif args.eval_text is not None:
+        raise InputError(f"--eval-text {args.eval_text}: applies to a causal LM (perplexity), and {args.path} is "
+                         "not one; accepted: a GGUF file or folder, or a folder whose config.json names a "
+                         "*ForCausalLM or *LMHeadModel")
+    elif args.calibration is not None:
         from lowrank.model import calibration, e2e
 
         calibration.read_texts(args.calibration)  # a bad file is refused before any model is loaded
@@ -164,7 +219,9 @@ def _request(args):
                    max_error=args.max_error, params=args.params, max_rank=args.max_rank, timing=not args.no_timing,
                    batch=args.batch, backend=args.backend, dtype=args.dtype, min_speedup=args.min_speedup,
                    runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads,
-                   calibration=args.calibration, latency=args.latency)
+                   calibration=args.calibration, latency=args.latency, allocation=args.allocation,
+                   tied_head=args.factor_tied_head, eval_text=args.eval_text, window=args.window,
+                   eval_tokens=args.eval_tokens, calibration_tokens=args.calibration_tokens, alpha=args.alpha)
 
 
 def _run_model(args) -> int:
@@ -188,6 +245,10 @@ def _run_model(args) -> int:
     print()
     print(f"totals: {t['layers_factored']} of {t['layers']} layers factored; parameters {t['params_dense']:,} -> "
           f"{t['params_planned']:,} ({t['params_fraction']:.1%})")
+    if t.get("model_params"):
+        print(f"compression: keeps {t['params_fraction']:.1%} of the analysed linear layers' parameters and "
+              f"{t['model_params_fraction']:.1%} of the whole model's ({t['model_params']:,} -> "
+              f"{t['model_params_planned']:,}); {doc['compression']}")
     if t.get("factored_layers_speedup") is not None:
         print(f"measured: the factored layers together run {t['factored_layers_speedup']:.2f}x as fast as the same "
               f"layers dense (n = {args.batch}, {args.backend}, {args.dtype}; each layer weighted by its dense FLOPs)")
@@ -202,6 +263,8 @@ def _run_model(args) -> int:
     if "optimality_gap_bound" in about:
         print(f"total squared error {about['squared_error']:.4g}; the optimum is at most "
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/model/rankplan.py)")
+    if "causal_lm" in doc:
+        _print_perplexity(doc["causal_lm"])
     for key, label in (("end_to_end", "end to end"), ("end_to_end_plain", "end to end, plain plan")):
         if key in doc:
             e = doc[key]
@@ -234,6 +297,18 @@ def _run_model(args) -> int:
         print(f"wrote {written.html}")
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _print_perplexity(e: dict) -> None:
+    print(f"perplexity on {e['text']}: {e['tokens']:,} of its {e['text_tokens']:,} tokens, windows of {e['window']} "
+          f"(stride {e['stride']}), {e['scored_tokens']:,} tokens scored, {e['threads']} thread(s)")
+    print(f"  original: {e['original']['perplexity']:.2f}")
+    for method, m in e["methods"].items():
+        t = m.get("plan_totals", {})
+        kept = (f"; keeps {t['params_fraction']:.1%} of the analysed linears' parameters, "
+                f"{t['model_params_fraction']:.1%} of the model's" if t.get("model_params") else "")
+        print(f"  {m['label']}: {m['perplexity']:.2f} ({m['perplexity'] / e['original']['perplexity']:.2f}x the "
+              f"original; {m['layers_factored']} linears factored{kept})")
 
 
 def _command(args) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 
 from lowrank.errors import LowRankValueError
 from lowrank.model.checkpoint import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
-from lowrank.model.rankplan import LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget
+from lowrank.model.rankplan import (LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget,
+                                    plan_uniform)
 from lowrank.store.files import write_new, write_new_text
 from lowrank.weighted import whitening
 
@@ -28,7 +29,11 @@ EMBEDDING_PATTERNS = ("*embed*", "*wte*", "*wpe*")
 # The smallest side of a weight that is factored: a rank-1 factor of a 1xK weight holds more numbers than it.
 MIN_SIDE = 2
 ERROR_LEVELS = (0.01, 0.05, 0.1, 0.2)  # the ranks reaching these errors are tabulated for every layer
-FACTOR_SUFFIXES = (".B", ".A")  # --save: W ≈ B @ A is stored as "<name>.B" (d×r) and "<name>.A" (r×k)
+FACTOR_SUFFIXES = (".B", ".A")
+# The one definition of the compression ratio, printed with every plan.
+COMPRESSION = ("parameters kept: r(d+k) for a factored d×k layer, dk for a dense one; stated as a fraction of the "
+               "analysed linear layers' parameters and of the whole model's (every tensor of the checkpoint, "
+               "embeddings included, a tied head counted once)")  # --save: W ≈ B @ A is stored as "<name>.B" (d×r) and "<name>.A" (r×k)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class ModelAnalysis:
     # Data-aware: each layer's Gram matrix of its calibration inputs; the spectra are then those
     # of W·S (S Sᵀ = G), so every error is an output error (lowrank.weighted)
     grams: dict | None = field(default=None, repr=False)
+    model_params: int | None = None  # every parameter of the checkpoint (a tied head counted once)
 
     @property
     def objective(self) -> str:
@@ -53,7 +59,10 @@ class ModelAnalysis:
         return sum(sp.params for sp in self.spectra)
 
 
-def _selected(info: TensorInfo, include, exclude) -> str | None:
+TIED_HEAD = "the output head, tied to the input embedding: left dense (--factor-tied-head factors it, untying it)"
+
+
+def _selected(info: TensorInfo, include, exclude, tied_head: bool = False) -> str | None:
     """Why ``info`` is skipped, or None when it is analysed."""
     named = any(fnmatch.fnmatchcase(info.name, p) for p in include)
     if include and not named:
@@ -64,6 +73,10 @@ def _selected(info: TensorInfo, include, exclude) -> str | None:
         return f"{len(info.shape)}-D (a bias, norm or convolution: only 2-D weights are factored)"
     if not info.is_matrix:
         return f"dtype {info.dtype} is not floating point"
+    if info.linear is False:
+        return "not the weight of a linear layer (an embedding, norm or other parameter)"
+    if info.tied and not tied_head:
+        return TIED_HEAD
     if not named and any(fnmatch.fnmatchcase(info.name.lower(), p) for p in EMBEDDING_PATTERNS):
         return "an embedding: a row lookup, not a matvec (name it with --include to analyse it)"
     if min(info.shape) < MIN_SIDE:
@@ -82,13 +95,14 @@ def _why_none(skipped: list[tuple[str, str]], shown: int = 3) -> str:
     return "; ".join(parts) + (f"; and {more} other reason(s)" if more > 0 else "")
 
 
-def selected_tensors(path, include=(), exclude=()) -> list[str]:
+def selected_tensors(path, include=(), exclude=(), tied_head: bool = False) -> list[str]:
     """The names of the tensors :func:`analyse_checkpoint` would analyse (nothing is loaded)."""
-    return [info.name for info in open_checkpoint(path).tensors() if _selected(info, include, exclude) is None]
+    return [info.name for info in open_checkpoint(path).tensors()
+            if _selected(info, include, exclude, tied_head) is None]
 
 
 def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None, method: str = "auto",
-                       log=None, grams: dict | None = None) -> ModelAnalysis:
+                       log=None, grams: dict | None = None, tied_head: bool = False) -> ModelAnalysis:
     """Spectra of the checkpoint's 2-D floating tensors that pass the filters, one tensor in memory at a time.
 
     ``include``/``exclude``: fnmatch globs on tensor names. ``max_rank``: the largest rank
@@ -105,7 +119,7 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
     spectra, skipped = [], []
     chosen = []
     for info in infos:
-        why = _selected(info, include, exclude)
+        why = _selected(info, include, exclude, tied_head)
         (skipped.append((info.name, why)) if why else chosen.append(info))
     if not chosen:
         raise CheckpointError(f"{path}: none of its {len(infos)} tensors can be factored [{_why_none(skipped)}]; "
@@ -126,7 +140,8 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
             W = WS * (np.linalg.norm(W) / max(np.linalg.norm(WS), np.finfo(np.float64).tiny))
         spectra.append(layer_spectrum(info.name, W, max_rank, method=method, dtype=info.dtype))
         del W
-    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt, grams)
+    model_params = sum(info.numel for info in infos if not info.tied)
+    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt, grams, model_params)
 
 
 @dataclass(frozen=True)
@@ -137,11 +152,14 @@ class Policy:
     max_error: float | None = None
     params: float | None = None
     latency: float | None = None
+    allocation: str = "budget"  # with params: "budget" (least total error) or "uniform" (each layer at the fraction)
 
     def describe(self) -> str:
         if self.latency is not None:
             return (f"the analysed layers' measured time at most {self.latency:.0%} of dense, least total squared "
                     "error")
+        if self.params is not None and self.allocation == "uniform":
+            return f"every analysed layer at {self.params:.0%} of its own parameters (uniform ranks)"
         if self.params is not None:
             return f"keep at most {self.params:.0%} of the analysed parameters, least total squared error"
         return f"per layer, the smallest rank with relative Frobenius error <= {self.max_error:g}"
@@ -154,6 +172,11 @@ def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict
         raise LowRankValueError("choose one policy: --max-error E, --params F or --latency F")
     if policy.latency is not None:
         raise LowRankValueError("a latency budget plans from measured times: lowrank.model.latency.plan_latency")
+    if policy.params is not None and policy.allocation == "uniform":
+        layers = plan_uniform(analysis.spectra, policy.params)
+        sq = sum((p.relative_error * sp.fro_norm) ** 2 for p, sp in zip(layers, analysis.spectra))
+        return layers, {"policy": "params", "allocation": "uniform", "params_fraction": policy.params,
+                        "squared_error": sq}
     if policy.params is not None:
         bp = plan_param_budget(analysis.spectra, policy.params)
         return bp.layers, {"policy": "params", "params_fraction": policy.params, "params_budget": bp.budget,
@@ -218,8 +241,13 @@ def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict,
             "rank_for_error": {f"{e:g}": sp.rank_for_error(e) for e in ERROR_LEVELS},
             "reason": p.reason or None,
         })
+    summed = totals(layers, speedups or None)
+    if analysis.model_params:
+        saved = summed["params_dense"] - summed["params_planned"]
+        summed.update(model_params=analysis.model_params, model_params_planned=analysis.model_params - saved,
+                      model_params_fraction=(analysis.model_params - saved) / analysis.model_params)
     return {"checkpoint": analysis.path, "format": analysis.format, **about, "layers": rows,
-            "totals": totals(layers, speedups or None), "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
+            "totals": summed, "compression": COMPRESSION, "skipped": [{"name": n, "why": w} for n, w in analysis.skipped]}
 
 
 def write_json(document: dict, target) -> Path:

@@ -149,3 +149,45 @@ def gram_matrices(model, tokenizer, tensor_names, texts, log=None) -> tuple[dict
         for h in handles:
             h.remove()
     return grams, tokens
+
+
+def causal_statistics(model, tensor_names, ids, window: int, log=None) -> tuple[dict, dict, int]:
+    """For a causal LM on the token ids ``ids`` cut into consecutive windows of ``window`` tokens: each linear's
+    Gram matrix ``Σ x xᵀ`` and the mean magnitude ``mean |x_j|`` of each of its inputs (ASVD's statistic), and the
+    number of tokens. ``tensor_names``: ``<module>.weight`` of ``nn.Linear`` or ``Conv1D`` layers."""
+    import torch
+
+    from lowrank.model.causal import linear_modules, windows
+
+    modules = linear_modules(model)
+    grams: dict[str, np.ndarray] = {}
+    sums: dict[str, np.ndarray] = {}
+    handles = []
+
+    def hook_for(name):
+        def hook(_module, args):
+            rows = args[0].detach().reshape(-1, args[0].shape[-1]).to(torch.float64)
+            grams[name] += (rows.T @ rows).numpy()
+            sums[name] += rows.abs().sum(0).numpy()
+        return hook
+
+    for name in tensor_names:
+        module = modules.get(name.removesuffix(".weight"))
+        if module is None:
+            continue
+        k = module.weight.shape[0] if type(module).__name__ == "Conv1D" else module.weight.shape[1]
+        grams[name], sums[name] = np.zeros((k, k)), np.zeros(k)
+        handles.append(module.register_forward_pre_hook(hook_for(name)))
+    tokens = 0
+    spans = [(s, e) for s, e, _ in windows(len(ids), window, window)]
+    try:
+        with torch.inference_mode():
+            for i, (start, end) in enumerate(spans, 1):
+                model(input_ids=ids[start:end].unsqueeze(0))
+                tokens += end - start
+                if log:
+                    log(f"[calibration] window {i}/{len(spans)}, {tokens} tokens")
+    finally:
+        for h in handles:
+            h.remove()
+    return grams, {name: s / tokens for name, s in sums.items()}, tokens

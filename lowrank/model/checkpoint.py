@@ -51,6 +51,10 @@ class TensorInfo:
     shape: tuple[int, ...]
     dtype: str
     file: str
+    # Known only where the model itself was read (a causal LM): whether the tensor is the weight of a
+    # linear map (nn.Linear or Conv1D, given d×k), and whether it is shared with the input embedding.
+    linear: bool | None = None
+    tied: bool = False
 
     @property
     def is_matrix(self) -> bool:
@@ -105,6 +109,13 @@ def open_checkpoint(path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder; accepted: {ACCEPTED}")
+    from lowrank.model import causal
+
+    if causal.is_causal(path):
+        gguf = causal.gguf_file(path)
+        if gguf is not None:
+            causal.check_gguf(gguf)
+        return Checkpoint(path, [path], "gguf" if gguf is not None else "causal-lm")
     if path.is_dir():
         return _open_folder(path)
     suffix = path.suffix.lower()
@@ -271,7 +282,36 @@ def _npz_load(ckpt: Checkpoint, path: Path, name: str) -> np.ndarray:
         raise CheckpointError(f"{path}: array {name!r} cannot be read without pickle ({exc})") from None
 
 
+# -- causal LMs (a GGUF or a Hugging Face causal LM folder), read through transformers -------------
+def _model_infos(ckpt: Checkpoint, path: Path) -> list[TensorInfo]:
+    """Every linear map's weight (d×k, a Conv1D's transposed), then the model's other parameters."""
+    from lowrank.model import causal
+
+    model = causal.load_model(path)
+    linears = causal.linear_modules(model)
+    tied = causal.tied_head_names(model)
+    out = [TensorInfo(f"{name}.weight", tuple(causal.linear_weight(m).shape), str(m.weight.dtype).removeprefix("torch."),
+                      str(path), linear=True, tied=name in tied) for name, m in linears.items()]
+    seen = {f"{name}.weight" for name in linears}
+    shared = {id(m.weight) for name, m in linears.items() if name not in tied}  # a tied head's is the embedding's
+    for name, p in model.named_parameters():
+        if name not in seen and id(p) not in shared:
+            out.append(TensorInfo(name, tuple(p.shape), str(p.dtype).removeprefix("torch."), str(path), linear=False))
+    return out
+
+
+def _model_load(ckpt: Checkpoint, path: Path, name: str) -> np.ndarray:
+    from lowrank.model import causal
+
+    model = causal.load_model(path)
+    module = causal.linear_modules(model).get(name.removesuffix(".weight"))
+    tensor = causal.linear_weight(module) if module is not None else model.get_parameter(name).detach()
+    return tensor.float().cpu().numpy()
+
+
 _READERS = {
+    "gguf": (_model_infos, _model_load),
+    "causal-lm": (_model_infos, _model_load),
     "safetensors": (_safetensors_infos, _safetensors_load),
     "torch": (_torch_infos, _torch_load),
     "npz": (_npz_infos, _npz_load),

@@ -53,13 +53,28 @@ class Request:
     e2e_threads: int = 1
     calibration: str | None = None  # "builtin" or a text file: plan by output error on those inputs
     latency: float | None = None  # ... or the analysed layers' measured time at most this fraction of dense
+    allocation: str = "budget"  # with params: least total error ("budget") or every layer at the fraction ("uniform")
+    tied_head: bool = False  # factor an output head tied to the input embedding (default: left dense)
+    # Causal LMs: the held-out text of the perplexity ("builtin" or a file), its windows, and how much of each text
+    eval_text: str | None = None
+    window: int = 512
+    eval_tokens: int | None = 2048
+    calibration_tokens: int | None = 2048
+    alpha: float = 0.5  # the ASVD-style peer's exponent on mean |x|
+
+    @property
+    def causal(self) -> bool:
+        """A causal LM (a GGUF, or a folder whose config names one): judged by perplexity."""
+        from lowrank.model import causal
+
+        return causal.is_causal(self.path)
 
     @property
     def policy(self) -> analysis.Policy:
         if self.latency is not None:
             return analysis.Policy(latency=self.latency)
         if self.params is not None:
-            return analysis.Policy(max_error=None, params=self.params)
+            return analysis.Policy(max_error=None, params=self.params, allocation=self.allocation)
         return analysis.Policy(max_error=0.1 if self.max_error is None else self.max_error, params=None)
 
     @property
@@ -81,6 +96,27 @@ class Outcome:
     speedups: dict | None = field(default=None)  # the planned ranks' speedups
 
 
+def calibrate_causal(request: Request, log=None) -> tuple[dict, dict, dict]:
+    """A causal LM on windows of the calibration text: every analysed layer's Gram matrix, the ASVD-style peer's
+    diagonal one (diag(mean|x|^α)²), and what they were."""
+    from lowrank.model import calibration, causal
+    from lowrank.weighted import DEFAULT_RIDGE, asvd_gram
+
+    text, described = causal.read_text(request.calibration, "--calibration")
+    model, tokenizer = causal.load_model(request.path), causal.load_tokenizer(request.path)
+    ids = causal.tokenize(tokenizer, text)
+    total = len(ids)
+    if request.calibration_tokens is not None:
+        ids = ids[:request.calibration_tokens]
+    names = analysis.selected_tensors(request.path, list(request.include), list(request.exclude), request.tied_head)
+    grams, mean_abs, tokens = calibration.causal_statistics(model, names, ids, request.window, log=log)
+    peer = {name: asvd_gram(m, request.alpha) for name, m in mean_abs.items()}
+    return grams, peer, {"source": described, "text_tokens": total, "tokens": tokens, "window": request.window,
+                         "objective": "output error", "factors": "whitened SVD", "ridge": DEFAULT_RIDGE,
+                         "peer": f"ASVD-style: W·diag(s), s_j = mean|x_j|^α over the calibration tokens, "
+                                 f"α = {request.alpha:g}; factored by truncated SVD, A un-scaled by diag(s)⁻¹"}
+
+
 def calibrate(request: Request, log=None) -> tuple[dict, dict]:
     """The Gram matrix of every analysed layer's inputs on the calibration texts, and what they were."""
     from lowrank.model import calibration, e2e
@@ -97,7 +133,7 @@ def calibrate(request: Request, log=None) -> tuple[dict, dict]:
 def _analyse(request: Request, log, grams=None):
     return analysis.analyse_checkpoint(request.path, list(request.include), list(request.exclude),
                                        max_rank=request.max_rank, method="auto" if request.max_rank else "exact",
-                                       log=log, grams=grams)
+                                       log=log, grams=grams, tied_head=request.tied_head)
 
 
 def _weight_errors(result, layers) -> dict[str, float]:
@@ -117,8 +153,10 @@ def _weight_errors(result, layers) -> dict[str, float]:
 def run(request: Request, log=None) -> Outcome:
     """Every step of the feature, in order (see the module's docstring)."""
     policy = request.policy
-    grams = None
-    if request.calibration is not None:
+    grams = peer_grams = None
+    if request.calibration is not None and request.causal:
+        grams, peer_grams, calibrated = calibrate_causal(request, log)
+    elif request.calibration is not None:
         grams, calibrated = calibrate(request, log)
     result = _analyse(request, log, grams)
     speedups = sweep = None
@@ -154,7 +192,9 @@ def run(request: Request, log=None) -> Outcome:
         weight_errors = _weight_errors(result, layers)
         for row in doc["layers"]:
             row["weight_error"] = weight_errors.get(row["name"], 0.0 if row["rank"] is None else None)
-    if request.e2e:
+    if request.e2e and request.causal:
+        doc["causal_lm"] = _causal_e2e(request, result, layers, grams, peer_grams, log)
+    elif request.e2e:
         from lowrank.model import e2e
 
         ranks = {p.name: p.rank for p in layers if p.rank is not None}
@@ -174,6 +214,52 @@ def run(request: Request, log=None) -> Outcome:
             doc["end_to_end_plain"] = {**e2e.run(request.folder, plain, threads=request.e2e_threads, log=log),
                                        "plan": "plain truncated SVD, planned by weight error"}
     return Outcome(result, policy, layers, about, doc, sweep, speedups)
+
+
+def method_plans(request: Request, result, layers, grams, peer_grams, log=None) -> tuple[dict, dict, dict]:
+    """The causal LM's plan per method under the request's policy (not a latency one): ``{method: {tensor: rank}}``,
+    ``{method: Gram matrices or None}`` and ``{method: the plan's totals}``.
+
+    Plain SVD is planned on the weights' spectra; the ASVD-style peer on those of W·diag(s) and
+    the data-aware factorization on those of W·S (``layers``, already planned), each by the same
+    policy, so every method spends the same parameters its own best way.
+    """
+    def ranks(ls):
+        return {p.name: p.rank for p in ls if p.rank is not None}
+
+    if grams is None:  # ``layers`` is the plain plan
+        plain_result, plain_layers = result, layers
+    else:
+        plain_result = _analyse(request, log)
+        plain_layers, _ = analysis.plan(plain_result, request.policy)
+    plans = {"svd": ranks(plain_layers)}
+    method_grams = {"svd": None}
+    totals = {"svd": analysis.plan_document(plain_result, plain_layers, {})["totals"]}
+    if grams is not None:
+        peer_result = _analyse(request, log, peer_grams)
+        peer_layers, _ = analysis.plan(peer_result, request.policy)
+        plans["asvd"], method_grams["asvd"] = ranks(peer_layers), peer_grams
+        totals["asvd"] = analysis.plan_document(peer_result, peer_layers, {})["totals"]
+        plans["whitened"], method_grams["whitened"] = ranks(layers), grams
+        totals["whitened"] = analysis.plan_document(result, layers, {})["totals"]
+    return plans, method_grams, totals
+
+
+def _causal_e2e(request: Request, result, layers, grams, peer_grams, log) -> dict:
+    """Perplexity on the held-out text: the original model and one factored copy per method."""
+    from lowrank.model import causal
+
+    if request.policy.latency is not None:
+        raise LowRankValueError("--e2e on a causal LM measures --params or --max-error plans; a latency plan for a "
+                                "causal LM is not measured end to end here")
+    plans, method_grams, totals = method_plans(request, result, layers, grams, peer_grams, log)
+    prepared = causal.prepare(request.path, plans, method_grams)
+    text, described = causal.read_text(request.eval_text or causal.BUILTIN, "--eval-text")
+    out = causal.evaluate(prepared, text, described, request.window, request.window, request.eval_tokens,
+                          threads=request.e2e_threads, log=log)
+    for method, t in totals.items():
+        out["methods"][method]["plan_totals"] = t
+    return out
 
 
 def _plan_latency(request: Request, result, log):

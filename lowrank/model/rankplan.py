@@ -244,3 +244,11 @@ def plan_param_budget(spectra: list[LayerSpectrum], fraction: float) -> BudgetPl
                         sp.factored_params(ranks[sp.name])) for sp in spectra]
     sq = sum((p.relative_error * by_name[p.name].fro_norm) ** 2 for p in layers)
     return BudgetPlan(layers, budget, used, float(sq), float(gap))
+
+
+def plan_uniform(spectra: list[LayerSpectrum], fraction: float) -> list[LayerPlan]:
+    """Every layer at the same fraction of its own parameters: r = ⌊f·dk/(d+k)⌋ (at least 1), the naive allocation
+    the method papers use (SVD-LLM's uniform ratio); a baseline for :func:`plan_param_budget`."""
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise LowRankValueError(f"params fraction={fraction!r}; accepted: a fraction in (0, 1], e.g. 0.5")
+    return [_plan_for(sp, min(max(1, int(math.floor(fraction * sp.break_even_rank))), sp.max_rank)) for sp in spectra]

@@ -1,0 +1,160 @@
+"""Causal LMs: tiny Llama (grouped-query attention) and GPT-2 (Conv1D) models built from a config in the test,
+factored at full rank (logits unchanged), perplexity against an independent computation, the ASVD-style peer,
+and the command's refusals."""
+
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+
+import lowrank
+from lowrank.weighted import asvd_gram
+from tests.cli.test_messages import refused, run
+from tests.model import causal_models
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
+                                reason="needs transformers (the e2e extra; scripts/setup_env.sh installs it)")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("causal")
+    causal_models.build(root / "llama", "llama")
+    causal_models.build(root / "gpt2", "gpt2")
+    causal_models.build(root / "untokenized", "llama", with_tokenizer=False)
+    (root / "eval.txt").write_text(causal_models.TEXT[:4000])
+    (root / "cal.txt").write_text(causal_models.TEXT[4000:8000])
+    return root
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_full_rank_factoring_reproduces_the_logits(models, arch):
+    import torch
+
+    from lowrank.model import causal
+
+    prepared = causal.prepare(models / arch, {})
+    linears = causal.linear_modules(prepared.model)
+    tied = causal.tied_head_names(prepared.model)
+    ranks = {f"{name}.weight": min(causal.linear_weight(m).shape) for name, m in linears.items() if name not in tied}
+    if arch == "llama":  # grouped-query attention: k_proj and v_proj at their own shape, 16x32
+        assert tuple(causal.linear_weight(linears["model.layers.0.self_attn.k_proj"]).shape) == (16, 32)
+    else:  # Conv1D stores its weight k×d: given here as the d×k map it applies
+        assert tuple(causal.linear_weight(linears["transformer.h.0.attn.c_attn"]).shape) == (96, 32)
+    prepared = causal.prepare(models / arch, {"svd": ranks})
+    ids = causal.tokenize(prepared.tokenizer, causal_models.TEXT[:500])[:128].unsqueeze(0)
+    with torch.inference_mode():
+        dense = prepared.model(input_ids=ids).logits
+        factored = prepared.factored["svd"](input_ids=ids).logits
+    assert torch.allclose(dense, factored, atol=1e-4, rtol=1e-4)
+    half = {name: max(1, r // 2) for name, r in ranks.items()}
+    low = causal.prepare(models / arch, {"svd": half}).factored["svd"]
+    with torch.inference_mode():
+        assert not torch.allclose(dense, low(input_ids=ids).logits, atol=1e-2)
+
+
+def test_perplexity_equals_cross_entropy_on_the_same_windows(models):
+    import torch
+
+    from lowrank.model import causal
+
+    model, tokenizer = causal.load_model(models / "llama"), causal.load_tokenizer(models / "llama")
+    ids = causal.tokenize(tokenizer, causal_models.TEXT[:3000])[:200]
+    window = 64
+    got = causal.perplexity(model, ids, window)
+    # Independently: consecutive windows of 64 (the last shorter), every token but a window's first scored.
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(ids), window):
+            chunk = ids[start:start + window]
+            if len(chunk) < 2:
+                continue
+            logits = model(chunk.unsqueeze(0)).logits[0]
+            nll += float(torch.nn.functional.cross_entropy(logits[:-1].double(), chunk[1:], reduction="sum"))
+            count += len(chunk) - 1
+    assert got["scored_tokens"] == count
+    assert got["perplexity"] == pytest.approx(math.exp(nll / count), rel=1e-6)
+    # a stride below the window scores each token once, with more context: every token but the first
+    assert causal.perplexity(model, ids, window, stride=32)["scored_tokens"] == len(ids) - 1
+
+
+def test_windows_score_every_token_once():
+    from lowrank.model import causal
+
+    for n, w, s in [(100, 10, 10), (100, 10, 3), (37, 8, 5), (8, 8, 8)]:
+        scored = [t for _, end, first in causal.windows(n, w, s) for t in range(first, end)]
+        # each token once; with stride = window a window's first token has no context and is not scored
+        assert scored == [t for t in range(1, n) if s < w or t % w]
+        assert all(end - start <= w for start, end, _ in causal.windows(n, w, s))
+
+
+def test_asvd_peer_at_full_rank_reproduces_w_and_is_svd_of_the_scaled_weight():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((24, 16))
+    X = rng.standard_normal((16, 500)) * np.linspace(0.1, 3, 16)[:, None]
+    mean_abs = np.abs(X).mean(1)
+    G = asvd_gram(mean_abs, 0.5)
+    full = lowrank.factorize(W, 16, "whitened", gram=G)
+    assert np.allclose(np.asarray(full.B) @ np.asarray(full.A), W, atol=1e-8)
+    # at rank r: the truncated SVD of W·diag(s), A un-scaled by diag(s)^-1 (ASVD), s = mean|x|^0.5
+    s = mean_abs ** 0.5
+    U, sig, Vt = np.linalg.svd(W * s, full_matrices=False)
+    expected = (U[:, :5] * sig[:5]) @ Vt[:5] / s
+    low = lowrank.factorize(W, 5, "whitened", gram=G)
+    assert np.allclose(np.asarray(low.B) @ np.asarray(low.A), expected, atol=1e-5)
+
+
+def test_checkpoint_of_a_causal_lm_lists_its_linears_and_leaves_a_tied_head_dense(models):
+    from lowrank.model import analysis
+
+    result = analysis.analyse_checkpoint(models / "gpt2")
+    assert result.format == "causal-lm"
+    names = [sp.name for sp in result.spectra]
+    assert "transformer.h.0.attn.c_attn.weight" in names and "lm_head.weight" not in names
+    assert dict(result.skipped)["lm_head.weight"] == analysis.TIED_HEAD
+    assert "not the weight of a linear layer" in dict(result.skipped)["transformer.wte.weight"]
+    with_head = analysis.analyse_checkpoint(models / "gpt2", tied_head=True)
+    assert "lm_head.weight" in [sp.name for sp in with_head.spectra]
+    assert result.model_params == sum(p.numel() for p in
+                                      __import__("lowrank.model.causal").model.causal.load_model(models / "gpt2")
+                                      .parameters())
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_command_reports_perplexity_of_every_method_and_the_compression(models, arch, capsys):
+    code, out, err = run(["model", models / arch, "--params", "0.8", "--no-timing", "--e2e", "--calibration",
+                          models / "cal.txt", "--eval-text", models / "eval.txt", "--window", "64",
+                          "--eval-tokens", "256", "--calibration-tokens", "256"], capsys)
+    assert code == 0, err
+    assert "compression: keeps" in out and "of the whole model's" in out
+    for label in ("original:", "plain SVD:", "ASVD-style", "data-aware (whitened SVD):"):
+        assert label in out, out
+    assert "windows of 64 (stride 64)" in out
+
+
+def test_uniform_allocation_keeps_each_layer_at_the_fraction(models, capsys):
+    code, out, err = run(["model", models / "llama", "--params", "0.5", "--allocation", "uniform", "--no-timing"],
+                         capsys)
+    assert code == 0, err
+    assert "uniform ranks" in out
+
+
+def test_refusals_are_one_line_and_exit_2(models, tmp_path, capsys):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a gguf at all")
+    refused(*run(["model", fake, "--no-timing"], capsys)[::2], "not a GGUF file", "accepted")
+    short = tmp_path / "short.txt"
+    short.write_text("a few words only")
+    refused(*run(["model", models / "llama", "--params", "0.8", "--no-timing", "--e2e", "--calibration",
+                  models / "cal.txt", "--eval-text", short, "--window", "64"], capsys)[::2],
+            "fewer than one window of 64")
+    refused(*run(["model", models / "llama", "--params", "0.8", "--no-timing", "--e2e", "--calibration",
+                  models / "cal.txt", "--eval-text", models / "cal.txt"], capsys)[::2],
+            "is the calibration text", "held-out")
+    refused(*run(["model", models / "untokenized", "--params", "0.8", "--no-timing", "--e2e"], capsys)[::2],
+            "no tokenizer", "accepted")
+    refused(*run(["model", models / "llama", "--params", "0.8", "--no-timing", "--alpha", "-1"], capsys)[::2],
+            "--alpha", "accepted")
+    refused(*run(["model", models / "llama", "--max-error", "0.3", "--allocation", "uniform", "--no-timing"],
+                 capsys)[::2], "--allocation uniform", "accepted")
