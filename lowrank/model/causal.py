@@ -109,6 +109,9 @@ def _load_model(path: str):
     from transformers import AutoModelForCausalLM
 
     gguf = gguf_file(path)
+    # transformers' GGUF conversion draws a tqdm bar of its own, which would break the command's progress lines
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
     try:
         if gguf is not None:
             check_gguf(gguf)
@@ -122,6 +125,11 @@ def _load_model(path: str):
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise LowRankValueError(f"{path}: AutoModelForCausalLM cannot read it ({str(exc).splitlines()[0][:200]}); "
                                 "accepted: a GGUF file or a Hugging Face causal LM folder") from None
+    finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = quiet
     return model.eval()
 
 

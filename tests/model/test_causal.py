@@ -158,3 +158,18 @@ def test_refusals_are_one_line_and_exit_2(models, tmp_path, capsys):
             "--alpha", "accepted")
     refused(*run(["model", models / "llama", "--max-error", "0.3", "--allocation", "uniform", "--no-timing"],
                  capsys)[::2], "--allocation uniform", "accepted")
+
+
+def test_methods_slices_of_full_rank_factors_equal_factoring_at_the_rank(models):
+    import torch
+
+    from lowrank.model import causal, methods
+
+    model = causal.load_model(models / "gpt2")
+    names = [f"{n}.weight" for n in causal.linear_modules(model) if n not in causal.tied_head_names(model)]
+    ranks = {name: 5 for name in names}
+    sliced = methods.factored_copy(model, methods.full_factors(model, names, "svd", None), ranks)
+    direct = causal.prepare(models / "gpt2", {"svd": ranks}).factored["svd"]
+    ids = torch.arange(3, 60).unsqueeze(0)
+    with torch.inference_mode():
+        assert torch.allclose(sliced(input_ids=ids).logits, direct(input_ids=ids).logits, atol=1e-4)

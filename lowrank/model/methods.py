@@ -1,0 +1,106 @@
+"""Methods side by side on a causal LM: perplexity of plain SVD, the ASVD-style peer and the whitened SVD at
+several parameter fractions and rank allocations, from one calibration and one factorization per layer.
+
+``lowrank-bench model --e2e`` measures one plan; a study of several fractions would redo the
+calibration, the spectra and every layer's SVD for each. Here each is done once: every
+layer's full-rank factors B (d×m), A (m×k) per method (the balanced split, so the first r
+columns of B and rows of A are that method's rank-r factors), then each plan is a slice.
+``scripts/measure_lm_methods.py`` writes what :func:`compare` returns to a file.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from lowrank.model import analysis, causal
+from lowrank.model.pipeline import Request, _analyse, calibrate_causal
+
+
+def full_factors(model, names: list[str], method: str, grams: dict | None) -> dict[str, tuple]:
+    """``{tensor: (B, A)}`` at full rank m = min(d, k) for ``method`` (plain SVD without ``grams``), float32."""
+    import torch
+
+    import lowrank
+
+    modules = causal.linear_modules(model)
+    out = {}
+    for name in names:
+        W = causal.linear_weight(modules[name.removesuffix(".weight")]).to(torch.float64).numpy()
+        m = min(W.shape)
+        f = (lowrank.factorize(W, m, "svd") if grams is None
+             else lowrank.factorize(W, m, "whitened", gram=grams[name]))
+        out[name] = (np.asarray(f.B, dtype=np.float32), np.asarray(f.A, dtype=np.float32))
+    return out
+
+
+def factored_copy(model, factors: dict[str, tuple], ranks: dict[str, int]):
+    """A copy of ``model`` with each linear of ``ranks`` replaced by the first r columns of B and rows of A."""
+    import torch
+
+    out = copy.deepcopy(model)
+    modules = causal.linear_modules(out)
+    for tensor, r in ranks.items():
+        name = tensor.removesuffix(".weight")
+        module = modules[name]
+        B, A = factors[tensor]
+        bias = getattr(module, "bias", None)
+        first = torch.nn.Linear(A.shape[1], r, bias=False)
+        second = torch.nn.Linear(r, B.shape[0], bias=bias is not None)
+        with torch.no_grad():
+            first.weight.copy_(torch.from_numpy(np.ascontiguousarray(A[:r])))
+            second.weight.copy_(torch.from_numpy(np.ascontiguousarray(B[:, :r])))
+            if bias is not None:
+                second.bias.copy_(bias.detach())
+        parent_name, _, child = name.rpartition(".")
+        setattr(out.get_submodule(parent_name) if parent_name else out, child, torch.nn.Sequential(first, second))
+    return out
+
+
+def compare(request: Request, fractions, allocations=("budget", "uniform"), log=None) -> dict:
+    """Perplexity of every method at every fraction and allocation (``request``: path, texts, windows, alpha)."""
+    import torch
+
+    say = log or (lambda _m: None)
+    torch.set_num_threads(request.e2e_threads)
+    grams, peer, calibrated = calibrate_causal(request, log)
+    method_grams = {"svd": None, "asvd": peer, "whitened": grams}
+    model, tokenizer = causal.load_model(request.path), causal.load_tokenizer(request.path)
+    text, described = causal.read_text(request.eval_text or causal.BUILTIN, "--eval-text")
+    causal.check_held_out(causal.read_text(request.calibration, "--calibration")[0], text, calibrated["source"],
+                          described)
+    ids = causal.tokenize(tokenizer, text)
+    text_tokens = len(ids)
+    ids = ids[:request.eval_tokens] if request.eval_tokens else ids
+    original = causal.perplexity(model, ids, request.window)
+    say(f"[methods] original: perplexity {original['perplexity']:.2f}")
+    rows = []
+    for method in causal.METHODS:
+        result = _analyse(request, log, method_grams[method])
+        names = [sp.name for sp in result.spectra]
+        say(f"[methods] {method}: full-rank factors of {len(names)} layers")
+        factors = full_factors(model, names, method, method_grams[method])
+        for allocation in allocations:
+            for f in fractions:
+                layers, about = analysis.plan(result, analysis.Policy(params=f, allocation=allocation))
+                ranks = {p.name: p.rank for p in layers if p.rank is not None}
+                totals = analysis.plan_document(result, layers, {})["totals"]
+                ppl = causal.perplexity(factored_copy(model, factors, ranks), ids, request.window)
+                say(f"[methods] {method} {allocation} {f:g}: perplexity {ppl['perplexity']:.2f}")
+                rows.append({"method": method, "label": causal.METHOD_LABELS[method], "allocation": allocation,
+                             "params": f, "perplexity": ppl["perplexity"],
+                             "ratio_to_original": ppl["perplexity"] / original["perplexity"],
+                             "layers_factored": totals["layers_factored"],
+                             "linear_params_fraction": totals["params_fraction"],
+                             "model_params_fraction": totals.get("model_params_fraction")})
+        del factors
+    return {"model": str(request.path), "calibration": calibrated,
+            "evaluation": {"text": described, "text_tokens": text_tokens, "tokens": len(ids),
+                           "window": request.window, "stride": request.window,
+                           "scored_tokens": original["scored_tokens"]},
+            "threads": request.e2e_threads, "original_perplexity": original["perplexity"],
+            "allocations": {"budget": "least total squared (relative output) error under the parameter budget "
+                                      "(lowrank.model.rankplan.plan_param_budget)",
+                            "uniform": "every layer at the fraction of its own parameters, r = f·dk/(d+k)"},
+            "compression": analysis.COMPRESSION, "rows": rows}
