@@ -45,7 +45,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", nargs="?", type=Path, default=None, help="a GGUF or causal LM folder (default: SmolLM2)")
     p.add_argument("--params", type=float, nargs="+", default=[0.9, 0.8, 0.7, 0.5])
-    p.add_argument("--allocations", nargs="+", default=["budget", "uniform"], choices=["budget", "uniform"])
+    p.add_argument("--allocations", nargs="+", default=["budget", "uniform"], choices=sorted(methods.ALLOCATIONS))
+    p.add_argument("--methods", nargs="+", default=["svd", "asvd", "whitened"], choices=["svd", "asvd", "whitened"])
     p.add_argument("--calibration", default="builtin")
     p.add_argument("--eval-text", default=None)
     p.add_argument("--window", type=int, default=512)
@@ -63,14 +64,15 @@ def main() -> int:
                       e2e_threads=args.threads, timing=False)
     start = time.time()
     stamp = dt.datetime.now(dt.timezone.utc)
-    result = methods.compare(request, args.params, args.allocations,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
-    import torch
-    import transformers
-
+    # the code that runs is the code at the start: later commits or edits must not be recorded as it
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
                                 capture_output=True, text=True).stdout.strip())
+    result = methods.compare(request, args.params, args.allocations,
+                             log=lambda m: print(m, file=sys.stderr, flush=True), which=args.methods)
+    import torch
+    import transformers
+
     doc = {"what": "perplexity of plain SVD, the ASVD-style peer and the whitened SVD at parameter fractions",
            "date": stamp.isoformat(timespec="seconds"), "commit": commit, "dirty": dirty,
            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "seconds": round(time.time() - start, 1),
@@ -82,12 +84,12 @@ def main() -> int:
     write_new_text(out, json.dumps(doc, indent=1))
     print(f"original perplexity {result['original_perplexity']:.2f} on {result['evaluation']['text']} "
           f"({result['evaluation']['tokens']} tokens, windows of {result['evaluation']['window']})")
-    print(f"{'allocation':10} {'params':>6} " + " ".join(f"{m:>10}" for m in ("svd", "asvd", "whitened")))
+    print(f"{'allocation':13} {'params':>6} " + " ".join(f"{m:>10}" for m in args.methods))
     for allocation in args.allocations:
         for f in args.params:
             cells = {r["method"]: r["perplexity"] for r in result["rows"]
                      if r["allocation"] == allocation and r["params"] == f}
-            print(f"{allocation:10} {f:6.2f} " + " ".join(f"{cells[m]:10.4g}" for m in ("svd", "asvd", "whitened")))
+            print(f"{allocation:13} {f:6.2f} " + " ".join(f"{cells[m]:10.4g}" for m in args.methods))
     print(f"wrote {out}")
     return 0
 

@@ -58,8 +58,37 @@ def factored_copy(model, factors: dict[str, tuple], ranks: dict[str, int]):
     return out
 
 
-def compare(request: Request, fractions, allocations=("budget", "uniform"), log=None) -> dict:
-    """Perplexity of every method at every fraction and allocation (``request``: path, texts, windows, alpha)."""
+ALLOCATIONS = {
+    "budget": "least total squared relative error under the parameter budget, each layer's output error relative "
+              "to its ‖WX‖ (plain SVD: weight error relative to ‖W‖; lowrank.model.rankplan.plan_param_budget)",
+    "budget-output": "least total squared absolute output error Σ‖(W − BA)X‖² under the parameter budget (each "
+                     "layer in its own output units, not scaled to ‖W‖; plain SVD: as budget)",
+    "uniform": "every layer at the fraction of its own parameters, r = ⌊f·dk/(d+k)⌋",
+}
+
+
+def _in_output_units(result, model, grams: dict | None):
+    """The analysis with each layer's spectrum of W·S unscaled (‖W S‖_F = √tr(W G Wᵀ)), not scaled to ‖W‖_F."""
+    import dataclasses
+
+    import torch
+
+    if grams is None:
+        return result
+    modules = causal.linear_modules(model)
+    spectra = []
+    for sp in result.spectra:
+        W = causal.linear_weight(modules[sp.name.removesuffix(".weight")]).to(torch.float64).numpy()
+        G = grams[sp.name]
+        c = np.sqrt(max(float(np.einsum("ij,jk,ik->", W, G, W)), 0.0)) / max(float(np.linalg.norm(W)), 1e-300)
+        spectra.append(dataclasses.replace(sp, singular_values=sp.singular_values * c, fro_norm=sp.fro_norm * c))
+    return dataclasses.replace(result, spectra=spectra)
+
+
+def compare(request: Request, fractions, allocations=("budget", "uniform"), log=None,
+            which=causal.METHODS) -> dict:
+    """Perplexity of each method of ``which`` at every fraction and allocation (``request``: path, texts, windows,
+    alpha)."""
     import torch
 
     say = log or (lambda _m: None)
@@ -76,16 +105,19 @@ def compare(request: Request, fractions, allocations=("budget", "uniform"), log=
     original = causal.perplexity(model, ids, request.window)
     say(f"[methods] original: perplexity {original['perplexity']:.2f}")
     rows = []
-    for method in causal.METHODS:
+    for method in which:
         result = _analyse(request, log, method_grams[method])
         names = [sp.name for sp in result.spectra]
         say(f"[methods] {method}: full-rank factors of {len(names)} layers")
         factors = full_factors(model, names, method, method_grams[method])
         for allocation in allocations:
+            planned_on = _in_output_units(result, model, method_grams[method]) if allocation == "budget-output" \
+                else result
+            policy_allocation = "uniform" if allocation == "uniform" else "budget"
             for f in fractions:
-                layers, about = analysis.plan(result, analysis.Policy(params=f, allocation=allocation))
+                layers, about = analysis.plan(planned_on, analysis.Policy(params=f, allocation=policy_allocation))
                 ranks = {p.name: p.rank for p in layers if p.rank is not None}
-                totals = analysis.plan_document(result, layers, {})["totals"]
+                totals = analysis.plan_document(planned_on, layers, {})["totals"]
                 ppl = causal.perplexity(factored_copy(model, factors, ranks), ids, request.window)
                 say(f"[methods] {method} {allocation} {f:g}: perplexity {ppl['perplexity']:.2f}")
                 rows.append({"method": method, "label": causal.METHOD_LABELS[method], "allocation": allocation,
@@ -100,7 +132,5 @@ def compare(request: Request, fractions, allocations=("budget", "uniform"), log=
                            "window": request.window, "stride": request.window,
                            "scored_tokens": original["scored_tokens"]},
             "threads": request.e2e_threads, "original_perplexity": original["perplexity"],
-            "allocations": {"budget": "least total squared (relative output) error under the parameter budget "
-                                      "(lowrank.model.rankplan.plan_param_budget)",
-                            "uniform": "every layer at the fraction of its own parameters, r = f·dk/(d+k)"},
+            "allocations": {a: ALLOCATIONS[a] for a in allocations},
             "compression": analysis.COMPRESSION, "rows": rows}
