@@ -15,7 +15,7 @@ import copy
 import numpy as np
 
 from lowrank.model import analysis, causal
-from lowrank.model.pipeline import Request, _analyse, calibrate_causal
+from lowrank.model.pipeline import Request, analyse, calibrate_causal
 
 
 def full_factors(model, names: list[str], method: str, grams: dict | None) -> dict[str, tuple]:
@@ -106,7 +106,7 @@ def compare(request: Request, fractions, allocations=("budget", "uniform"), log=
     say(f"[methods] original: perplexity {original['perplexity']:.2f}")
     rows = []
     for method in which:
-        result = _analyse(request, log, method_grams[method])
+        result = analyse(request, log, method_grams[method])
         names = [sp.name for sp in result.spectra]
         say(f"[methods] {method}: full-rank factors of {len(names)} layers")
         factors = full_factors(model, names, method, method_grams[method])

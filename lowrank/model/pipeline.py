@@ -130,7 +130,8 @@ def calibrate(request: Request, log=None) -> tuple[dict, dict]:
                    "factors": "whitened SVD", "ridge": DEFAULT_RIDGE}
 
 
-def _analyse(request: Request, log, grams=None):
+def analyse(request: Request, log, grams=None):
+    """The spectra of the request's layers (of W·S where ``grams`` gives each layer's Gram matrix)."""
     return analysis.analyse_checkpoint(request.path, list(request.include), list(request.exclude),
                                        max_rank=request.max_rank, method="auto" if request.max_rank else "exact",
                                        log=log, grams=grams, tied_head=request.tied_head)
@@ -158,7 +159,7 @@ def run(request: Request, log=None) -> Outcome:
         grams, peer_grams, calibrated = calibrate_causal(request, log)
     elif request.calibration is not None:
         grams, calibrated = calibrate(request, log)
-    result = _analyse(request, log, grams)
+    result = analyse(request, log, grams)
     speedups = sweep = None
     if policy.latency is not None:
         if not request.timing:
@@ -202,7 +203,7 @@ def run(request: Request, log=None) -> Outcome:
         if policy.latency is not None:
             _predict_forward(request, layers, doc["end_to_end"], log)
         if grams is not None:  # the plain plan under the same policy, on the same held-out sentences
-            plain_result = _analyse(request, log)
+            plain_result = analyse(request, log)
             if policy.latency is not None:  # the same budget on the same measured times
                 from lowrank.model import latency
 
@@ -230,13 +231,13 @@ def method_plans(request: Request, result, layers, grams, peer_grams, log=None) 
     if grams is None:  # ``layers`` is the plain plan
         plain_result, plain_layers = result, layers
     else:
-        plain_result = _analyse(request, log)
+        plain_result = analyse(request, log)
         plain_layers, _ = analysis.plan(plain_result, request.policy)
     plans = {"svd": ranks(plain_layers)}
     method_grams = {"svd": None}
     totals = {"svd": analysis.plan_document(plain_result, plain_layers, {})["totals"]}
     if grams is not None:
-        peer_result = _analyse(request, log, peer_grams)
+        peer_result = analyse(request, log, peer_grams)
         peer_layers, _ = analysis.plan(peer_result, request.policy)
         plans["asvd"], method_grams["asvd"] = ranks(peer_layers), peer_grams
         totals["asvd"] = analysis.plan_document(peer_result, peer_layers, {})["totals"]
