@@ -218,10 +218,10 @@ class NumpyBackend(Backend):
 
     @staticmethod
     def matmul(a, b):
-        # For an inner dimension of 1 (a rank-1 B @ y) numpy's matmul runs its own loop instead of
-        # BLAS, many times slower; np.dot calls BLAS there. Elsewhere matmul is as fast or faster
-        # (a batch at small rank).
-        return np.dot(a, b) if a.shape[-1] == 1 else a @ b
+        # np.dot for a vector (its call costs less than matmul's ufunc dispatch, which shows in a
+        # call of a few us) and for an inner dimension of 1 (a rank-1 B @ y, where numpy's matmul
+        # runs its own loop instead of BLAS); matmul for a batch otherwise (faster at small rank).
+        return np.dot(a, b) if b.ndim == 1 or a.shape[-1] == 1 else a @ b
 
 
 class TorchBackend(Backend):

@@ -136,7 +136,7 @@ def test_a_counted_run_records_instructions_per_call_of_every_case(tmp_path):
         # what a region costs besides its calls cancelled: below the plain average of a loop of N calls
         assert info["instructions"] < median(info["instruction_counts"]) / info["count_calls"]
         assert 0 < info["allocator_instructions"] < info["instructions"] / 10
-        # np.dot (the library's numpy product at rank 1) takes no ufunc dispatch cache, so this may be 0; the
+        # np.dot (the library's numpy product for a vector) takes no ufunc dispatch cache, so this may be 0; the
         # exclusion itself is tested on matmul in test_numpys_address_keyed_lookup_is_left_out_with_what_it_calls
         assert 0 <= info["address_keyed_instructions"] < info["instructions"] / 10
     # apply validates its input and then does the bare product: strictly more instructions
