@@ -278,13 +278,15 @@ class TorchBackend(Backend):
                 memory_format=self.torch.contiguous_format)
         return B.t().contiguous().t(), A.contiguous()
 
-    # From this rank up, a CPU batch runs faster batch-first, ((xᵀ Aᵀ) Bᵀ)ᵀ, than B @ (A @ x) with
-    # B column-major; below it, several times slower. The figures: docs/library.md, "How the
-    # factors are stored" (scripts/measure_layouts.py).
+    # A small CPU batch (2 to BATCH_FIRST_MAX_BATCH columns) from BATCH_FIRST_MIN_RANK up runs faster
+    # batch-first, ((xᵀ Aᵀ) Bᵀ)ᵀ, than B @ (A @ x) with B column-major; a larger batch runs slower
+    # that way (up to several times at n = 512 in float64), and so does a smaller rank at n >= 32.
+    # The figures: docs/machine.md, "Factor layout" (scripts/measure_layouts.py).
     BATCH_FIRST_MIN_RANK = 64
+    BATCH_FIRST_MAX_BATCH = 64
 
     def factored_product(self, B, A, x):
-        if (x.ndim == 2 and x.shape[1] > 1 and B.shape[1] >= self.BATCH_FIRST_MIN_RANK
+        if (x.ndim == 2 and 1 < x.shape[1] <= self.BATCH_FIRST_MAX_BATCH and B.shape[1] >= self.BATCH_FIRST_MIN_RANK
                 and self.device.type == "cpu"):
             return ((x.T @ A.T) @ B.T).T
         return B @ (A @ x)

@@ -135,10 +135,11 @@ def test_sparse_torch_factors_are_kept_as_given():
 
 
 @pytest.mark.parametrize("rank", [1, 2, 64, 70])
-@pytest.mark.parametrize("cols", [None, 1, 5])
+@pytest.mark.parametrize("cols", [None, 1, 5, 65])
 def test_apply_gives_b_times_a_times_x_by_every_kernel_path(backend, rank, cols):
-    """Every kernel the product may choose (numpy's np.dot at rank 1, torch's batch-first form for a batch
-    from BATCH_FIRST_MIN_RANK up) gives B @ (A @ x), with a bias, and a wrong shape still gets its error."""
+    """Every kernel the product may choose (numpy's np.dot for a vector and at rank 1, torch's batch-first form
+    for a small batch from BATCH_FIRST_MIN_RANK up, the plain form above BATCH_FIRST_MAX_BATCH columns) gives
+    B @ (A @ x), with a bias, and a wrong shape still gets its error."""
     be = lowrank.get_backend(backend)
     rng = np.random.default_rng(rank)
     B64, A64 = rng.standard_normal((80, rank)), rng.standard_normal((rank, 75))
