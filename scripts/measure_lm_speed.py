@@ -105,11 +105,11 @@ def main(argv=None) -> int:
     import torch
 
     from lowrank.errors import LowRankError
-    from lowrank.model import generation
+    from lowrank.model import causal, generation
 
     try:
         print(f"loading {model_path}", flush=True)
-        model = generation.load_causal_lm(model_path)
+        model = causal.load_model(model_path)
         results = generation.measure_fractions(model, fractions, args.prompt, cache_length=args.cache,
                                                threads=args.threads, rounds=args.rounds, min_run_time=args.min_run_time,
                                                log=lambda m: print(m, flush=True))
@@ -139,8 +139,8 @@ def main(argv=None) -> int:
               "protocol": {"prompt_length": args.prompt, "cache_length": args.cache, "batch": 1,
                            "rounds": args.rounds, "min_run_time_s": args.min_run_time,
                            "timer": generation.TIMER, "decode": generation.DECODE_METHOD,
-                           "factoring": "every nn.Linear but the output head, r = floor(F*d*k/(d+k)), plain truncated "
-                                        "SVD (lowrank.factorize), replaced by two nn.Linear (lowrank.model.e2e.factor)",
+                           "factoring": "every linear map but the output head, r = floor(F*d*k/(d+k)), plain truncated "
+                                        "SVD (lowrank.factorize), replaced by two nn.Linear (lowrank.model.causal.factor)",
                            "estimator": "medians over interleaved rounds; speedup: median of per-round dense/factored"},
               "fractions": {f"{f:g}": r for f, r in results.items()},
               "predicted": {m: {(f"{f:g}" if isinstance(f, float) else f): v for f, v in pred.items()}

@@ -80,6 +80,12 @@ def register(subparsers) -> None:
                          "licence text)")
     lm.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
                     help="the ASVD-style peer's exponent: inputs scaled by mean|x_j|^A (default 0.5, as ASVD)")
+    lm.add_argument("--prompt-tokens", type=count(1), default=128, metavar="N",
+                    help="--e2e times prefill of an N-token prompt and decode of one token on an N-token cache, batch "
+                         "1, for the original and every factored model (default 128)")
+    lm.add_argument("--speed-seconds", type=positive_number, default=1.0, metavar="S",
+                    help="seconds of timed blocks per prefill or decode measurement (default 1.0; each of 3 rounds "
+                         "measures every model once)")
     lm.add_argument("--factor-tied-head", action="store_true",
                     help="factor an output head that shares its weight with the input embedding (default: dense)")
     p.add_argument("--allocation", choices=ALLOCATIONS, default="budget",
@@ -221,7 +227,8 @@ def _request(args):
                    runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads,
                    calibration=args.calibration, latency=args.latency, allocation=args.allocation,
                    tied_head=args.factor_tied_head, eval_text=args.eval_text, window=args.window,
-                   eval_tokens=args.eval_tokens, calibration_tokens=args.calibration_tokens, alpha=args.alpha)
+                   eval_tokens=args.eval_tokens, calibration_tokens=args.calibration_tokens, alpha=args.alpha,
+                   prompt_tokens=args.prompt_tokens, speed_seconds=args.speed_seconds)
 
 
 def _run_model(args) -> int:
@@ -265,6 +272,7 @@ def _run_model(args) -> int:
               f"{about['optimality_gap_bound']:.3g} lower (greedy allocation, see lowrank/model/rankplan.py)")
     if "causal_lm" in doc:
         _print_perplexity(doc["causal_lm"])
+        _print_speed(doc["causal_lm"])
     for key, label in (("end_to_end", "end to end"), ("end_to_end_plain", "end to end, plain plan")):
         if key in doc:
             e = doc[key]
@@ -309,6 +317,26 @@ def _print_perplexity(e: dict) -> None:
                 f"{t['model_params_fraction']:.1%} of the model's" if t.get("model_params") else "")
         print(f"  {m['label']}: {m['perplexity']:.2f} ({m['perplexity'] / e['original']['perplexity']:.2f}x the "
               f"original; {m['layers_factored']} linears factored{kept})")
+
+
+def _print_speed(e: dict) -> None:
+    speed = e.get("speed")
+    if not speed:
+        return
+    print(f"speed, batch 1, {speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds: prefill of "
+          f"{speed['prompt_tokens']} tokens, decode of one token on a cache of {speed['cache_tokens']}")
+    labels = {"original": "original", **{m: r["label"] for m, r in e["methods"].items()}}
+    for key, s in speed["models"].items():
+        line = (f"  {labels.get(key, key)}: prefill {s['prefill_tokens_per_s']:.0f} tokens/s "
+                f"({s['prefill_speedup']:.2f}x), decode {s['decode_ms_per_token']:.2f} ms/token "
+                f"({s['decode_speedup']:.2f}x, rounds {s['decode_speedup_range'][0]:.2f}-"
+                f"{s['decode_speedup_range'][1]:.2f})")
+        if "predicted" in s:
+            p = s["predicted"]
+            line += f"; predicted {p['prefill_speedup']:.2f}x and {p['decode_speedup']:.2f}x"
+        print(line)
+    for row in e.get("answer", []):
+        print(f"answer: {row['text']}")
 
 
 def _command(args) -> str:

@@ -275,24 +275,33 @@ def perplexity(model, ids, window: int, stride: int | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------- factoring
 
 
-def _factored_pair(module, rank: int, gram=None):
-    """``Sequential(A, B)`` for a linear map (``nn.Linear`` or ``Conv1D``): B(A(x)) ≈ the map, its bias on B."""
+def pair_module(B, A, bias=None, dtype=None):
+    """``Sequential(A, B)``: two bias-free-then-biased ``nn.Linear`` applying B @ (A @ x) (+ bias), as PEFT's LoRA
+    applies its adapter; ``B`` (d×r) and ``A`` (r×k) are float arrays, the modules float32 unless ``dtype``."""
+    import torch
+
+    r, k = A.shape
+    first = torch.nn.Linear(k, r, bias=False)
+    second = torch.nn.Linear(r, B.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        first.weight.copy_(torch.from_numpy(np.ascontiguousarray(A, dtype=np.float32)))
+        second.weight.copy_(torch.from_numpy(np.ascontiguousarray(B, dtype=np.float32)))
+        if bias is not None:
+            second.bias.copy_(bias.detach())
+    pair = torch.nn.Sequential(first, second)
+    return pair if dtype is None else pair.to(dtype)
+
+
+def factored_pair(module, rank: int, gram=None):
+    """``Sequential(A, B)`` for a linear map (``nn.Linear`` or ``Conv1D``): B(A(x)) ≈ the map, its bias on B; the
+    balanced truncated SVD of its weight, or with ``gram`` the whitened SVD on those inputs."""
     import torch
 
     import lowrank
 
     W = linear_weight(module).to(torch.float64).cpu().numpy()
     f = lowrank.factorize(W, rank, "svd") if gram is None else lowrank.factorize(W, rank, "whitened", gram=gram)
-    d, k = W.shape
-    bias = getattr(module, "bias", None)
-    first = torch.nn.Linear(k, rank, bias=False)
-    second = torch.nn.Linear(rank, d, bias=bias is not None)
-    with torch.no_grad():
-        first.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.A, dtype=np.float32)))
-        second.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.B, dtype=np.float32)))
-        if bias is not None:
-            second.bias.copy_(bias.detach())
-    return torch.nn.Sequential(first, second).to(module.weight.dtype)
+    return pair_module(f.B, f.A, getattr(module, "bias", None), module.weight.dtype)
 
 
 def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]:
@@ -309,7 +318,7 @@ def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]
             raise LowRankValueError(f"{tensor}: not the weight of a linear layer of the model")
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, _factored_pair(modules[name], rank, (grams or {}).get(tensor)))
+        setattr(parent, child, factored_pair(modules[name], rank, (grams or {}).get(tensor)))
         done.append(name)
     return done
 

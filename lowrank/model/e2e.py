@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lowrank.errors import LowRankValueError
+from lowrank.model.causal import factored_pair
 
 # Fixed inputs: sentences of several lengths and topics (the comparison needs no labels).
 SENTENCES = (
@@ -93,26 +94,6 @@ def module_for(model, tensor_name: str):
     return None, None
 
 
-def _factored_pair(linear, rank: int, gram=None):
-    """``Sequential(A, B)`` replacing ``linear``: the balanced truncated SVD of its weight (with ``gram``, the
-    whitened SVD on those inputs), its bias on B."""
-    import torch
-
-    import lowrank
-
-    W = linear.weight.detach().to(torch.float64).cpu().numpy()
-    f = lowrank.factorize(W, rank, "svd") if gram is None else lowrank.factorize(W, rank, "whitened", gram=gram)
-    d, k = W.shape
-    first = torch.nn.Linear(k, rank, bias=False)
-    second = torch.nn.Linear(rank, d, bias=linear.bias is not None)
-    with torch.no_grad():
-        first.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.A, dtype=np.float32)))
-        second.weight.copy_(torch.from_numpy(np.ascontiguousarray(f.B, dtype=np.float32)))
-        if linear.bias is not None:
-            second.bias.copy_(linear.bias.detach())
-    return torch.nn.Sequential(first, second).to(linear.weight.dtype)
-
-
 def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]:
     """Replace, in place, each linear of ``ranks`` (tensor name -> rank) by its factored pair; the replaced names.
 
@@ -125,7 +106,7 @@ def factor(model, ranks: dict[str, int], grams: dict | None = None) -> list[str]
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, _factored_pair(linear, rank, (grams or {}).get(tensor)))
+        setattr(parent, child, factored_pair(linear, rank, (grams or {}).get(tensor)))
         done.append(name)
     return done
 

@@ -227,42 +227,15 @@ def measure_generation(model, prompt_length: int, *, cache_length: int | None = 
         logits="last position" if options else "every position")
 
 
-def load_causal_lm(path):
-    """A causal LM read offline, in eval mode, float32: a Hugging Face folder, or a GGUF file (dequantized)."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    try:
-        from transformers import AutoModelForCausalLM
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        raise LowRankValueError("a causal LM needs transformers: pip install -e '.[e2e]'") from None
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    import torch
-
-    # dtype at load: transformers refuses .float() on a GGUF model (it marks it quantized even once dequantized)
-    if path.is_file() and path.suffix == ".gguf":
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, local_files_only=True,
-                                                     dtype=torch.float32)
-    elif (path / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
-    else:
-        raise LowRankValueError(f"{path}: not a model; accepted: a .gguf file, or a Hugging Face model folder "
-                                "(config.json and weights)")
-    return model.eval()
-
-
 def linear_shapes(model, *, head: bool = False) -> dict[str, tuple[int, int]]:
-    """{module name: (d, k)} of every ``nn.Linear`` of ``model``; the output head (``get_output_embeddings``, found
-    by identity, not by name) only with ``head``."""
-    import torch
+    """{module name: (d, k)} of every linear map of ``model`` (:func:`lowrank.model.causal.linear_modules`: ``nn.Linear``
+    and ``Conv1D``, in the d×k layout); the output head (``get_output_embeddings``, found by identity, not by name)
+    only with ``head``."""
+    from lowrank.model import causal
 
     out_head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    return {name: tuple(module.weight.shape) for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and (head or module is not out_head)}
+    return {name: tuple(causal.linear_weight(module).shape) for name, module in causal.linear_modules(model).items()
+            if head or module is not out_head}
 
 
 def uniform_ranks(shapes: dict[str, tuple[int, int]], fraction: float) -> dict[str, int | None]:
@@ -274,63 +247,80 @@ def uniform_ranks(shapes: dict[str, tuple[int, int]], fraction: float) -> dict[s
     return {name: max(1, int(fraction * d * k / (d + k))) for name, (d, k) in shapes.items()}
 
 
-def measure_fractions(model, fractions, prompt_length: int, *, cache_length: int | None = None, threads: int = 1,
-                      rounds: int = 3, min_run_time: float = 1.0, log=None) -> dict:
-    """Prefill and decode of ``model`` with every linear but the head at each parameter ``fraction`` (uniform ranks,
-    plain truncated SVD, :func:`lowrank.model.e2e.factor`), timed in interleaved rounds.
+def measure_models(models: dict, prompt_length: int, *, base, cache_length: int | None = None, threads: int = 1,
+                   rounds: int = 3, min_run_time: float = 1.0, log=None) -> dict:
+    """Prefill and decode of each of ``models`` ({label: causal LM}), timed in interleaved rounds against ``base``.
 
-    Each round times every fraction's model once, in a rotating order, with :func:`measure_generation`;
-    a fraction's figure is the median over rounds, and its speedup the median over rounds of the
-    dense time of that round divided by its own (both sides of each ratio timed minutes apart at
-    most, the same disturbances nearby). Returns {fraction: {"ranks", "params", "rounds": [speeds],
-    "prefill_s", "decode_s", "prefill_speedup", "decode_speedup", "*_speedup_range"}}; 1.0 (dense) is
-    always measured.
+    Each round times every model once with :func:`measure_generation`, in an order that rotates
+    from round to round; a model's figure is the median over rounds, and its speedup the median
+    over rounds of ``base``'s time in that round divided by its own (both sides of each ratio
+    timed within one round, the same disturbances nearby). Returns {label: {"prefill_s",
+    "decode_s", "prefill_tokens_per_s", "decode_ms_per_token", "prefill_speedup", "decode_speedup",
+    "*_speedup_range", "rounds": [speeds]}}.
     """
-    import copy
     import statistics
-
-    from lowrank.model import e2e
 
     say = log or (lambda _m: None)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise LowRankValueError(f"rounds={rounds!r}; accepted: an integer >= 1")
+    if base not in models:
+        raise LowRankValueError(f"base={base!r}: not one of the models ({', '.join(map(str, models))})")
+    labels = list(models)
+    speeds: dict = {label: [] for label in labels}
+    for i in range(rounds):
+        for label in labels[i % len(labels):] + labels[:i % len(labels)]:
+            s = measure_generation(models[label], prompt_length, cache_length=cache_length, threads=threads,
+                                   min_run_time=min_run_time)
+            speeds[label].append(s)
+            say(f"[speed] round {i + 1}/{rounds} {label}: prefill {s.prefill_s * 1e3:.1f} ms "
+                f"({s.prefill_tokens_per_s:.0f} tokens/s), decode {s.decode_ms_per_token:.2f} ms/token")
+    out = {}
+    for label in labels:
+        pre = [b.prefill_s / s.prefill_s for b, s in zip(speeds[base], speeds[label])]
+        dec = [b.decode_s / s.decode_s for b, s in zip(speeds[base], speeds[label])]
+        prefill_s = statistics.median(s.prefill_s for s in speeds[label])
+        decode_s = statistics.median(s.decode_s for s in speeds[label])
+        out[label] = {"prefill_s": prefill_s, "decode_s": decode_s, "prefill_tokens_per_s": prompt_length / prefill_s,
+                      "decode_ms_per_token": decode_s * 1e3,
+                      "prefill_speedup": statistics.median(pre), "prefill_speedup_range": [min(pre), max(pre)],
+                      "decode_speedup": statistics.median(dec), "decode_speedup_range": [min(dec), max(dec)],
+                      "rounds": [s.as_dict() for s in speeds[label]]}
+    return out
+
+
+def measure_fractions(model, fractions, prompt_length: int, *, cache_length: int | None = None, threads: int = 1,
+                      rounds: int = 3, min_run_time: float = 1.0, log=None) -> dict:
+    """Prefill and decode of ``model`` with every linear but the head at each parameter ``fraction`` (uniform ranks,
+    plain truncated SVD, :func:`lowrank.model.causal.factor`), timed by :func:`measure_models` against the dense
+    model (fraction 1.0, always measured). Returns {fraction: its figures, "ranks", "model_params",
+    "linear_params", "linear_params_fraction"}.
+    """
+    import copy
+
+    from lowrank.model import causal
+
+    say = log or (lambda _m: None)
     fractions = sorted({1.0, *map(float, fractions)}, reverse=True)
     shapes = linear_shapes(model)
     models, plans = {}, {}
     for f in fractions:
-        ranks = uniform_ranks(shapes, f)
-        plans[f] = ranks
+        plans[f] = uniform_ranks(shapes, f)
         if f == 1.0:
             models[f] = model
             continue
         factored = copy.deepcopy(model)
-        e2e.factor(factored, {name: r for name, r in ranks.items() if r is not None})
+        causal.factor(factored, {f"{name}.weight": r for name, r in plans[f].items() if r is not None})
         models[f] = factored.eval()
-        say(f"[lm-speed] F = {f:g}: {len(ranks)} linears factored")
-    speeds: dict[float, list[GenerationSpeed]] = {f: [] for f in fractions}
-    for i in range(rounds):
-        order = fractions[i % len(fractions):] + fractions[:i % len(fractions)]
-        for f in order:
-            s = measure_generation(models[f], prompt_length, cache_length=cache_length, threads=threads,
-                                   min_run_time=min_run_time)
-            speeds[f].append(s)
-            say(f"[lm-speed] round {i + 1}/{rounds} F = {f:g}: prefill {s.prefill_s * 1e3:.1f} ms, decode "
-                f"{s.decode_ms_per_token:.2f} ms/token")
+        say(f"[lm-speed] F = {f:g}: {len(plans[f])} linears factored")
+    measured = measure_models(models, prompt_length, base=1.0, cache_length=cache_length, threads=threads,
+                              rounds=rounds, min_run_time=min_run_time, log=log)
     out = {}
-    dense = speeds[1.0]
+    dense_linear = sum(d * k for d, k in shapes.values())
     for f in fractions:
-        pre = [d.prefill_s / s.prefill_s for d, s in zip(dense, speeds[f])]
-        dec = [d.decode_s / s.decode_s for d, s in zip(dense, speeds[f])]
-        params = sum(p.numel() for p in models[f].parameters())
         linear = sum(d * k if r is None else r * (d + k) for (d, k), r in zip(shapes.values(), plans[f].values()))
-        ranks = {f"{d}x{k}": r for (d, k), r in zip(shapes.values(), plans[f].values())}
-        out[f] = {"ranks": ranks, "model_params": params,
-                  "linear_params": linear, "linear_params_fraction": linear / sum(d * k for d, k in shapes.values()),
-                  "prefill_s": statistics.median(s.prefill_s for s in speeds[f]),
-                  "decode_s": statistics.median(s.decode_s for s in speeds[f]),
-                  "prefill_speedup": statistics.median(pre), "prefill_speedup_range": [min(pre), max(pre)],
-                  "decode_speedup": statistics.median(dec), "decode_speedup_range": [min(dec), max(dec)],
-                  "rounds": [s.as_dict() for s in speeds[f]]}
+        out[f] = {"ranks": {f"{d}x{k}": r for (d, k), r in zip(shapes.values(), plans[f].values())},
+                  "model_params": sum(p.numel() for p in models[f].parameters()),
+                  "linear_params": linear, "linear_params_fraction": linear / dense_linear, **measured[f]}
     return out
 
 

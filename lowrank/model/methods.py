@@ -37,24 +37,15 @@ def full_factors(model, names: list[str], method: str, grams: dict | None) -> di
 
 def factored_copy(model, factors: dict[str, tuple], ranks: dict[str, int]):
     """A copy of ``model`` with each linear of ``ranks`` replaced by the first r columns of B and rows of A."""
-    import torch
-
     out = copy.deepcopy(model)
     modules = causal.linear_modules(out)
     for tensor, r in ranks.items():
         name = tensor.removesuffix(".weight")
         module = modules[name]
         B, A = factors[tensor]
-        bias = getattr(module, "bias", None)
-        first = torch.nn.Linear(A.shape[1], r, bias=False)
-        second = torch.nn.Linear(r, B.shape[0], bias=bias is not None)
-        with torch.no_grad():
-            first.weight.copy_(torch.from_numpy(np.ascontiguousarray(A[:r])))
-            second.weight.copy_(torch.from_numpy(np.ascontiguousarray(B[:, :r])))
-            if bias is not None:
-                second.bias.copy_(bias.detach())
+        pair = causal.pair_module(B[:, :r], A[:r], getattr(module, "bias", None))
         parent_name, _, child = name.rpartition(".")
-        setattr(out.get_submodule(parent_name) if parent_name else out, child, torch.nn.Sequential(first, second))
+        setattr(out.get_submodule(parent_name) if parent_name else out, child, pair)
     return out
 
 

@@ -61,6 +61,8 @@ class Request:
     eval_tokens: int | None = 2048
     calibration_tokens: int | None = 2048
     alpha: float = 0.5  # the ASVD-style peer's exponent on mean |x|
+    prompt_tokens: int = 128  # the prefill's prompt and the decode's cache, in tokens
+    speed_seconds: float = 1.0  # timed blocks per prefill or decode measurement
 
     @property
     def causal(self) -> bool:
@@ -260,6 +262,101 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log) -> dic
                           threads=request.e2e_threads, log=log)
     for method, t in totals.items():
         out["methods"][method]["plan_totals"] = t
+    out["speed"] = _causal_speed(request, prepared, result, log)
+    out["answer"] = answer(out)
+    return out
+
+
+SPEED_ROUNDS = 3  # interleaved rounds of every model's prefill and decode (their median is reported)
+PERPLEXITY_BUDGETS = (1.5, 2.0)  # the answer's budgets, as multiples of the original model's perplexity
+
+
+def _causal_speed(request: Request, prepared, result, log) -> dict:
+    """Prefill and decode of the original and every factored model at batch 1, timed in interleaved rounds; with
+    timing on, beside each its prediction from the matvec suite's times at the model's shapes."""
+    from lowrank.model import generation
+
+    models = {"original": prepared.model, **prepared.factored}
+    measured = generation.measure_models(models, request.prompt_tokens, base="original",
+                                         threads=request.e2e_threads, rounds=SPEED_ROUNDS,
+                                         min_run_time=request.speed_seconds, log=log)
+    out = {"prompt_tokens": request.prompt_tokens, "cache_tokens": request.prompt_tokens, "batch": 1,
+           "threads": request.e2e_threads, "rounds": SPEED_ROUNDS, "timer": generation.TIMER,
+           "decode": generation.DECODE_METHOD,
+           "estimator": "median over interleaved rounds; speedup: median over rounds of the original's time in the "
+                        "round divided by the model's", "models": measured}
+    if request.timing:
+        shapes = {sp.name: sp.shape for sp in result.spectra}
+        tables, how = _generation_tables(request, shapes, prepared.ranks, log)
+        from lowrank.model.prediction import predict_generation
+
+        base = measured["original"]
+        for method, ranks in prepared.ranks.items():
+            p = predict_generation(request.prompt_tokens, base["prefill_s"], base["decode_s"], shapes, ranks,
+                                   tables[1], tables[request.prompt_tokens])
+            measured[method]["predicted"] = {"prefill_s": p.prefill_s, "decode_s": p.decode_s,
+                                             "prefill_speedup": base["prefill_s"] / p.prefill_s,
+                                             "decode_speedup": base["decode_s"] / p.decode_s}
+        out["prediction"] = how
+    return out
+
+
+def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tuple[dict, str]:
+    """The per-layer times a causal LM's prediction needs: {n: {(d, k, rank or None): seconds}} at n = 1 (decode,
+    cold cache: a decode streams every weight from memory) and n = the prompt (prefill, warm), each shape timed at a
+    sweep of ranks (:func:`lowrank.model.latency.sweep_ranks`, and any planned rank above it) and interpolated
+    linearly in the rank between the two nearest."""
+    from lowrank.model import latency, timing
+    from lowrank.model.prediction import PREDICTION
+
+    targets: dict[tuple[int, int], set[int]] = {s: set(latency.sweep_ranks(s)) for s in set(shapes.values())}
+    for ranks in plans.values():  # a planned rank above the sweep is timed itself: nothing is extrapolated
+        for name, r in ranks.items():
+            if r > max(targets[shapes[name]]):
+                targets[shapes[name]].add(r)
+    tables = {}
+    for n, cache in ((1, "cold"), (request.prompt_tokens, "warm")):
+        times = timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32",
+                                     threads=request.e2e_threads, cache=cache, log=log)
+        grouped = latency.shape_times(times)
+        table = {(*shape, None): st.dense for shape, st in grouped.items()}
+        for ranks in plans.values():
+            for name, r in ranks.items():
+                table[(*shapes[name], r)] = grouped[shapes[name]].time(r)
+        tables[n] = table
+    how = (f"{PREDICTION}; the matvec suite, torch-cpu float32, {request.e2e_threads} thread(s), cold cache at n = 1 "
+           f"(decode), warm at n = {request.prompt_tokens} (prefill), each shape at a sweep of ranks, "
+           f"{latency.INTERPOLATION}")
+    return tables, how
+
+
+def answer(causal_lm: dict, budgets=PERPLEXITY_BUDGETS) -> list[dict]:
+    """For each perplexity budget (a multiple of the original's), the fastest factored model within it at decode
+    (median speedup over the rounds), and whether it is faster at all: a list of {"budget", "limit", "method",
+    "decode_speedup", "prefill_speedup", "faster", "text"}."""
+    original = causal_lm["original"]["perplexity"]
+    speed = causal_lm["speed"]["models"]
+    out = []
+    for budget in budgets:
+        limit = budget * original
+        within = [m for m, r in causal_lm["methods"].items() if r["perplexity"] <= limit and m in speed]
+        row = {"budget": budget, "limit": limit, "method": None, "decode_speedup": None, "prefill_speedup": None,
+               "faster": False}
+        if not within:
+            row["text"] = (f"within {budget:g}x the original perplexity ({limit:.2f}): no factored model; none of "
+                           "this run's plans keeps the model that close")
+        else:
+            best = max(within, key=lambda m: speed[m]["decode_speedup"])
+            s, label = speed[best], causal_lm["methods"][best]["label"]
+            lo, hi = s["decode_speedup_range"]
+            row.update(method=best, decode_speedup=s["decode_speedup"], prefill_speedup=s["prefill_speedup"],
+                       faster=lo > 1)
+            verdict = ("faster in every round" if lo > 1 else "not faster in every round: no gain this run can "
+                       "vouch for")
+            row["text"] = (f"within {budget:g}x the original perplexity ({limit:.2f}): {label} at perplexity "
+                           f"{causal_lm['methods'][best]['perplexity']:.2f} decodes {s['decode_speedup']:.2f}x as fast "
+                           f"(rounds {lo:.2f}-{hi:.2f}; {verdict}) and prefills {s['prefill_speedup']:.2f}x")
+        out.append(row)
     return out
 
 
@@ -302,15 +399,15 @@ def _predict_forward(request: Request, layers, e2e_result: dict, log) -> None:
     """Beside each measured forward latency, the prediction: the dense model's measured latency less what the
     suite's times at that forward's token count say the factored layers save (torch-cpu, the e2e's threads)."""
     from lowrank.model import timing
+    from lowrank.model.prediction import PREDICTION, predict_time
 
     targets = analysis.timing_targets(layers)
     for n, point in e2e_result["latency"].items():
         tokens = int(n) * point["tokens"]  # every linear multiplies all of the forward's (padded) tokens at once
         times = timing.measure_times(targets, batch=tokens, backend="torch-cpu", dtype="float32",
                                      threads=request.e2e_threads, log=log)
-        saved = sum(times[(*p.shape, None)] - times[(*p.shape, p.rank)] for p in layers if p.rank is not None)
-        point["predicted_ms"] = point["dense_ms"] - saved * 1e3
+        point["predicted_ms"] = predict_time(point["dense_ms"] / 1e3, {p.name: p.shape for p in layers},
+                                             {p.name: p.rank for p in layers}, times) * 1e3
         point["predicted_tokens"] = tokens
-    e2e_result["prediction"] = ("the original model's measured forward latency less, for each factored linear, its "
-                                "dense minus factored median in the matvec suite at the forward's token count "
-                                "(torch-cpu float32, W @ X for the layer's X @ Wᵀ)")
+    e2e_result["prediction"] = (f"{PREDICTION} (the matvec suite, torch-cpu float32, W @ X for the layer's X @ Wᵀ, "
+                                "at the forward's token count)")

@@ -125,12 +125,66 @@ def test_checkpoint_of_a_causal_lm_lists_its_linears_and_leaves_a_tied_head_dens
 def test_command_reports_perplexity_of_every_method_and_the_compression(models, arch, capsys):
     code, out, err = run(["model", models / arch, "--params", "0.8", "--no-timing", "--e2e", "--calibration",
                           models / "cal.txt", "--eval-text", models / "eval.txt", "--window", "64",
-                          "--eval-tokens", "256", "--calibration-tokens", "256"], capsys)
+                          "--eval-tokens", "256", "--calibration-tokens", "256", "--prompt-tokens", "16",
+                          "--speed-seconds", "0.02"], capsys)
     assert code == 0, err
     assert "compression: keeps" in out and "of the whole model's" in out
     for label in ("original:", "plain SVD:", "ASVD-style", "data-aware (whitened SVD):"):
         assert label in out, out
     assert "windows of 64 (stride 64)" in out
+    # speed of every model at the stated prompt, and an answer per perplexity budget (which one the machine decides)
+    assert "prefill of 16 tokens, decode of one token on a cache of 16" in out
+    speed_lines = [line for line in out.splitlines() if "tokens/s" in line and "ms/token" in line]
+    assert len(speed_lines) == 4, out
+    assert sum(line.startswith("answer: within ") for line in out.splitlines()) == 2
+
+
+@pytest.mark.timed
+def test_with_timing_every_model_has_its_decode_and_prefill_predicted_from_the_suite(models, tmp_path, capsys):
+    """The suite timed at the tiny model's shapes (cold cache at n = 1, warm at the prompt): a prediction per method,
+    written to the plan's JSON beside the measured figures (how close they are, the machine decides)."""
+    import json
+
+    out_json = tmp_path / "plan.json"
+    code, out, err = run(["model", models / "llama", "--params", "0.8", "--e2e", "--calibration", models / "cal.txt",
+                          "--eval-text", models / "eval.txt", "--window", "64", "--eval-tokens", "128",
+                          "--calibration-tokens", "128", "--prompt-tokens", "8", "--speed-seconds", "0.02",
+                          "--json", out_json], capsys)
+    assert code == 0, err
+    speed = json.loads(out_json.read_text())["causal_lm"]["speed"]
+    assert set(speed["models"]) == {"original", "svd", "asvd", "whitened"}
+    assert "cold cache at n = 1" in speed["prediction"]
+    for method in ("svd", "asvd", "whitened"):
+        predicted = speed["models"][method]["predicted"]
+        assert predicted["prefill_s"] > 0 and predicted["decode_s"] > 0
+        assert predicted["decode_speedup"] == pytest.approx(speed["models"]["original"]["decode_s"]
+                                                            / predicted["decode_s"])
+    assert out.count("; predicted ") == 3
+
+
+def _causal_doc(original, methods):
+    """A causal-LM result as the pipeline writes it: {method: (perplexity, decode speedups of 3 rounds)}."""
+    import statistics
+
+    return {"original": {"perplexity": original},
+            "methods": {m: {"perplexity": p, "label": m.upper()} for m, (p, _) in methods.items()},
+            "speed": {"models": {m: {"decode_speedup": statistics.median(r), "decode_speedup_range": [min(r), max(r)],
+                                     "prefill_speedup": 1.0} for m, (_, r) in methods.items()}}}
+
+
+def test_the_answer_names_the_fastest_model_within_each_budget_or_says_none_is():
+    from lowrank.model.pipeline import answer
+
+    doc = _causal_doc(10.0, {"svd": (900.0, [3.0, 3.1, 3.2]), "asvd": (19.0, [1.4, 1.5, 1.6]),
+                             "whitened": (14.0, [0.9, 1.2, 1.3])})
+    within_15, within_2 = answer(doc)
+    assert within_15["method"] == "whitened" and within_15["limit"] == 15.0
+    assert within_15["decode_speedup"] == 1.2 and not within_15["faster"]  # one round slower: not vouched for
+    assert "not faster in every round" in within_15["text"]
+    assert within_2["method"] == "asvd" and within_2["faster"]  # the fastest within 2x, not the closest
+    assert "ASVD at perplexity 19.00 decodes 1.50x as fast (rounds 1.40-1.60; faster in every round)" in within_2["text"]
+    (none,) = answer(_causal_doc(10.0, {"svd": (900.0, [3.0, 3.0, 3.0])}), budgets=(1.5,))
+    assert none["method"] is None and not none["faster"] and "no factored model" in none["text"]
 
 
 def test_uniform_allocation_keeps_each_layer_at_the_fraction(models, capsys):

@@ -127,12 +127,12 @@ def test_factoring_at_full_rank_reproduces_the_causal_lms_logits(tiny_lm):
 
     import torch
 
-    from lowrank.model import e2e
+    from lowrank.model import causal
     from lowrank.model.generation import linear_shapes, prompt_ids
 
     factored = copy.deepcopy(tiny_lm)
     shapes = linear_shapes(tiny_lm)
-    assert len(e2e.factor(factored, {name: min(d, k) for name, (d, k) in shapes.items()})) == len(shapes)
+    assert len(causal.factor(factored, {f"{name}.weight": min(d, k) for name, (d, k) in shapes.items()})) == len(shapes)
     ids = prompt_ids(tiny_lm, 10)
     with torch.inference_mode():
         torch.testing.assert_close(factored(input_ids=ids).logits, tiny_lm(input_ids=ids).logits,
@@ -155,21 +155,22 @@ def test_measure_fractions_times_dense_and_each_fraction_in_every_round(tiny_lm)
     assert all(s["prompt_length"] == 6 and s["threads"] == 1 for s in half["rounds"])
 
 
-def test_load_causal_lm_reads_a_folder_and_refuses_what_is_not_a_model(tiny_lm, tmp_path):
+def test_load_model_reads_a_folder_and_refuses_what_is_not_a_model(tiny_lm, tmp_path):
     import torch
 
-    from lowrank.model.generation import load_causal_lm, prompt_ids
+    from lowrank.model.causal import load_model
+    from lowrank.model.generation import prompt_ids
 
     tiny_lm.save_pretrained(tmp_path / "tiny")
-    loaded = load_causal_lm(tmp_path / "tiny")
+    loaded = load_model(tmp_path / "tiny")
     assert not loaded.training
     ids = prompt_ids(tiny_lm, 5)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(input_ids=ids).logits, tiny_lm(input_ids=ids).logits)
     (tmp_path / "notes.txt").write_text("hello")
     for bad in (tmp_path / "notes.txt", tmp_path / "missing"):
-        with pytest.raises(LowRankValueError, match="not a model; accepted: a .gguf file, or a Hugging Face"):
-            load_causal_lm(bad)
+        with pytest.raises(LowRankValueError, match="accepted: a GGUF file or a Hugging Face causal LM folder"):
+            load_model(bad)
 
 
 def test_predict_fractions_asks_the_suite_for_each_shape_at_n1_and_the_prompt_and_predicts_each_fraction(monkeypatch):

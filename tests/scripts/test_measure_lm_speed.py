@@ -63,4 +63,4 @@ def test_bad_fractions_are_refused_with_exit_2(args, message, tmp_path):
 
 def test_a_path_that_is_not_a_model_is_one_line_exit_2(tmp_path):
     proc = _run("--model", tmp_path, "--json", tmp_path / "never.json")
-    assert proc.returncode == 2 and "not a model; accepted" in proc.stderr
+    assert proc.returncode == 2 and "accepted: a GGUF file or a Hugging Face causal LM folder" in proc.stderr
