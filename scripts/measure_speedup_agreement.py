@@ -1,6 +1,6 @@
 """How well two runs agree on their speedups and break-even verdicts: a measurement, not a test.
 
-    python scripts/measure_speedup_agreement.py RUN_A RUN_B [--json OUT]
+    python scripts/measure_speedup_agreement.py RUN_A RUN_B [--json OUT] [--noise-probe FILE ...]
 
 For every factored matvec case both runs hold, the speedup of one run against the other's: the
 share within 5% and 10%, the count beyond 25%, the worst ratio; the same for the matvec medians
@@ -13,12 +13,17 @@ rank", "slower at every rank", or, where a speedup interval holds 1, "r between 
 agrees with any crossing, verdict or range inside (or overlapping) it; a crossing counts with its
 own bounds (where the ends of the speedup's interval cross 1), which its report cell states. This is issue 24's table,
 reproducible from any two result files (the committed references: ``results/reference/*_default_vm.json.gz``).
+``--json`` writes the figures, with the date, this checkout's commit, each run's commit and machine,
+and the lines of any ``--noise-probe`` file (``scripts/noise_probe.py``'s output saved beside the
+runs), to a new file.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lowrank.judge import speedups  # noqa: E402
+from lowrank.store.documents import parse  # noqa: E402
+from lowrank.store.files import write_new_text  # noqa: E402
 from lowrank.store.load import load, matvec  # noqa: E402
 
 GROUP = ["backend", "dtype", "d", "k", "batch", "cache"]
@@ -44,10 +51,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs=2, type=Path, metavar="RUN")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (a new file)")
+    parser.add_argument("--noise-probe", type=Path, action="append", default=[], metavar="FILE",
+                        help="a saved output of scripts/noise_probe.py taken beside the runs (repeatable): its lines "
+                             "go into the --json record")
     args = parser.parse_args(argv)
-    frames, sps, bes = [], [], []
+    if args.json is not None and args.json.exists():
+        parser.error(f"--json {args.json}: exists; measurements are never overwritten")
+    probes = []
+    for probe in args.noise_probe:
+        try:
+            probes += [line for line in probe.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            parser.error(f"--noise-probe {probe}: cannot be read ({exc})")
+    frames, sps, bes, about = [], [], [], []
     for path in args.runs:
         loaded = load([path])
+        about.append(_about(path))
         frames.append(matvec(loaded.frame))
         sp = speedups.speedups(loaded.frame, n_boot=0, runs=loaded.runs)
         sps.append(sp)
@@ -96,13 +115,35 @@ def main(argv=None) -> int:
     for r in changed[:20]:
         print(f"  {r['backend']} {r['dtype']} {r['d']}x{r['k']} n={r['batch']} {r['cache']}: {r['text_a']} -> {r['text_b']}")
     if args.json is not None:
-        with open(args.json, "x") as fh:  # never over an earlier measurement
-            json.dump({"runs": [str(p) for p in args.runs], "rows": rows, "groups": len(be),
-                       "verdict_changed": len(changed), "ranges": bounded, "bounded_both_sides": len(widths),
-                       "bounded_width_median_r_star": float(np.median(widths)) if widths else None,
-                       "changed": [{k: r[k] for k in (*GROUP, "text_a", "text_b")} for r in changed]},
-                      fh, indent=1, default=str)
+        record = {"what": "agreement of two runs' speedups and break-even verdicts "
+                          "(scripts/measure_speedup_agreement.py)",
+                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
+                  "command": "python scripts/measure_speedup_agreement.py "
+                             + " ".join(sys.argv[1:] if argv is None else map(str, argv)),
+                  "runs": [str(p) for p in args.runs], "run_info": about, "noise_probe": probes,
+                  "rows": rows, "groups": len(be), "verdict_changed": len(changed), "ranges": bounded,
+                  "bounded_both_sides": len(widths),
+                  "bounded_width_median_r_star": float(np.median(widths)) if widths else None,
+                  "changed": [{k: r[k] for k in (*GROUP, "text_a", "text_b")} for r in changed]}
+        write_new_text(args.json, json.dumps(record, indent=1, default=str) + "\n")
     return 0
+
+
+def _about(path: Path) -> dict:
+    """A run's commit, machine and time, as its file records them."""
+    doc = parse(Path(path).read_bytes())
+    commit = doc.get("commit_info") or {}
+    machine = doc.get("machine_info") or {}
+    return {"datetime": doc.get("datetime"), "commit": commit.get("id"), "dirty": commit.get("dirty"),
+            "cpu": (machine.get("cpu") or {}).get("brand_raw"), "node": machine.get("node")}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":
