@@ -178,11 +178,12 @@ PROFILES: dict[str, Profile] = {
         batches=(1, 32, 512),
         caches=("warm", "cold"),
         timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 6 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes; 4 did worse,
-        # docs/machine.md); a call of 10 ms or more on either side, one ABBA block per pass, a partner
-        # of 0.1 s or more too (a 4096² GEMM at n = 512 costs 0.19 s a call): its case is timed in
-        # every pass since its own call is short. A case of 0.1 s or more itself (r* and the refined
-        # ranks at 4096², n = 512; four a run, 2.3 s) is timed in pass 1 only: two ABBA blocks.
+        # 6 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes; 4 did worse:
+        # results/measurements/speedup-agreement-20261206-*.json); a call of 10 ms or more on either
+        # side, one ABBA block per pass, a partner of 0.1 s or more too (a 4096² GEMM at n = 512 costs
+        # 0.19 s a call): its case is timed in every pass since its own call is short. A case of 0.1 s
+        # or more itself (r* and the refined ranks at 4096², n = 512; four a run, 2.3 s) is timed in
+        # pass 1 only: two ABBA blocks.
         pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2,
                            min_pairs_single_pass=4),
         dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
@@ -195,8 +196,9 @@ PROFILES: dict[str, Profile] = {
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
         refine_break_even=True,
-        # Warm pairs of short calls in 5 processes instead of 3 (issue 24: docs/machine.md has what each
-        # try bought; cold cases in them too took the run to 16 minutes, one extra pass did worse).
+        # Warm pairs of short calls in 5 processes instead of 3 (issue 24: what each try bought is in
+        # results/measurements/speedup-agreement-20261206-*.json; cold cases in them too took the run to
+        # 16 minutes, one extra pass did worse).
         short_pair_extra_processes=2,
     ),
     "full": Profile(

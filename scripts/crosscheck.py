@@ -6,8 +6,8 @@ For each warm matvec case of the run at that shape and batches (dense and every 
 numpy and torch-cpu), a fresh process per backend builds its own operands with plain
 numpy (random values of the same shapes and dtype: none of the suite's code), pins the
 run's thread count, and times ``W @ x`` and ``B @ (A @ x)`` (B stored column-major; on numpy
-``np.dot`` for a vector and at rank 1; on torch a batch of 2 to 64 columns at rank 64 or more taken batch-first: the arithmetic and
-layout the library uses, written out here) with a bare
+``np.dot`` for a vector and at rank 1; on torch a batch of 2 to 64 columns at rank 64 or more
+taken batch-first: the arithmetic and layout the library uses, written out here) with a bare
 ``time.perf_counter`` loop: 1 ms blocks, 3 processes × 30 blocks, the lowest of the
 three per-process medians (the suite, too, reports its least disturbed process). The
 table shows both figures and their ratio; the exit code is 1 when any case differs by

@@ -20,7 +20,7 @@ percent from one hour to the next, and a figure means little without it.
 
 ``--alternate-cpus`` moves the probe to the next usable CPU (its own affinity) before each pair
 of blocks and adds a line per CPU for the small call: whether its slow mode belongs to one vCPU,
-which pinning the workers would then avoid (docs/machine.md).
+which pinning the workers would then avoid.
 
 Prints, per call, the blocks' medians (min, median, max), the spread max/min, and the share of
 blocks within 5% of the median of all blocks; for the small call also the share of blocks in
