@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from lowrank.backends import cpu_name  # noqa: E402
 from lowrank.store.documents import parse  # noqa: E402
 from lowrank.store.files import write_new_text  # noqa: E402
+from measurement import commit  # noqa: E402
 
 _WORKER = r"""
 import json, os, statistics, sys, time
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
     print(f"{len(rows)} cases, threads={threads}; largest difference {worst:.1%} (tolerance {args.tolerance:.0%})")
     if args.json is not None:
         record = {"what": "the suite's medians against an independent perf_counter timer (scripts/crosscheck.py)",
-                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
+                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit(),
                   "command": "python scripts/crosscheck.py " + " ".join(sys.argv[1:] if argv is None else argv),
                   "run": str(args.run), "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(),
                                                     "platform": platform.platform(), "threads": threads},
@@ -160,14 +161,6 @@ def main(argv=None) -> int:
         write_new_text(args.json, json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0 if worst <= args.tolerance else 1
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
 import numpy as np  # noqa: E402
+from measurement import commit  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -125,17 +126,6 @@ def time_case(calls: dict, rounds: int) -> dict[str, float]:
         for name in order:
             times[name].append(_block(calls[name], loops[name]))
     return {name: statistics.median(v) for name, v in times.items()}
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("+changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _probe(seconds: float, row_major: bool) -> list[str]:
@@ -227,7 +217,7 @@ def main(argv=None) -> int:
     print(json.dumps(summary, indent=1))
     torch_version = sys.modules["torch"].__version__ if "torch" in sys.modules else None
     record = {"what": "LowRankOperator.apply against each factor layout and PEFT's form (scripts/measure_layouts.py)",
-              "date": stamp.isoformat(timespec="seconds"), "commit": _commit(),
+              "date": stamp.isoformat(timespec="seconds"), "commit": commit(),
               "command": "python scripts/measure_layouts.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": {"cpu": lowrank.backends.cpu_name(), "cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version(), "numpy": np.__version__, "torch": torch_version,

@@ -20,7 +20,6 @@ import importlib.util
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 import lowrank
 from lowrank.store.files import write_new_text
+from measurement import commit
 
 FRACTIONS = "1.0,0.9,0.7,0.5"
 
@@ -43,17 +43,6 @@ def default_model() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def _commit() -> str:
-    try:
-        sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("+changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def table(results: dict, prompt: int, cache: int) -> str:
@@ -130,7 +119,7 @@ def main(argv=None) -> int:
 
     record = {"what": "prefill and decode of a causal LM at uniform parameter fractions, plain truncated SVD "
                       "(scripts/measure_lm_speed.py)",
-              "date": stamp.isoformat(timespec="seconds"), "commit": _commit(),
+              "date": stamp.isoformat(timespec="seconds"), "commit": commit(),
               "command": "python scripts/measure_lm_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "model": str(model_path), "model_class": type(model).__name__,
               "machine": {"cpu": lowrank.backends.cpu_name(), "cpus": os.cpu_count(), "platform": platform.platform(),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from lowrank.judge import speedups  # noqa: E402
 from lowrank.store.documents import parse  # noqa: E402
 from lowrank.store.files import write_new_text  # noqa: E402
+from measurement import commit  # noqa: E402
 from lowrank.store.load import load, matvec  # noqa: E402
 
 GROUP = ["backend", "dtype", "d", "k", "batch", "cache"]
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     if args.json is not None:
         record = {"what": "agreement of two runs' speedups and break-even verdicts "
                           "(scripts/measure_speedup_agreement.py)",
-                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
+                  "date": datetime.datetime.now().isoformat(timespec="seconds"), "commit": commit(),
                   "command": "python scripts/measure_speedup_agreement.py "
                              + " ".join(sys.argv[1:] if argv is None else map(str, argv)),
                   "runs": [str(p) for p in args.runs], "run_info": about, "noise_probe": probes,
@@ -136,14 +136,6 @@ def _about(path: Path) -> dict:
     machine = doc.get("machine_info") or {}
     return {"datetime": doc.get("datetime"), "commit": commit.get("id"), "dirty": commit.get("dirty"),
             "cpu": (machine.get("cpu") or {}).get("brand_raw"), "node": machine.get("node")}
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import inspect
 from dataclasses import asdict, dataclass
 
 from lowrank.errors import LowRankTypeError, LowRankValueError
+from lowrank.model.prediction import GenerationRates
 
 TIMER = "torch.utils.benchmark.Timer.blocked_autorange: median per call over blocks, IQR over blocks"
 DECODE_METHOD = ("one forward of one token on a cache of cache_length tokens, then DynamicCache.crop(-1) back to "
@@ -38,7 +39,7 @@ DECODE_METHOD = ("one forward of one token on a cache of cache_length tokens, th
 
 
 @dataclass(frozen=True)
-class GenerationSpeed:
+class GenerationSpeed(GenerationRates):
     """Prefill and decode times of one model at batch 1 (seconds unless named otherwise)."""
 
     prompt_length: int  # tokens of the prefill
@@ -55,14 +56,6 @@ class GenerationSpeed:
     decode_blocks: int
     decode_calls_per_block: int
     logits: str  # which positions the prefill ran the output head on
-
-    @property
-    def prefill_tokens_per_s(self) -> float:
-        return self.prompt_length / self.prefill_s
-
-    @property
-    def decode_ms_per_token(self) -> float:
-        return self.decode_s * 1e3
 
     @property
     def decode_tokens_per_s(self) -> float:

@@ -71,9 +71,9 @@ def predict_time(dense_time: float, shapes: Mapping[str, tuple[int, int]], ranks
     return predicted
 
 
-@dataclass(frozen=True)
-class GenerationPrediction:
-    """A plan's predicted prefill and decode times (seconds), from the dense model's measured ones."""
+class GenerationRates:
+    """Tokens per second of a prefill and ms per decoded token, from ``prompt_length``, ``prefill_s`` and
+    ``decode_s`` (measured or predicted)."""
 
     prompt_length: int
     prefill_s: float
@@ -86,6 +86,15 @@ class GenerationPrediction:
     @property
     def decode_ms_per_token(self) -> float:
         return self.decode_s * 1e3
+
+
+@dataclass(frozen=True)
+class GenerationPrediction(GenerationRates):
+    """A plan's predicted prefill and decode times (seconds), from the dense model's measured ones."""
+
+    prompt_length: int
+    prefill_s: float
+    decode_s: float
 
 
 def predict_generation(prompt_length: int, dense_prefill_s: float, dense_decode_s: float,
