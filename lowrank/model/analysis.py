@@ -49,6 +49,7 @@ class ModelAnalysis:
     # of W·S (S Sᵀ = G), so every error is an output error (lowrank.weighted)
     grams: dict | None = field(default=None, repr=False)
     model_params: int | None = None  # every parameter of the checkpoint (a tied head counted once)
+    tied: frozenset = frozenset()  # analysed layers that share their weight with the input embedding
 
     @property
     def objective(self) -> str:
@@ -141,7 +142,8 @@ def analyse_checkpoint(path, include=(), exclude=(), max_rank: int | None = None
         spectra.append(layer_spectrum(info.name, W, max_rank, method=method, dtype=info.dtype))
         del W
     model_params = sum(info.numel for info in infos if not info.tied)
-    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt, grams, model_params)
+    return ModelAnalysis(str(path), ckpt.format, spectra, skipped, ckpt, grams, model_params,
+                         frozenset(info.name for info in chosen if info.tied))
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,10 @@ def plan_document(analysis: ModelAnalysis, layers: list[LayerPlan], about: dict,
         })
     summed = totals(layers, speedups or None)
     if analysis.model_params:
-        saved = summed["params_dense"] - summed["params_planned"]
+        # A factored tied head unties it: the embedding stays and its factors are added (the model counts a tied
+        # head once, as the embedding); any other factored layer saves its dense minus factored parameters.
+        saved = sum(-p.params_factored if p.name in analysis.tied else p.params_dense - p.params_factored
+                    for p in layers if p.rank is not None)
         summed.update(model_params=analysis.model_params, model_params_planned=analysis.model_params - saved,
                       model_params_fraction=(analysis.model_params - saved) / analysis.model_params)
     return {"checkpoint": analysis.path, "format": analysis.format, **about, "layers": rows,

@@ -111,7 +111,9 @@ def open_checkpoint(path) -> Checkpoint:
         raise CheckpointError(f"{path}: no such file or folder; accepted: {ACCEPTED}")
     from lowrank.model import causal
 
-    if causal.is_causal(path):
+    # A GGUF, or a causal LM's folder, is read through transformers (names as its modules name them, Conv1D
+    # weights in the nn.Linear layout); a weights file named on its own is read tensor by tensor.
+    if causal.gguf_file(path) is not None or (path.is_dir() and causal.is_causal(path)):
         gguf = causal.gguf_file(path)
         if gguf is not None:
             causal.check_gguf(gguf)

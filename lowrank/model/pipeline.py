@@ -293,7 +293,7 @@ def _causal_speed(request: Request, prepared, result, log) -> dict:
         base = measured["original"]
         for method, ranks in prepared.ranks.items():
             p = predict_generation(request.prompt_tokens, base["prefill_s"], base["decode_s"], shapes, ranks,
-                                   tables[1], tables[request.prompt_tokens])
+                                   tables["decode"], tables["prefill"])
             measured[method]["predicted"] = {"prefill_s": p.prefill_s, "decode_s": p.decode_s,
                                              "prefill_speedup": base["prefill_s"] / p.prefill_s,
                                              "decode_speedup": base["decode_s"] / p.decode_s}
@@ -302,9 +302,9 @@ def _causal_speed(request: Request, prepared, result, log) -> dict:
 
 
 def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tuple[dict, str]:
-    """The per-layer times a causal LM's prediction needs: {n: {(d, k, rank or None): seconds}} at n = 1 (decode,
-    cold cache: a decode streams every weight from memory) and n = the prompt (prefill, warm), each shape timed at a
-    sweep of ranks (:func:`lowrank.model.latency.sweep_ranks`, and any planned rank above it) and interpolated
+    """The per-layer times a causal LM's prediction needs: {"decode" or "prefill": {(d, k, rank or None): seconds}},
+    decode at n = 1 with cold cache (a decode streams every weight from memory), prefill at n = the prompt, warm;
+    each shape timed at a sweep of ranks (:func:`lowrank.model.latency.sweep_ranks`, and any planned rank above it) and interpolated
     linearly in the rank between the two nearest."""
     from lowrank.model import latency, timing
     from lowrank.model.prediction import PREDICTION
@@ -315,7 +315,7 @@ def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tupl
             if r > max(targets[shapes[name]]):
                 targets[shapes[name]].add(r)
     tables = {}
-    for n, cache in ((1, "cold"), (request.prompt_tokens, "warm")):
+    for role, n, cache in (("decode", 1, "cold"), ("prefill", request.prompt_tokens, "warm")):
         times = timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32",
                                      threads=request.e2e_threads, cache=cache, log=log)
         grouped = latency.shape_times(times)
@@ -323,7 +323,7 @@ def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tupl
         for ranks in plans.values():
             for name, r in ranks.items():
                 table[(*shapes[name], r)] = grouped[shapes[name]].time(r)
-        tables[n] = table
+        tables[role] = table
     how = (f"{PREDICTION}; the matvec suite, torch-cpu float32, {request.e2e_threads} thread(s), cold cache at n = 1 "
            f"(decode), warm at n = {request.prompt_tokens} (prefill), each shape at a sweep of ranks, "
            f"{latency.INTERPOLATION}")
@@ -339,7 +339,9 @@ def answer(causal_lm: dict, budgets=PERPLEXITY_BUDGETS) -> list[dict]:
     out = []
     for budget in budgets:
         limit = budget * original
-        within = [m for m, r in causal_lm["methods"].items() if r["perplexity"] <= limit and m in speed]
+        # a plan that factors no layer is the original model: no answer to "is factoring faster?"
+        within = [m for m, r in causal_lm["methods"].items()
+                  if r["perplexity"] <= limit and m in speed and r.get("layers_factored", 1) > 0]
         row = {"budget": budget, "limit": limit, "method": None, "decode_speedup": None, "prefill_speedup": None,
                "faster": False}
         if not within:

@@ -113,10 +113,11 @@ def paired_ratio_interval(base_by_process, cur_by_process, confidence: float, n_
 
     Each run's speedup is resampled by :func:`paired_bootstrap` (processes, then rounds), the
     two independently, so the interval is as wide as the runs' processes disagree. None when
-    either run has no ratio.
+    either run has fewer than two ratios in all: one ratio resamples to itself, an interval of
+    width zero that would call any change significant.
     """
     base, cur = paired_sets(base_by_process), paired_sets(cur_by_process)
-    if not base or not cur:
+    if not base or not cur or min(sum(len(p) for p in side) for side in (base, cur)) < 2:
         return None
     rng = np.random.default_rng(seed)
     boot = paired_bootstrap(cur, n_boot, rng) / paired_bootstrap(base, n_boot, rng)

@@ -254,3 +254,25 @@ def test_gguf_spectra_are_those_of_the_tensors_in_the_file():
     expected = np.linalg.svd(raw, compute_uv=False)
     got = by_name["model.layers.0.self_attn.q_proj.weight"].singular_values
     assert np.allclose(got[:50], expected[:50], rtol=1e-4)
+
+
+@pytest.mark.parametrize("tied_head", [False, True])
+def test_the_whole_models_parameters_kept_are_those_of_the_factored_model(models, tmp_path, capsys, tied_head):
+    """The plan's model_params_planned against the parameters of the model factored by that plan (a tied head,
+    factored, unties: the embedding stays and its factors are added)."""
+    import copy
+    import json
+
+    from lowrank.model import causal
+
+    out = tmp_path / "plan.json"
+    code, _, err = run(["model", models / "llama", "--params", "0.5", "--no-timing", "--json", out,
+                        *(["--factor-tied-head"] if tied_head else [])], capsys)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    ranks = {row["name"]: row["rank"] for row in doc["layers"] if row["rank"] is not None}
+    assert tied_head == any(name.startswith("lm_head") for name in ranks)
+    model = copy.deepcopy(causal.load_model(models / "llama"))
+    assert doc["totals"]["model_params"] == causal.count_params(model)
+    causal.factor(model, ranks)
+    assert doc["totals"]["model_params_planned"] == causal.count_params(model)

@@ -63,3 +63,12 @@ def test_the_iqr_interval_is_nan_without_an_iqr():
     ratio, lo, hi = stats.iqr_ratio_interval({"median": 2.0, "iqr": 0.1, "rounds": 100},
                                              {"median": 1.0, "iqr": 0.05, "rounds": 100}, 1.96)
     assert lo < 2.0 < hi
+
+
+def test_one_round_ratio_per_run_gives_no_paired_interval_rather_than_a_zero_width_one():
+    from lowrank.record import stats
+
+    assert stats.paired_ratio_interval([[2.0]], [[1.5]], 0.99) is None
+    assert stats.paired_ratio_interval([[2.0, 2.1]], [[1.5]], 0.99) is None
+    ratio, low, high = stats.paired_ratio_interval([[2.0, 2.1]], [[1.5, 1.6]], 0.99, n_boot=200)
+    assert low < high and low <= ratio <= high
