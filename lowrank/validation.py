@@ -38,6 +38,17 @@ def check_int(value, name: str, *, minimum: int, maximum: int | None = None) -> 
     return value
 
 
+def check_nonnegative(value, name: str, default: str) -> float:
+    """Return ``value`` as a float if it is a finite number >= 0; ``default`` is named in the error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number) or number < 0:
+        raise LowRankValueError(f"{name}={value!r}: accepted a finite number >= 0 ({default})")
+    return number
+
+
 def check_rank(rank, shape: tuple[int, int], name: str = "rank") -> int:
     """A rank for a d×k matrix: an integer with 1 <= rank <= min(d, k)."""
     d, k = shape

@@ -20,6 +20,7 @@ import numpy as np
 
 from .backends import Backend
 from .errors import LowRankValueError
+from .validation import check_nonnegative
 
 DEFAULT_RIDGE = 1e-6
 # Relative eigenvalue below which G is singular (for ridge=0), and the slack allowed on a
@@ -61,12 +62,7 @@ def _eigen(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ridged(lam: np.ndarray, G: np.ndarray, ridge) -> np.ndarray:
-    try:
-        ridge = float(ridge)
-    except (TypeError, ValueError):
-        ridge = float("nan")
-    if not np.isfinite(ridge) or ridge < 0:
-        raise LowRankValueError(f"ridge={ridge!r}: accepted a finite number >= 0 (default {DEFAULT_RIDGE:g})")
+    ridge = check_nonnegative(ridge, "ridge", f"default {DEFAULT_RIDGE:g}")
     return lam + ridge * float(np.trace(G)) / G.shape[0]
 
 
@@ -115,12 +111,7 @@ def asvd_gram(mean_abs, alpha: float = ASVD_ALPHA) -> np.ndarray:
     At full rank it reproduces W (A's un-scaling undoes the scaling). A channel that never
     fires (s_j = 0) gets the ridge of :func:`whitening`.
     """
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        a = float("nan")
-    if not np.isfinite(a) or a < 0:
-        raise LowRankValueError(f"alpha={alpha!r}: accepted a finite number >= 0 (ASVD's default {ASVD_ALPHA:g})")
+    a = check_nonnegative(alpha, "alpha", f"ASVD's default {ASVD_ALPHA:g}")
     m = np.asarray(mean_abs, dtype=np.float64)
     if m.ndim != 1 or not np.all(np.isfinite(m)) or np.any(m < 0):
         raise LowRankValueError("mean_abs must be a 1-D array of finite values >= 0 (the mean |x_j| of each input)")
