@@ -1,10 +1,10 @@
 """Factorization cost and quality: exact SVD, our randomized SVD and its peers, over spectra and knobs.
 
 Each case times one factorization of a matrix of known spectrum (see
-``benchmarks/factorize/operands.py``) with ``benchmark.pedantic`` — calls take
-milliseconds to seconds, so an untimed first call sets how many rounds fit the
-profile's budget — and records, computed outside the timed call, its Frobenius
-error against the Eckart–Young optimum after truncation to rank r (schema:
+``benchmarks/factorize/operands.py``) with the run's instrument, under the suite's
+timing (:meth:`benchmarks.factorize.grid.FactorizeProfile.policy`: calls of milliseconds
+to seconds: warm-up, then one call a round), and records, computed outside the timed call,
+its Frobenius error against the Eckart–Young optimum after truncation to rank r (schema:
 ``lowrank/record/suites/factorize.py``).
 """
 
@@ -15,7 +15,6 @@ from benchmarks.factorize import operands as ops
 from benchmarks.factorize.grid import FactorizeCase, factorize_cases
 from benchmarks.harness import settings
 from lowrank.backends import available_backends
-from lowrank.record import plausibility
 from lowrank.record.schema import SCHEMA_TAG
 
 PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
@@ -30,8 +29,6 @@ def pytest_generate_tests(metafunc):
     for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):
         reason = status[case.backend] or ops.peer_unavailable(case.method)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
-        if selection.profile.factorize.single_pass:
-            marks.append(pytest.mark.single_pass)
         if case.method == "svd":
             # LAPACK's (or torch's) SVD: none of the instructions are this library's, and under
             # callgrind each case takes about a minute, most of a counted run's budget.
@@ -44,17 +41,16 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
     case = FactorizeCase(d, k, spectrum, rank, backend, dtype, method, oversampling, power_iterations)
     prof = lowrank_run.selection.profile.factorize
     call = ops.make_call(case, ops.matrix_for(case))
-    peak = plausibility.compute_roof(lowrank_run.calibration, backend, dtype)
     passes, flops = ops.model_cost(case)
     benchmark.group = case.group
-    counted = {}
-    if lowrank_run.counts and not benchmark.disabled:  # a counted run (benchmarks/engine/counting.py)
-        counted, first = lowrank_run.time(benchmark, call), None
-        result = call()
-    else:
-        rounds, first = ops.plan_rounds(call, benchmark.disabled, prof.budget_s, prof.max_rounds,
-                                        ops.min_seconds(case, peak))
-        result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
+    last = []  # the factors of the last measured call, for the error check
+
+    def timed():
+        last[:] = [call()]
+
+    record = lowrank_run.time(benchmark, timed, prof.policy(lowrank_run.policy))
+    result = last[0]
+    last.clear()
     benchmark.extra_info.update(
         {
             "schema": SCHEMA_TAG,
@@ -76,10 +72,9 @@ def bench_factorize(benchmark, lowrank_run, d, k, spectrum, rank, backend, dtype
             **ops.quality(case, result),
             "passes": passes,
             "flops_model": flops,
-            "first_call_s": first,
             "blas_threads": lowrank_run.threads.get("blas"),
             "torch_threads": lowrank_run.threads.get("torch"),
         }
     )
-    benchmark.extra_info.update(counted)
-    benchmark.extra_info["gflops"] = None if counted else lowrank_run.gflops(benchmark, flops)
+    benchmark.extra_info.update(record)
+    benchmark.extra_info["gflops"] = lowrank_run.gflops(benchmark, flops) if lowrank_run.instrument.reads_roofs else None

@@ -29,17 +29,16 @@ def bench_matvec(benchmark, lowrank_run, backend, dtype, d, k, rank, batch, cach
     info = benchmark.extra_info
     info.update({"schema": SCHEMA_TAG, "suite": "matvec", "variant": case.variant, "backend": backend})
     if rank is None:
-        info.update(lowrank_run.time(benchmark, timed.call, lowrank_run.dense_policy))
+        info.update(lowrank_run.time(benchmark, timed.call))
     else:  # timed beside its dense partner, round by round: the speedup is a paired figure
         dense = operands.dense_call(replace(case, rank=None), llc)
         info.update(lowrank_run.time_pair(benchmark, timed.call, dense.call, partner_key=case.group))
-    info["refined"] = lowrank_run.refined(case)
-    if lowrank_run.measures_quality_of(case):  # a refined rank has no pass 1: pass 2 computes them
+    if lowrank_run.measures_quality:
         with lowrank_run.host_work(backend):
             quality = operands.quality(d, k, dtype, rank, backend)
             out_error = operands.output_error(case)
         peak, peak_method = operands.peak_memory(case, timed.call)
-    else:  # a later pass of worker processes: the driver takes these from the first (benchmarks/engine/driver.py)
+    else:  # a later worker process: the driver takes these from the first (benchmarks/engine/driver.py)
         quality, out_error, peak, peak_method = {"rel_error_fro": None, "optimal_error_fro": None}, None, None, None
     info.update(
         {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.engine.timing import PairPolicy, Policy
+from benchmarks.engine.timing import Policy
 from benchmarks.factorize.grid import SPECTRA, FactorizeProfile
 from benchmarks.lora.grid import LoraProfile
 from lowrank.backends import BACKEND_NAMES
@@ -29,11 +29,10 @@ _FACTORIZE: dict[str, FactorizeProfile] = {
         rank_knobs=(),
         exact_max_dim=512,
         exact_all_spectra_max_dim=512,
-        # Calls of 1-2 ms: 3 rounds let our/peer time ratios move by 60% between quick runs, too
-        # much for the CI gate to judge them; 25 rounds cost under 0.1 s a case.
+        # Calls of 1-2 ms: a few rounds let our/peer time ratios move too far between quick runs for
+        # the CI gate to judge them; 25 rounds cost under 0.1 s a case.
         budget_s=0.05,
         max_rounds=25,
-        single_pass=False,  # calls of 1-2 ms: every pass, like the matvec cases
     ),
     "default": FactorizeProfile(
         # Kept to a few minutes on 2 cores: the 4096x1024 shape, the rank-256 cells and every
@@ -45,10 +44,11 @@ _FACTORIZE: dict[str, FactorizeProfile] = {
         dtypes=("float32",),
         sweep_knobs=((10, 0), (10, 1), (40, 1), (0, 2), (10, 2), (20, 2), (10, 4)),
         rank_knobs=((10, 1), (10, 2)),
-        exact_max_dim=4096,
+        # The exact SVD of 4096² (20-35 s a call, warmed up and timed in every process) is in "full".
+        exact_max_dim=1024,
         exact_all_spectra_max_dim=1024,
-        budget_s=0.4,
-        max_rounds=7,
+        budget_s=0.15,
+        max_rounds=5,
         # 4096² on the decaying and the flat spectrum (the easy and the hard case for a
         # randomized SVD): every spectrum there cost 100 s per backend; all four are at 1024².
         all_spectra_max_dim=1024,
@@ -64,8 +64,8 @@ _FACTORIZE: dict[str, FactorizeProfile] = {
         rank_knobs=((10, 1), (10, 2), (10, 4)),
         exact_max_dim=4096,  # an exact SVD of 8192² takes minutes on 2 cores
         exact_all_spectra_max_dim=4096,
-        budget_s=2.0,
-        max_rounds=15,
+        budget_s=0.7,
+        max_rounds=7,
     ),
 }
 
@@ -125,26 +125,13 @@ class Profile:
     base_ranks: tuple[int, ...]
     batches: tuple[int, ...]
     caches: tuple[str, ...]
-    timing: Policy  # how each case is timed (benchmarks/engine/timing.py)
-    # How many alternating rounds a factored case gets beside its dense partner (the paired speedup).
-    pairing: PairPolicy
+    timing: Policy  # how each case is timed in each process (benchmarks/engine/timing.py, docs/timing.md)
     factorize: FactorizeProfile  # the factorization suite's grid
     lora: LoraProfile  # the LoRA suite's grid
     # Cells left out to keep the profile's wall time in budget: (d, k, dtype, batch), None
     # matching any value. They apply to the profile's own shapes: a shape the user names
     # in LOWRANK_BENCH_SHAPES is timed at every dtype and batch asked for.
     skip: tuple[tuple[int, int, str | None, int | None], ...] = field(default=())
-    # A dense case's own timing (None: ``timing``). Every factored case of its group times it
-    # again beside itself, so its own rounds only give the dense time of the tables and the gate.
-    dense_timing: Policy | None = None
-    # After pass 1, one rank per matvec curve near its break-even, timed by the later passes
-    # (benchmarks/matvec/refine.py). Off where a run's cases must be the same every time (CI's quick runs).
-    refine_break_even: bool = False
-    # Passes after the run's own that time only the factored cases whose pair's two calls are both short
-    # (under timing.long_call_s) in a warm cache (benchmarks/engine/driver.py): a few-microsecond call has
-    # two speeds about 2x apart on a shared VM, switching over seconds to minutes, which only more
-    # processes average. Not used where the user asks for one process (LOWRANK_BENCH_PROCESSES=1: no driver).
-    short_pair_extra_processes: int = 0
 
     def skips(self, d: int, k: int, dtype: str, batch: int) -> bool:
         return any((d, k) == (sd, sk) and sdt in (None, dtype) and sb in (None, batch)
@@ -163,8 +150,8 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64),
         batches=(1, 32),
         caches=("warm",),
-        timing=Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.005),
-        pairing=PairPolicy(min_pairs=10, max_pairs=20, budget_s=0.012, min_pairs_long=4, min_pairs_very_long=4),
+        # Rounds of 1 ms, at least 10 of each side: the CI gate judges single quick runs.
+        timing=Policy(warmup_s=0.005, round_s=1e-3, budget_s=0.012, min_rounds=10, max_rounds=40),
     ),
     "default": Profile(
         name="default",
@@ -177,17 +164,9 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64, 256),
         batches=(1, 32, 512),
         caches=("warm", "cold"),
-        timing=Policy(round_s=2e-3, min_rounds=15, max_rounds=60, budget_s=0.04, warmup_s=0.01),
-        # 6 or more pairs of 2 ms rounds a pass, on each side (8 before the extra passes; 4 did worse:
-        # results/measurements/speedup-agreement-20261206-*.json); a call of 10 ms or more on either
-        # side, one ABBA block per pass, a partner of 0.1 s or more too (a 4096² GEMM at n = 512 costs
-        # 0.19 s a call): its case is timed in every pass since its own call is short. A case of 0.1 s
-        # or more itself (r* and the refined ranks at 4096², n = 512; four a run, 2.3 s) is timed in
-        # pass 1 only: two ABBA blocks.
-        pairing=PairPolicy(min_pairs=6, max_pairs=30, budget_s=0.024, min_pairs_long=2, min_pairs_very_long=2,
-                           min_pairs_single_pass=4),
-        dense_timing=Policy(round_s=2e-3, min_rounds=8, max_rounds=20, budget_s=0.016, warmup_s=0.01,
-                            min_rounds_long=3),
+        # Rounds of 2 ms for 30 ms a case and process: a pair of short calls gets about 8 ABBA rounds of
+        # each side in each of the run's processes; a pair with a call of 0.1 s or more gets one block.
+        timing=Policy(warmup_s=0.01, round_s=2e-3, budget_s=0.03, min_rounds=2, max_rounds=40),
         # 8192² is timed at n = 1 only, where W streams from DRAM and nothing else in the grid
         # shows it. float64 and n = 512 (compute-bound like 4096² at n = 512, 7 s a call pair)
         # cost about 3 minutes, n = 32 about 50 s more, of a run that must stay under 15; all
@@ -195,11 +174,6 @@ PROFILES: dict[str, Profile] = {
         # and with the dense GEMM (0.35 s a call) timed beside each of its 7 ranks, 60 s of a run.
         skip=((8192, 8192, "float64", None), (8192, 8192, None, 32), (8192, 8192, None, 512),
               (4096, 4096, "float64", 512)),
-        refine_break_even=True,
-        # Warm pairs of short calls in 5 processes instead of 3 (issue 24: what each try bought is in
-        # results/measurements/speedup-agreement-20261206-*.json; cold cases in them too took the run to
-        # 16 minutes, one extra pass did worse).
-        short_pair_extra_processes=2,
     ),
     "full": Profile(
         name="full",
@@ -221,9 +195,6 @@ PROFILES: dict[str, Profile] = {
         base_ranks=(1, 4, 16, 64, 256, 1024),
         batches=(1, 32, 512),
         caches=("warm", "cold"),
-        timing=Policy(round_s=5e-3, min_rounds=25, max_rounds=200, budget_s=0.3, warmup_s=0.05),
-        pairing=PairPolicy(min_pairs=20, max_pairs=100, budget_s=0.3, min_pairs_long=6, min_pairs_very_long=4),
-        refine_break_even=True,
-        short_pair_extra_processes=3,
+        timing=Policy(warmup_s=0.05, round_s=5e-3, budget_s=0.3, min_rounds=4, max_rounds=200),
     ),
 }

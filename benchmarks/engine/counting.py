@@ -52,13 +52,13 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from benchmarks.engine import driver, timing
+
 # 2: glibc malloc's internals left out of `instructions` (recorded beside it); 3: numpy's lookups keyed
 # by object addresses too (ADDRESS_KEYED); 4: a short call's count is the difference of loops of N and
 # 2N calls over N, which cancels what a region costs besides its calls; 5: CPython's type-attribute cache
 # misses join ADDRESS_KEYED, and numpy's OS entropy is fixed (fix_entropy)
 COUNTING_VERSION = 5
-# The worker's folder for callgrind's dump files (set by the driver for a counted run).
-COUNT_DIR_ENV = "LOWRANK_BENCH_COUNT_DIR"
 BYTECODE_NOTE = "bytecode.txt"  # in the run's count folder: what compile_sources said, for the record
 TARGET_INSTRUCTIONS = 2_000_000
 MAX_CALLS = 1000
@@ -163,8 +163,14 @@ def compile_sources() -> str:
     return "compiled" if ok else "source (the tree could not be byte-compiled: read-only?)"
 
 
+def _worker_count_dir() -> str | None:
+    """This counted worker's folder of dumps and hooks, from its spec (``benchmarks/engine/driver.py``)."""
+    spec = driver.current()
+    return spec.count_dir if spec is not None else None
+
+
 def _bytecode_note() -> str | None:
-    folder = os.environ.get(COUNT_DIR_ENV)
+    folder = _worker_count_dir()
     note = Path(folder) / BYTECODE_NOTE if folder else None
     return note.read_text() if note is not None and note.exists() else None
 
@@ -252,7 +258,7 @@ def _loop(call, calls: int) -> None:
 
 def _count_folder() -> Path:
     """This counted worker's dump folder; outside one, the error that says how to get one."""
-    folder = os.environ.get(COUNT_DIR_ENV)
+    folder = _worker_count_dir()
     if not folder:
         raise CountingUnavailable("not a counted worker: run the suite with LOWRANK_BENCH_METRIC=instructions")
     return Path(folder)
@@ -338,3 +344,57 @@ def recorded_settings(threads: dict) -> dict:
             "target_instructions": TARGET_INSTRUCTIONS, "repeats": REPEATS, "repeats_long": REPEATS_LONG,
             "warm_calls": WARM_CALLS,
             "threads": threads, "blas": blas}
+
+
+class Instructions:
+    """The counting instrument: instructions per call under callgrind, in one worker process under valgrind.
+
+    The same interface as :class:`benchmarks.engine.timing.WallClock` (:mod:`benchmarks.engine.instrument`).
+    """
+
+    metric = "instructions"
+    reads_roofs = False  # no times: no calibration, throughput or plausibility
+    measures_quality = False  # under valgrind an error check's SVD takes minutes: counts only
+    always_in_worker = True  # the case must run under valgrind, even with one process
+    processes = 1  # counts are the same in every process
+    prepares_operands = True  # built natively first (driver.prepare_operands)
+
+    def unavailable(self) -> str | None:
+        try:
+            require_valgrind()
+        except CountingUnavailable as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def leaves_out(item) -> str | None:
+        """Why a case is left out of a counted run (its ``not_counted`` marker), or None."""
+        marker = item.get_closest_marker("not_counted")
+        return None if marker is None else marker.kwargs.get("reason", "not counted")
+
+    def launch(self, workdir: Path) -> tuple[driver.Launch, str]:
+        """Build the hooks and byte-compile the sources once; the launch of a counted worker and its dump folder."""
+        count_dir = Path(workdir) / "counts"
+        count_dir.mkdir(exist_ok=True)
+        build_hooks(count_dir)
+        (count_dir / BYTECODE_NOTE).write_text(compile_sources())
+        # Bytecode is written whatever the caller's environment says (compiled and loaded code count differently).
+        env = (*ENVIRONMENT.items(), ("PYTHONDONTWRITEBYTECODE", None))
+        return driver.Launch(prefix=tuple(valgrind_command(count_dir)), env=env), str(count_dir)
+
+    def measure(self, benchmark, call, policy) -> dict:
+        if benchmark.disabled:
+            return timing.measure(benchmark, call, policy)
+        record = count(call)
+        # pytest-benchmark's own record of the case, from one call under valgrind: its time is no
+        # time (the schema says so; readers of a counted run read "instructions").
+        benchmark.pedantic(call, rounds=1, iterations=1, warmup_rounds=0)
+        return {**record, **timing.empty_record()}
+
+    def measure_pair(self, benchmark, call, partner, policy, partner_plan=None) -> tuple[dict, None]:
+        """``call`` counted alone: instructions need no partner to cancel the machine's noise."""
+        return {**self.measure(benchmark, call, policy), "partner_call_s": None, "pair_ratios": None}, None
+
+    @staticmethod
+    def run_fields(threads: dict) -> dict:
+        return {"counting": recorded_settings(threads)} if _worker_count_dir() else {}

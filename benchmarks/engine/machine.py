@@ -80,8 +80,15 @@ class ThreadPin:
     """Pin BLAS (threadpoolctl) and torch intra-op threads to ``n``; :meth:`release` restores them."""
 
     def __init__(self, n: int, use_torch: bool):
+        import importlib.util
+
         from threadpoolctl import threadpool_limits
 
+        # threadpoolctl limits the libraries loaded when it is called: scipy ships its own OpenBLAS, loaded
+        # by the first scipy.linalg call (scikit-learn's randomized_svd, a peer of the factorization suite),
+        # which would otherwise run with every core's threads.
+        if importlib.util.find_spec("scipy") is not None:
+            import scipy.linalg  # noqa: F401
         self.n = n
         self._limits = threadpool_limits(limits=n, user_api="blas")
         self._torch_before = None
@@ -300,29 +307,6 @@ def calibrate(backend_dtypes: dict[str, tuple[str, ...]], matmul_size: int, log=
         log(f"[calibrate] {backend} matmul {size}^2: " + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peaks[backend].items()))
     return {"memory": memory, "levels": levels, "cache_bytes": {m: _level_sizes(m) for m in levels},
             "peak_gflops": peaks, "llc_bytes": llc, "matmul_size": matmul_size}
-
-
-ROOFS = ("memory", "levels", "peak_gflops")  # the parts of a calibration that are roofs: maxima
-
-
-def with_later_reading(calibration: dict, later: dict) -> dict:
-    """``calibration`` with each roof the higher of its reading and ``later``'s (a second :func:`calibrate`).
-
-    A roof is a maximum: a disturbance only ever lowers a reading, and a roof read low at a noisy
-    moment flags the run's own fastest results as impossible (a matmul peak read 24% low flagged the
-    run's 4096² GEMMs at n = 512, an L3 roof read 19% low flagged numpy results in cache) and drops
-    their break-evens. Both readings of the roofs are kept: ``readings`` (first, later).
-    """
-    def best(a, b):
-        if isinstance(a, dict):
-            return {key: best(value, b.get(key) if isinstance(b, dict) else None) for key, value in a.items()}
-        if isinstance(a, float) and isinstance(b, (int, float)):
-            return max(a, float(b))
-        return a  # sizes and counts (buffer_bytes) are not roofs
-
-    out = {**calibration, **{part: best(calibration.get(part) or {}, later.get(part)) for part in ROOFS}}
-    out["readings"] = [{part: calibration.get(part) or {} for part in ROOFS}, {part: later.get(part) or {} for part in ROOFS}]
-    return out
 
 
 def _level_sizes(mem: str) -> dict[str, int]:

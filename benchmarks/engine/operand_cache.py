@@ -1,6 +1,6 @@
 """Operands built once per run and shared by its worker processes (and its counted workers).
 
-The driver (``benchmarks/engine/driver.py``) names a folder in ``OPERAND_CACHE_ENV``; the first
+The driver (``benchmarks/engine/driver.py``) names a folder in each worker's spec; the first
 process that needs an operand builds it and saves it there, atomically, and the others load it.
 A counted run builds them natively first (``driver.prepare_operands``): under valgrind an SVD
 of 1024² takes minutes.
@@ -8,18 +8,18 @@ of 1024² takes minutes.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.engine.driver import OPERAND_CACHE_ENV
+from benchmarks.engine import driver
 from lowrank.record.atomic import write_atomic
 
 
 def shared(name: str, build) -> dict[str, np.ndarray]:
     """``build()`` (a dict of arrays), or what an earlier process of this run saved under ``name``."""
-    folder = os.environ.get(OPERAND_CACHE_ENV)
+    spec = driver.current()
+    folder = spec.operand_cache if spec is not None else None
     if not folder:
         return build()
     path = Path(folder) / f"{name}.npz"

@@ -47,14 +47,18 @@ class FactorizeProfile:
     rank_knobs: tuple[tuple[int, int], ...]  # at the other ranks
     exact_max_dim: int  # exact SVD only when max(d, k) <= this ...
     exact_all_spectra_max_dim: int  # ... and for every spectrum only up to this (else power-law only)
-    budget_s: float  # seconds of timed calls per case (at least one call)
+    budget_s: float  # seconds of timed calls per case and process (at least one call)
     max_rounds: int
-    # Timed in the first pass of worker processes only (calls of 0.1 s to a minute: long against
-    # the disturbances that passes guard against, and too long to time three times).
-    single_pass: bool = True
     # Shapes with max(d, k) above this are swept on large_spectra only (None: every shape on all).
     all_spectra_max_dim: int | None = None
     large_spectra: tuple[str, ...] = ()
+
+    def policy(self, base):
+        """The run's timing (:class:`benchmarks.engine.timing.Policy`) for this suite's calls, which take
+        milliseconds to seconds: the profile's warm-up, then at least one round within this grid's budget."""
+        from dataclasses import replace
+
+        return replace(base, min_rounds=1, budget_s=self.budget_s, max_rounds=self.max_rounds)
 
     def spectra_for(self, d: int, k: int) -> tuple[str, ...]:
         if self.all_spectra_max_dim is None or max(d, k) <= self.all_spectra_max_dim:

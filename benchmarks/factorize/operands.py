@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
-import time
 
 import numpy as np
 
@@ -234,48 +233,3 @@ def quality(case: FactorizeCase, result) -> dict:
         "sigma_rel_error_max": float(np.max(np.abs(np.sort(s_hat)[::-1] - sigma) / sigma)),
         "matrix_rank": case.rank if case.spectrum == "exact-rank" else min(case.d, case.k),
     }
-
-
-# Calls shorter than this get at least MIN_ROUNDS timed rounds whatever the budget, so that
-# one disturbed call cannot be the whole measurement; longer ones (exact SVDs) may get one.
-SHORT_CALL_S = 1.0
-MIN_ROUNDS = 3
-
-
-def plan_rounds(call, disabled: bool, budget_s: float, max_rounds: int,
-                min_seconds: float = 0.0) -> tuple[int, float | None]:
-    """Rounds for ``benchmark.pedantic``: an untimed first call (the warm-up) sets how many fit the budget.
-
-    At least :data:`MIN_ROUNDS` for calls under :data:`SHORT_CALL_S`, at most ``max_rounds``.
-    ``min_seconds`` is a lower bound on one call from the cost model (:func:`min_seconds`):
-    when it already exceeds both the budget and :data:`SHORT_CALL_S`, one timed round is all
-    the plan can be, and the untimed call is skipped (an exact SVD of 4096² costs 36 s a
-    call here; its first-call effects are milliseconds of that).
-    Returns (rounds, seconds of that first call); (1, None) when timing is disabled or the
-    first call was skipped.
-    """
-    if disabled or min_seconds >= max(budget_s, SHORT_CALL_S):
-        return 1, None
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
-    rounds = int(budget_s / max(first, 1e-9))
-    if first < SHORT_CALL_S:
-        rounds = max(rounds, MIN_ROUNDS)
-    return max(1, min(max_rounds, rounds)), first
-
-
-def min_seconds(case: FactorizeCase, peak_gflops: float | None) -> float:
-    """A lower bound on one call's time: the FLOPs it cannot avoid at the calibrated matmul peak.
-
-    Exact SVD: the bidiagonalisation alone, 4mn² − 4n³/3 FLOPs for m ≥ n (Golub & Van
-    Loan); randomized methods: the products with W of :func:`model_cost`. 0 without a peak.
-    """
-    if not peak_gflops:
-        return 0.0
-    if case.method == EXACT:
-        m, n = max(case.d, case.k), min(case.d, case.k)
-        flops = 4 * m * n * n - 4 * n**3 / 3
-    else:
-        flops = model_cost(case)[1] or 0
-    return flops / (peak_gflops * 1e9)

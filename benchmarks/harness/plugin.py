@@ -16,17 +16,16 @@ import os
 import platform
 import re
 import shutil
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from benchmarks.engine import counting, driver, machine, timing
+from benchmarks.engine import driver, instrument, machine, timing
 from benchmarks.engine.dtypes import dtypes_on
 from benchmarks.harness import settings
 from benchmarks.harness.selection import Selection
-from benchmarks.matvec import grid, refine
+from benchmarks.matvec import grid
 from lowrank.backends import BACKEND_NAMES, available_backends
 from lowrank.record import merging, pairs, plausibility
 from lowrank.record.atomic import write_atomic, write_text_atomic
@@ -43,7 +42,6 @@ __all__ = [
     "pytest_generate_tests",
     "pytest_report_header",
     "pytest_runtest_protocol",
-    "pytest_runtest_setup",
     "pytest_runtestloop",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
@@ -56,13 +54,10 @@ PROGRESS = pytest.StashKey[dict]()
 THREAD_PIN = pytest.StashKey[machine.ThreadPin]()
 RUNNABLE = pytest.StashKey[int]()  # cases whose backend is available
 RUN = pytest.StashKey["RunContext"]()
+INSTRUMENT = pytest.StashKey[instrument.Instrument]()
 PARAM_NAMES = ("backend", "dtype", "d", "k", "rank", "batch", "cache")
 # Plugin defaults of the options the timing policy replaces; a value that differs was set by the user.
 PLUGIN_DEFAULTS = {"benchmark_max_time": 1.0, "benchmark_min_rounds": 5}
-# Pause when the run moves from one backend to the next: numpy's OpenBLAS pool and torch's
-# OpenMP pool keep spinning after their last call; measured here, 0.2 s removed the stalls
-# that 1-50 ms did not (a torch call right after numpy: 27 us alone, 3.6 ms median).
-SETTLE_S = 0.2
 
 
 def pytest_addoption(parser):
@@ -71,6 +66,9 @@ def pytest_addoption(parser):
                     "(overrides LOWRANK_BENCH_PROFILE)")
     group.addoption("--lowrank-output", default=None, help="folder for result JSON (default results/runs; "
                     "LOWRANK_BENCH_OUTPUT)")
+    group.addoption(driver.SPEC_OPTION, default=None, metavar="SPEC", help="run as one worker process of a run, "
+                    "configured by the spec file the driver wrote (benchmarks/engine/driver.py; its log shows the "
+                    "command line)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -83,28 +81,31 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lowrank_grid: parametrize over the profile's matvec grid")
     config.addinivalue_line("markers", "not_counted(reason): left out of counted runs (LOWRANK_BENCH_METRIC="
                             "instructions), for the reason given")
-    config.addinivalue_line("markers", "single_pass: timed in the first pass of worker processes only (calls of "
-                                       "milliseconds to seconds, long against the disturbances passes guard against)")
+    spec_path = config.getoption("lowrank_worker")
     try:
-        run_settings = settings.Settings.from_env(profile=config.getoption("lowrank_profile"),
+        if spec_path:  # a worker: its settings are its spec's, whatever the environment says
+            driver.enter(driver.WorkerSpec.read(spec_path))
+        env = driver.current().worker_settings if driver.is_worker() else None
+        run_settings = settings.Settings.from_env(env, profile=config.getoption("lowrank_profile"),
                                                   output=config.getoption("lowrank_output"))
         selection = run_settings.selection
         cases = grid.expand(selection)
         config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
-    except ValueError as exc:  # settings.SettingsError, selection.GridError, a bad timing option
+    except (ValueError, OSError, TypeError) as exc:  # settings.SettingsError, selection.GridError, a bad option or spec
         raise pytest.UsageError(str(exc)) from None
     status = available_backends()
     if selection.explicit_backends:
         for name in selection.backends:
             if status[name] is not None:
                 raise pytest.UsageError(f"LOWRANK_BENCH_BACKENDS asks for {name!r}, which is unavailable: {status[name]}")
-    if run_settings.counts and not driver.is_worker() and not _timing_disabled(config):
-        try:
-            counting.require_valgrind()
-        except counting.CountingUnavailable as exc:
-            raise pytest.UsageError(f"LOWRANK_BENCH_METRIC=instructions: {exc}") from None
+    measuring = instrument.for_metric(run_settings.metric)
+    config.stash[INSTRUMENT] = measuring
+    if not driver.is_worker() and not _timing_disabled(config):
+        why = measuring.unavailable()
+        if why:
+            raise pytest.UsageError(f"LOWRANK_BENCH_METRIC={run_settings.metric}: {why}")
     config.stash[settings.KEY] = run_settings
-    processes = run_settings.processes
+    processes = measuring.processes or run_settings.processes
     prof = selection.profile
     usable = [b for b in selection.backends if status[b] is None]
     # torch too when it is loaded at all (available_backends imports it to ask for a GPU): an
@@ -117,9 +118,8 @@ def pytest_configure(config):
     disabled = _timing_disabled(config)
     # Driver mode: this process hands the cases to worker processes (benchmarks/engine/driver.py).
     config.stash[PROGRESS] = {"planned": None, "finished": 0, "session": None, "processes": processes,
-                              "last_backend": None, "failed": None,
-                              # A counted run always hands its cases to a worker: the one under valgrind.
-                              "driver": not disabled and (processes > 1 or run_settings.counts)
+                              "failed": None,
+                              "driver": not disabled and (processes > 1 or measuring.always_in_worker)
                               and not driver.is_worker()}
 
     output = {"final": None, "temp": None}
@@ -169,29 +169,18 @@ def _backend_of(item) -> str | None:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Run the cases backend by backend (numpy, torch-cpu, torch-cuda), keeping their order otherwise.
-
-    No timing is taken while another library's thread pool may still spin: each backend's
-    cases run as one block, with a pause at each switch (:data:`SETTLE_S`).
-    """
+    """Run the cases backend by backend (numpy, torch-cpu, torch-cuda), keeping their order otherwise,
+    without those the run's instrument leaves out (``not_counted`` cases in a counted run)."""
     order = {name: i for i, name in enumerate(BACKEND_NAMES)}
     items[:] = sorted(items, key=lambda item: order.get(_backend_of(item), -1))
-    if settings.of(config).counts:
-        kept = [i for i in items if i.get_closest_marker("not_counted") is None]
-        if len(kept) < len(items):
-            left = [i for i in items if i.get_closest_marker("not_counted") is not None]
-            config.hook.pytest_deselected(items=left)
-            items[:] = kept
-            if not driver.is_worker():
-                reasons = sorted({i.get_closest_marker("not_counted").kwargs.get("reason", "") for i in left})
-                reporter = config.pluginmanager.get_plugin("terminalreporter")
-                if reporter is not None:
-                    reporter.write_line(f"[count] {len(left)} case(s) left out of the counted run: {'; '.join(reasons)}")
-    if driver.pass_number() > 1:
-        later = [i for i in items if i.get_closest_marker("single_pass") is None and not driver.leaves_out(i.nodeid)]
-        if len(later) < len(items):
-            config.hook.pytest_deselected(items=[i for i in items if i not in later])
-            items[:] = later
+    measuring = config.stash[INSTRUMENT]
+    left = {item: why for item in items if (why := measuring.leaves_out(item))}
+    if left:
+        config.hook.pytest_deselected(items=list(left))
+        items[:] = [i for i in items if i not in left]
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not driver.is_worker():
+            reporter.write_line(f"[{measuring.metric}] {len(left)} case(s) left out: {'; '.join(sorted(set(left.values())))}")
 
 
 def pytest_collection_finish(session):
@@ -199,16 +188,6 @@ def pytest_collection_finish(session):
     if progress is not None:
         progress["planned"] = len(session.items)
         progress["session"] = session
-
-
-def pytest_runtest_setup(item):
-    progress = item.config.stash.get(PROGRESS, None)
-    backend = _backend_of(item)
-    if progress is None or backend is None or _timing_disabled(item.config):
-        return
-    if progress["last_backend"] is not None and backend != progress["last_backend"]:
-        time.sleep(SETTLE_S)
-    progress["last_backend"] = backend
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -234,41 +213,27 @@ def pytest_runtestloop(session):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     run = RunContext(config, reporter)
     config.stash[RUN] = run
-    counts = settings.of(config).counts
-    if counts:
-        run.calibration = {}  # nothing is timed: no roofs to check against
-    else:
-        run.calibrate()
+    run.calibrate()
     import tempfile
 
-    passes = progress["processes"]
-    # Pairs of short calls: more passes where the profile asks for them (never in a counted run,
-    # whose counts no process moves, nor where the user asked for one pass).
-    short_processes = passes + (0 if counts else run.selection.profile.short_pair_extra_processes)
+    processes = progress["processes"]
+    measuring = run.instrument
     docs: list = []
     interrupted = False
     failed: tuple[str, ...] = ()
     with tempfile.TemporaryDirectory(prefix="lowrank-bench-") as tmp:
-        prefix, extra_env = (), None
-        if counts:
-            count_dir = Path(tmp) / "counts"
-            count_dir.mkdir()
-            try:
-                counting.build_hooks(count_dir)
-                (count_dir / counting.BYTECODE_NOTE).write_text(counting.compile_sources())
-            except counting.CountingUnavailable as exc:
-                raise pytest.UsageError(f"LOWRANK_BENCH_METRIC=instructions: {exc}") from None
-            prefix = tuple(counting.valgrind_command(count_dir))
-            extra_env = {**counting.ENVIRONMENT, counting.COUNT_DIR_ENV: str(count_dir)}
+        workdir = Path(tmp)
         try:
-            if counts:
-                driver.prepare_operands(config.invocation_params.args, backends, Path(tmp), run.calibration, run.log)
-            complete = driver.run_passes(config.invocation_params.args, backends, passes, Path(tmp), run.calibration,
-                                         docs, run.log, prefix, extra_env,
-                                         first_pass_only_s=None if counts else run.policy.very_long_call_s,
-                                         refine=_refine_plan if run.refines else None,
-                                         short_pair_processes=short_processes,
-                                         short_pair=_short_pair(run.policy))
+            launch, count_dir = measuring.launch(workdir)
+        except Exception as exc:  # noqa: BLE001 -- the instrument says why it cannot run here
+            raise pytest.UsageError(f"LOWRANK_BENCH_METRIC={measuring.metric}: {exc}") from None
+        common = {"processes": processes, "settings": driver.user_settings(), "calibration": run.calibration,
+                  "operand_cache": str(workdir / "operands"), "count_dir": count_dir}
+        specs = [driver.WorkerSpec(process=p, backend=b, **common) for p in range(1, processes + 1) for b in backends]
+        try:
+            if measuring.prepares_operands:
+                driver.prepare_operands(config.invocation_params.args, specs[:len(backends)], workdir, run.log)
+            complete = driver.run_processes(config.invocation_params.args, specs, workdir, docs, run.log, launch)
         except KeyboardInterrupt:
             interrupted, complete = True, False
         except driver.WorkerFailed as exc:
@@ -278,9 +243,7 @@ def pytest_runtestloop(session):
             progress["failed"] = str(exc).splitlines()[0]
             complete = False
         if docs:
-            if not counts and not interrupted:
-                run.read_roofs_again()
-            _write_merged(config, run, docs, complete, passes, short_processes)
+            _write_merged(config, run, docs, complete, processes)
     if interrupted:
         raise KeyboardInterrupt
     _report_outcomes(reporter, docs, failed, progress.get("failed"))
@@ -303,25 +266,10 @@ def _report_outcomes(reporter, docs: list, failed: tuple[str, ...], why: str | N
         reporter.stats.setdefault(outcome, []).append(report)
 
 
-def _short_pair(policy: timing.Policy):
-    """Which cases the extra passes time: pairs whose two calls are under ``long_call_s``, in a warm cache.
-    A cold-cache case (a fresh copy of its operands each call) costs about twice a warm one to time;
-    with them in the two extra passes the default run went over its 15-minute budget."""
-    def chosen(bench: dict) -> bool:
-        return (driver.is_short_pair(bench, policy.long_call_s)
-                and (bench.get("extra_info") or {}).get("cache") != "cold")
-    return chosen
-
-
-def _refine_plan(doc: dict) -> str:
-    """The matvec ranks later passes add near each curve's break-even, from a pass-1 worker document."""
-    return refine.to_lines(refine.plan(doc))
-
-
-def _write_merged(config, run, docs: list, complete: bool, passes: int, short_processes: int) -> None:
+def _write_merged(config, run, docs: list, complete: bool, processes: int) -> None:
     merged = merging.merge_passes(docs, recheck=run.recheck)
     block = merged.setdefault("machine_info", {}).setdefault("lowrank_bench", {})
-    block.update(merging.merged_block(docs, merged, complete, passes, short_processes))
+    block.update(merging.merged_block(docs, merged, complete, processes))
     block.update({
         "flagged": len(run.flagged),
         "calibration": run.calibration or {},
@@ -329,11 +277,7 @@ def _write_merged(config, run, docs: list, complete: bool, passes: int, short_pr
         "threads": run.threads,
         "versions": machine.versions(),
     })
-    # The extra passes count where they timed something: a run with no pair of short calls (cold cache
-    # only, or a -k without one) says so, and no reader claims five processes for it.
-    timed_extra = any(d.get("benchmarks") for p, d in docs if p > passes)
-    block["timing"] = {**block.get("timing", {}), "processes": passes,
-                       "short_pair_processes": short_processes if timed_extra else passes}
+    block["timing"] = {**block.get("timing", {}), "processes": processes}
     progress = config.stash[PROGRESS]
     progress["complete"] = block["complete"]
     progress["planned"], progress["finished"] = block["cases_planned"], block["cases_finished"]
@@ -359,12 +303,10 @@ def pytest_report_header(config):
         f"lowrank-bench: profile={selection.profile.name} ({selection.profile.description}); "
         f"{config.stash[RUNNABLE]} runnable cases; threads={pin.n} (BLAS and torch; "
         f"{'LOWRANK_BENCH_THREADS' if settings.of(config).threads_explicit else 'default: usable cores - 1'})",
-        f"lowrank-bench: timing: >= {policy.min_rounds} rounds of ~{policy.round_s * 1e3:g} ms per case after "
-        f"{policy.warmup_s * 1e3:g} ms warm-up; each backend in fresh worker processes, "
-        f"{config.stash[PROGRESS]['processes']} pass(es), the least disturbed pass reported"
-        + (f"; {selection.profile.short_pair_extra_processes} more for the warm pairs of calls under "
-           f"{policy.long_call_s * 1e3:g} ms" if selection.profile.short_pair_extra_processes
-           and config.stash[PROGRESS]["driver"] and not settings.of(config).counts else ""),
+        f"lowrank-bench: {config.stash[INSTRUMENT].metric}: each case in {config.stash[PROGRESS]['processes']} "
+        f"process(es); in each, {policy.warmup_s * 1e3:g} ms of warm-up, then rounds of ~{policy.round_s * 1e3:g} ms "
+        f"for {policy.budget_s * 1e3:g} ms ({policy.min_rounds} to {policy.max_rounds} rounds; a pair in ABBA "
+        "order); rounds of every process pooled (docs/timing.md)",
     ]
     final = config.stash[OUTPUT]["final"]
     if final is not None:
@@ -378,7 +320,7 @@ def pytest_generate_tests(metafunc):
     selection = settings.of(metafunc.config).selection
     status = available_backends()
     params = []
-    for case in grid.expand(selection, refined=refine.from_lines(driver.refined_listing())):
+    for case in grid.expand(selection):
         reason = status[case.backend]
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(*(getattr(case, n) for n in PARAM_NAMES), id=case.id, marks=marks))
@@ -386,12 +328,14 @@ def pytest_generate_tests(metafunc):
 
 
 class RunContext:
-    """Per-run facts the benchmarks record (threads, devices, calibration, spread) and the timing engine."""
+    """What a benchmark asks of its run (the ``lowrank_run`` fixture): threads, devices, calibration,
+    the instrument that measures it, and the plausibility of what it measured."""
 
     def __init__(self, config, reporter):
         self.config = config
         self.selection: Selection = settings.of(config).selection
         self.policy: timing.Policy = config.stash[TIMING]
+        self.instrument: instrument.Instrument = config.stash[INSTRUMENT]
         self.threads = config.stash[THREAD_PIN].info()
         self._reporter = reporter
         self._devices: dict[str, str] = {}
@@ -399,7 +343,7 @@ class RunContext:
         self.calibration: dict | None = None
         self.flagged: list[tuple[str, str]] = []  # (benchmark name, why)
         self._dense: dict[str, dict] = {}  # group -> the dense case's median and cost, for the speedup check
-        self._partner_plans: dict[str, timing.Plan] = {}  # group -> its dense product's calibration (pairs)
+        self._partner_plans: dict[str, timing.Plan] = {}  # group -> its dense product's warm-up (pairs)
 
     def log(self, message: str) -> None:
         if self._reporter is not None:
@@ -416,63 +360,38 @@ class RunContext:
         return self._llc[backend]
 
     def calibrate(self) -> None:
+        """The roofs every result is read against: read once a run, by the driver (a worker has them in its spec)."""
+        if not self.instrument.reads_roofs:
+            self.calibration = {}
+            return
+        if driver.is_worker():
+            self.calibration = driver.current().calibration
+            return
         status = available_backends()
         backend_dtypes = {
             b: dtypes_on(b, self.selection.dtypes) for b in self.selection.backends if status[b] is None
         }
-        given = os.environ.get(driver.CALIBRATION_ENV)
-        if given:
-            # A worker: the driver calibrated once for every pass and backend.
-            self.calibration = json.loads(Path(given).read_text())
-            return
         self.log("")
         self.calibration = machine.calibrate(backend_dtypes, self._matmul_size(), log=self.log)
-        time.sleep(SETTLE_S)  # calibration ran every backend: let their pools go quiet
 
     def _matmul_size(self) -> int:
         return 1024 if self.selection.profile.name == "quick" else 2048
 
-    def read_roofs_again(self) -> None:
-        """After the passes: calibrate again and keep the higher of the two readings of every roof
-        (:func:`machine.with_later_reading`), which the merged results are checked against. A few
-        seconds, once per run, beside the driver's workers' minutes."""
-        self.log("[calibrate] the roofs again, after the passes")
-        backend_dtypes = {b: tuple(d) for b, d in (self.calibration or {}).get("peak_gflops", {}).items()}
-        later = machine.calibrate(backend_dtypes, self._matmul_size(), log=self.log)
-        self.calibration = machine.with_later_reading(self.calibration or {}, later)
-
-    @property
-    def counts(self) -> bool:
-        """Whether this run counts instructions instead of timing (``LOWRANK_BENCH_METRIC=instructions``)."""
-        return settings.of(self.config).counts
-
     def time(self, benchmark, call, policy: timing.Policy | None = None) -> dict:
-        """Time ``call`` with the run's engine (``benchmarks/engine/timing.py``), or count its instructions
-        (``benchmarks/engine/counting.py``) in a counted run; the record fields it adds."""
-        if self.counts and not benchmark.disabled:
-            record = counting.count(call)
-            # pytest-benchmark's own record of the case, from one call under valgrind: its time is
-            # no time (the schema says so; readers of a counted run read "instructions").
-            benchmark.pedantic(call, rounds=1, iterations=1, warmup_rounds=0)
-            return {**record, **timing.empty_record(), "processes": 1, "process_medians": None,
-                    "process_spread": None}
-        record = timing.measure(benchmark, call, policy or self.policy)
-        # One process's figures; the driver replaces them with those of every pass.
+        """Measure ``call`` with the run's instrument (:mod:`benchmarks.engine.instrument`); the record fields it adds."""
+        record = self.instrument.measure(benchmark, call, policy or self.policy)
+        # One process's figures; the driver replaces them with those of every process.
         median = self.median(benchmark)
         record.update({"processes": 1 if median else None, "process_medians": [median] if median else None,
                        "process_spread": None})
         return record
 
     def time_pair(self, benchmark, call, partner, partner_key: str) -> dict:
-        """Time ``call`` beside ``partner`` (the dense product a factored one replaces) in alternating
-        rounds (:func:`benchmarks.engine.timing.measure_pair`): ``call``'s rounds are the benchmark's
-        stats, and the pair's round ratios give the paired speedup (:mod:`lowrank.record.pairs`). A
-        counted run counts ``call`` alone: instructions need no partner to cancel the machine's noise.
-        The partner is calibrated once per ``partner_key`` (its group) in this process."""
-        if self.counts and not benchmark.disabled:
-            return {**self.time(benchmark, call), **pairs.summarize([])}
-        record, plan = timing.measure_pair(benchmark, call, partner, self.policy, self.selection.profile.pairing,
-                                           partner_plan=self._partner_plans.get(partner_key))
+        """Measure ``call`` beside ``partner`` (the dense product a factored one replaces): timed, in
+        alternating rounds whose ratios give the paired speedup (:mod:`lowrank.record.pairs`); counted,
+        alone. The partner is warmed up once per ``partner_key`` (its group) in this process."""
+        record, plan = self.instrument.measure_pair(benchmark, call, partner, self.policy,
+                                                    partner_plan=self._partner_plans.get(partner_key))
         if plan is not None:
             self._partner_plans[partner_key] = plan
         ratios = record.pop("pair_ratios")
@@ -482,34 +401,14 @@ class RunContext:
         return record
 
     @property
-    def refines(self) -> bool:
-        """Whether later passes add ranks near each break-even: the profile asks for it, the ranks are the
-        profile's (explicit ``LOWRANK_BENCH_RANKS`` are the user's grid) and nothing is counted."""
-        return self.selection.profile.refine_break_even and self.selection.ranks is None and not self.counts
-
-    def refined(self, case) -> bool:
-        """Whether a matvec case's rank was added after pass 1 (:mod:`benchmarks.matvec.refine`)."""
-        return case.rank is not None and case.rank not in self.selection.ranks_for(case.d, case.k)
-
-    def measures_quality_of(self, case) -> bool:
-        """:attr:`measures_quality`, and for a refined rank the first pass that times it (pass 2)."""
-        return self.measures_quality or (self.refined(case) and driver.pass_number() == 2 and not self.counts)
-
-    @property
-    def dense_policy(self) -> timing.Policy:
-        """The timing of a dense case on its own: every factored case of its group times it again, paired."""
-        return self.selection.profile.dense_timing or self.policy
-
-    @property
     def measures_quality(self) -> bool:
         """Whether this process computes the untimed metrics (errors, peak memory, drift).
 
-        They do not depend on the process, so only the first pass of worker processes
-        computes them (an 8192² error check takes seconds); later passes time only, and
-        the driver takes the metrics from the first pass.
+        They do not depend on the process, so only a run's first process computes them (an
+        8192² error check takes seconds); the others time only, and the driver takes the
+        metrics from the first. Not under valgrind (an SVD there takes minutes).
         """
-        # A counted worker runs under valgrind, where an error check's SVD takes minutes: counts only.
-        return driver.pass_number() <= 1 and not self.counts
+        return self.instrument.measures_quality and driver.process_number() <= 1
 
     @staticmethod
     def host_work(backend: str):
@@ -535,16 +434,18 @@ class RunContext:
 
     def throughput(self, benchmark, cost, backend: str, dtype: str) -> dict:
         """Achieved GFLOP/s, GB/s and roofline fraction from the median (None when timing is off)."""
-        median = self.median(benchmark)
-        if not median or self.counts:
+        return self.rates(self.median(benchmark), cost.flops, cost.bytes_moved, backend, dtype)
+
+    def rates(self, median: float | None, flops: float, bytes_moved: float, backend: str, dtype: str) -> dict:
+        """GFLOP/s, GB/s and the roofline fraction max(bytes / bandwidth, flops / peak) / median of a median."""
+        if not median or not self.instrument.reads_roofs:
             return {"gflops": None, "gbps": None, "roofline_fraction": None}
-        out = {"gflops": cost.flops / median / 1e9, "gbps": cost.bytes_moved / median / 1e9, "roofline_fraction": None}
+        out = {"gflops": flops / median / 1e9, "gbps": bytes_moved / median / 1e9, "roofline_fraction": None}
         if self.calibration:
             gbps = plausibility.bandwidth_roof(self.calibration, backend, "DRAM")
-            bandwidth = gbps * 1e9 if gbps else None
             peak = plausibility.compute_roof(self.calibration, backend, dtype)
-            if bandwidth and peak:
-                out["roofline_fraction"] = cost.roofline_seconds(bandwidth, peak * 1e9) / median
+            if gbps and peak:
+                out["roofline_fraction"] = max(bytes_moved / (gbps * 1e9), flops / (peak * 1e9)) / median
         return out
 
     def plausibility(self, benchmark, **case) -> str | None:
@@ -553,7 +454,9 @@ class RunContext:
         Returns why the result is physically impossible (also counted for the run's
         summary), or None. A dense case is remembered for the factored cases of its group.
         """
-        return None if self.counts else self._check(benchmark.name, self.median(benchmark), **case)
+        if not self.instrument.reads_roofs:
+            return None
+        return self._check(benchmark.name, self.median(benchmark), **case)
 
     def _check(self, name: str, median: float | None, *, group: str, variant: str, backend: str, dtype: str,
                cache: str, flops: float, bytes_moved: float, speedup: float | None = None) -> str | None:
@@ -576,10 +479,17 @@ class RunContext:
         return flag
 
     def recheck(self, benchmarks: list[dict]) -> None:
-        """Re-run the plausibility checks on pooled results (the driver's merge), in place."""
+        """On pooled results (the driver's merge), in place: the rates of the pooled median, then the
+        plausibility checks."""
         self.flagged, self._dense = [], {}
-        if self.counts:
+        if not self.instrument.reads_roofs:
             return  # no times to check
+        for bench in benchmarks:
+            e, median = bench["extra_info"], bench["stats"]["median"]
+            if e.get("suite") == "matvec":
+                e.update(self.rates(median, e["flops"], e["bytes_moved"], e["backend"], e["dtype"]))
+            elif isinstance(e.get("gflops"), (int, float)) and median:  # the other suites: GFLOP/s of their model
+                e["gflops"] = (e.get("flops") or e.get("flops_model") or 0) / median / 1e9 or None
         matvec = [b for b in benchmarks if (b.get("extra_info") or {}).get("suite") == "matvec"]
         # Dense first in each group, as the suite runs them.
         for bench in sorted(matvec, key=lambda b: b["extra_info"]["variant"] != "dense"):
@@ -615,12 +525,11 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "complete": not interrupted and planned is not None and progress["finished"] >= planned,
         "cases_planned": planned,
         "cases_finished": progress["finished"],
-        "timing": {**_policy_dict(config.stash[TIMING]), "engine": timing.ENGINE_VERSION, "settle_s": SETTLE_S},
+        "timing": {**_policy_dict(config.stash[TIMING]), "engine": timing.ENGINE_VERSION},
         "metric": settings.of(config).metric,
         # A counted worker's own view (the BLAS kernel valgrind's virtual CPU made it choose); the
         # driver's merged file keeps the first worker's machine_info.
-        **({"counting": counting.recorded_settings(config.stash[THREAD_PIN].info())}
-           if os.environ.get(counting.COUNT_DIR_ENV) else {}),
+        **config.stash[INSTRUMENT].run_fields(config.stash[THREAD_PIN].info()),
         "flagged": len(run.flagged) if run else 0,
         "threads": run.threads if run else config.stash[THREAD_PIN].info(),
         "versions": machine.versions(),
@@ -678,8 +587,8 @@ def pytest_terminal_summary(terminalreporter, config):
             mid = spreads[len(spreads) // 2]
             wide = sum(1 for v in spreads if v > 0.05)
             terminalreporter.write_line(
-                f"lowrank-bench: {len(pooled['benchmarks'])} cases pooled from {progress['processes']} passes of worker "
-                f"processes; between-pass spread of medians: median {mid:.1%}, {wide} case(s) above 5%")
+                f"lowrank-bench: {len(pooled['benchmarks'])} cases pooled from {progress['processes']} worker "
+                f"processes each; spread of the process medians: median {mid:.1%}, {wide} case(s) above 5%")
     incomplete = progress.get("complete") is False if progress and "complete" in progress else (
         progress and progress["planned"] is not None and progress["finished"] < progress["planned"])
     if config.option.collectonly:

@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.engine import counting, driver, machine
+from benchmarks.engine import machine
 from benchmarks.harness import selection as _selection
 from lowrank.record import paths
 
 DEFAULT_OUTPUT = paths.RUNS
-# Passes of fresh worker processes per backend (benchmarks/engine/driver.py); 1 times in the pytest process.
+# Fresh worker processes per backend, each timing every case (benchmarks/engine/driver.py); 1 times in
+# the pytest process.
 DEFAULT_PROCESSES = 3
-# Each pass times every case of a backend again (the default profile's 3 take about 15 minutes), so
-# 20, pyperf's default number of processes, is already hours of a full run; more is a typo.
+# Each process times every case of a backend again, so 20, pyperf's default number of processes, is
+# already hours of a full run; more is a typo.
 MAX_PROCESSES = 20
 
 # What each variable does (quoted in errors); a test checks that every variable the suite reads is here.
@@ -36,16 +37,13 @@ VARIABLES = {
     "LOWRANK_BENCH_BATCHES": "comma-separated batch sizes replacing the profile's",
     "LOWRANK_BENCH_CACHE": "warm, cold or both",
     "LOWRANK_BENCH_THREADS": "BLAS and torch threads (default: usable cores - 1)",
-    "LOWRANK_BENCH_PROCESSES": f"passes of worker processes per backend (default {DEFAULT_PROCESSES}; 1: none)",
+    "LOWRANK_BENCH_PROCESSES": f"worker processes per backend, each timing every case (default {DEFAULT_PROCESSES}; "
+                               "1: none, the pytest process times)",
     "LOWRANK_BENCH_OUTPUT": "folder for the result JSON (default results/runs)",
     "LOWRANK_BENCH_METRIC": "what each case measures: time (default) or instructions (counted under valgrind's "
                             "callgrind, one pass, one thread)",
 }
 METRICS = ("time", "instructions")
-
-
-# Set by the driver for its worker processes, never by a user.
-INTERNAL_VARIABLES = (*driver.INTERNAL_VARIABLES, counting.COUNT_DIR_ENV)
 
 
 class SettingsError(ValueError):
@@ -59,7 +57,7 @@ class Settings:
     selection: _selection.Selection  # profile and the cases it expands to
     threads: int  # BLAS and torch threads
     threads_explicit: bool  # LOWRANK_BENCH_THREADS was given
-    processes: int  # passes of worker processes per backend
+    processes: int  # worker processes per backend, each timing every case
     output_dir: Path  # where the result JSON goes (unless --benchmark-json names a file)
     metric: str = "time"  # "instructions": counted under callgrind (benchmarks/engine/counting.py)
 
@@ -102,8 +100,7 @@ def check_names(env) -> None:
     silently, and the run would not be the one asked for), suggesting the nearest known name."""
     import difflib
 
-    unknown = sorted(k for k in env if k.startswith("LOWRANK_BENCH_") and k not in VARIABLES
-                     and k not in INTERNAL_VARIABLES)
+    unknown = sorted(k for k in env if k.startswith("LOWRANK_BENCH_") and k not in VARIABLES)
     if unknown:
         name = unknown[0]
         near = difflib.get_close_matches(name, VARIABLES, n=1)

@@ -48,22 +48,24 @@ class Case:
         return f"{self.backend}-{self.dtype}-d{self.d:04d}-k{self.k:04d}-n{self.batch:03d}-{self.cache}"
 
 
+# Fractions of r* every curve is timed at, beside the base ranks: most curves cross speedup 1
+# between r*/2 and r*, so the grid has a rank inside that gap; a profile always times the same ranks.
+NEAR_BREAK_EVEN = (0.5, 0.75, 1.0)
+
+
 def ranks_for(d: int, k: int, base_ranks) -> list[int]:
-    """Base ranks up to min(d, k), plus r*/2 and r* so that every curve crosses speedup 1."""
+    """Base ranks up to min(d, k), plus r*/2, 3r*/4 and r* so that every curve crosses speedup 1 inside the grid."""
     r_star = break_even_rank(d, k)
     ranks = {r for r in base_ranks if r <= min(d, k)}
-    ranks.update({max(1, int(r_star // 2)), max(1, int(r_star))})
+    ranks.update(max(1, int(f * r_star)) for f in NEAR_BREAK_EVEN)
     return sorted(ranks)
 
 
-def expand(selection, refined: dict | None = None) -> list[Case]:
+def expand(selection) -> list[Case]:
     """Every case of the selection, ordered so that cases sharing operands run together.
 
-    ``refined`` maps a curve ``(backend, dtype, d, k, batch, cache)`` to ranks added to it
-    (:mod:`benchmarks.matvec.refine`, chosen by the driver after pass 1).
     Raises :class:`~benchmarks.harness.selection.GridError` for an impossible grid (a rank above min(d, k)).
     """
-    refined = refined or {}
     prof = selection.profile
     cases = []
     for d, k in selection.shapes:
@@ -77,7 +79,5 @@ def expand(selection, refined: dict | None = None) -> list[Case]:
                         if cache == "cold" and batch not in COLD_BATCHES and prof.name != "full":
                             continue
                         cases.append(Case(d, k, dtype, backend, batch, cache, None))
-                        extra = refined.get((backend, dtype, d, k, batch, cache), ())
-                        cases.extend(Case(d, k, dtype, backend, batch, cache, r)
-                                     for r in sorted(set(ranks) | set(extra)))
+                        cases.extend(Case(d, k, dtype, backend, batch, cache, r) for r in ranks)
     return cases

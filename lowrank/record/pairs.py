@@ -1,22 +1,16 @@
-"""A paired speedup across processes: the median of each process's ABBA round ratios, and an interval.
+"""A paired speedup across processes: the median of every process's ABBA round ratios, and an interval.
 
 The suite times a factored case beside its dense partner in alternating rounds
 (``benchmarks/engine/timing.py``, :func:`measure_pair`); each process records the ratio of
 every pair of adjacent rounds (dense time / factored time). This module turns the ratios of
-every process (the suite's passes) into the figures a reader uses:
+every process into the figures a reader uses:
 
 * ``process_speedups``: each process's median ratio;
-* ``paired_speedup``: their geometric mean, the speedup;
+* ``paired_speedup``: the median of every process's ratios pooled, the speedup (the merge
+  rule of :mod:`lowrank.record.merging`, the same as for times);
 * ``paired_speedup_lo`` / ``_hi``: a 95% interval from a two-level bootstrap — processes
   resampled, then each one's rounds — so that it widens when processes disagree, not only
-  when rounds scatter (the disagreement between processes is what decides how far another run
-  may land). Seeded: the same ratios always give the same interval.
-
-Why the geometric mean of the processes and not their median: a small case's speedup can be
-bimodal between processes (some processes at about 2.4, others at 1.4), and the median of three
-is one process's figure, which flips whole to the other mode when one process does; the
-geometric mean moves a third as far. Over two default runs back to back the geometric mean put a
-third as many speedups beyond 25% of the other run's as the median did (docs/timing.md, docs/machine.md).
+  when rounds scatter. Seeded: the same ratios always give the same interval.
 """
 
 from __future__ import annotations
@@ -42,14 +36,16 @@ def summarize(ratios_by_process, n_boot: int = N_BOOT, seed: int = SEED) -> dict
 
     >>> s = summarize([[2.0, 2.2, 1.8], [2.1, 2.0, 2.3]])
     >>> s["process_speedups"], round(s["paired_speedup"], 4)
-    ([2.0, 2.1], 2.0494)
+    ([2.0, 2.1], 2.05)
     """
-    summary = stats.paired_summary(ratios_by_process, CONFIDENCE, n_boot, seed)
+    # The figures are computed from the ratios as stored, so that any reader recomputes them exactly.
+    stored = [[_round(v) for v in s] for s in stats.paired_sets(ratios_by_process)]
+    summary = stats.paired_summary(stored, CONFIDENCE, n_boot, seed)
     if summary is None:
         return {"process_pair_ratios": None, "process_speedups": None, "paired_speedup": None,
                 "paired_speedup_lo": None, "paired_speedup_hi": None}
     sets, point, lo, hi = summary
-    return {"process_pair_ratios": [[_round(v) for v in s] for s in sets],
+    return {"process_pair_ratios": [s.tolist() for s in sets],
             "process_speedups": [float(np.median(s)) for s in sets],
             "paired_speedup": point, "paired_speedup_lo": lo, "paired_speedup_hi": hi}
 

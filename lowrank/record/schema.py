@@ -24,18 +24,20 @@ READABLE_VERSIONS = (1, 2)
 # timed benchmark (Suite.timed); null when timing was disabled, absent in version-1 files.
 TIMING_FIELDS: dict[str, Field] = {
     "timing_engine": Field("int|null", "version of the engine", True),
-    "warmup_calls": Field("int|null", "untimed calls before calibration (≥ 3, and for the policy's `warmup_s`)", True),
-    "first_call_s": Field("float|null", "the very first call, seconds", True),
-    "call_s": Field("float|null", "the fastest single call of the calibration, seconds (a paired case: its own side; "
-                    "before `partner_call_s` existed, the longer of its two sides); from 0.1 s on a case is timed in "
-                    "the first pass only", True),
-    "stall_rounds": Field("int|null", "rounds slower than 1.5× the median, in the reported pass", True),
+    "warmup_calls": Field("int|null", "untimed calls before the rounds (for the policy's `warmup_s`, at least one; 0: "
+                          "no warm-up), in the first process", True),
+    "first_call_s": Field("float|null", "the very first call, seconds (null without warm-up)", True),
+    "call_s": Field("float|null", "the fastest warm-up call, seconds, which sizes the loop (a paired case: its own side; "
+                    "without warm-up, the fastest round; before `partner_call_s` existed, the longer of its two sides)",
+                    True),
+    "stall_rounds": Field("int|null", "rounds slower than 1.5× the median, in the first process", True),
     "settled": Field("bool|null", "the median is within 1.5× of the fastest round", True),
-    "processes": Field("int|null", "passes of worker processes that timed this case", True),
-    "process_medians": Field("list|null", "the median of each pass, seconds, in pass order", True),
+    "processes": Field("int|null", "worker processes that timed this case, every one pooled in `stats`", True),
+    "process_medians": Field("list|null", "the median of each process, seconds, in process order", True),
     "process_spread": Field("float|null", "(max − min) / median of `process_medians`: how far separate processes "
                             "land; null for one", True),
-    "reported_pass": Field("int|null", "the pass whose samples are in `stats` — the one with the lowest median", True),
+    "reported_pass": Field("int|null", "null: `stats` pool every process's rounds (files before timing engine 4: the "
+                           "pass whose samples are in `stats`, the one with the lowest median)", True),
 }
 
 # extra_info fields of a counted run (LOWRANK_BENCH_METRIC=instructions; benchmarks/engine/counting.py), in
@@ -72,11 +74,13 @@ RUN_FIELDS: dict[str, Field] = {
                       "only the cases done; report and gate say so"),
     "cases_planned": Field("int", "cases collected"),
     "cases_finished": Field("int", "cases written"),
-    "processes": Field("int", "passes of worker processes per backend (`LOWRANK_BENCH_PROCESSES`, default 3; 1: "
+    "processes": Field("int", "worker processes per backend, each timing every case (`LOWRANK_BENCH_PROCESSES`, "
+                       "default 3; 1: "
                        "timed in the pytest process)"),
-    "timing": Field("dict", "the timing policy: `round_s`, `min_rounds`, `max_rounds`, `budget_s`, `warmup_s`, "
-                    "`engine`, `settle_s`, `processes`, `short_pair_processes` (passes that time a factored case "
-                    "whose pair's two calls are both under `long_call_s`; absent before: `processes`)"),
+    "timing": Field("dict", "the timing policy (docs/timing.md): `warmup_s`, `round_s`, `budget_s`, `min_rounds`, "
+                    "`max_rounds`, `engine`, `processes`; files before timing engine 4 also hold `long_call_s`, "
+                    "`min_rounds_long`, `very_long_call_s`, `settle_s` and `short_pair_processes` (processes that timed "
+                    "the warm pairs of short calls)"),
     "flagged": Field("int", "results flagged physically implausible"),
     "threads": Field("dict", "`requested`, `blas` (threadpoolctl limit in effect), `torch` "
                      "(`torch.get_num_threads()`), `blas_libraries`"),
@@ -86,8 +90,8 @@ RUN_FIELDS: dict[str, Field] = {
                          "copy and add, read-only dot; buffers ≥ 8× the last-level cache); `levels.cpu` / "
                          "`levels.cuda`: the same roof with buffers inside `L2` / `L3` (GB/s); `cache_bytes`: their "
                          "sizes; `peak_gflops[backend][dtype]` (square matmul); `llc_bytes[backend]`; `matmul_size`. Each "
-                         "roof (`memory`, `levels`, `peak_gflops`) is the higher of two readings, before and after "
-                         "the passes, both in `readings` (absent from older files, which read each roof once)"),
+                         "roof (`memory`, `levels`, `peak_gflops`) is read once, before the workers start (files of "
+                         "timing engine 3 kept the higher of two readings, both in `readings`)"),
     "metric": Field("str", "`time`, or `instructions` for a counted run (`LOWRANK_BENCH_METRIC`); absent before "
                     "counts existed: time"),
     "counting": Field("dict", "a counted run only: `valgrind` (version), `environment` (PYTHONHASHSEED, "

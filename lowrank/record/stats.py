@@ -9,8 +9,9 @@ paired speedup it writes, and every reader (report, ``compare``, ``gate``, ``ab`
 What is here, and who reads it:
 
 * :func:`paired_bootstrap` / :func:`paired_summary`: a paired speedup from each process's
-  round ratios (the geometric mean of the process medians) and its two-level bootstrap:
-  processes resampled, then each one's rounds. The record stores it
+  round ratios (the median of every process's ratios, pooled: the merge rule of
+  :mod:`lowrank.record.merging`) and its two-level bootstrap: processes resampled, then each
+  one's rounds. The record stores it
   (:mod:`lowrank.record.pairs`), the gate compares two runs' with
   :func:`paired_ratio_interval`.
 * :func:`bootstrap_medians` / :func:`ratio_interval`: a ratio of medians of raw sample sets
@@ -72,23 +73,26 @@ def paired_sets(ratios_by_process) -> list[np.ndarray]:
 
 
 def paired_estimate(sets) -> float:
-    """The paired speedup: the geometric mean over processes of each one's median round ratio."""
-    return float(np.exp(np.mean(np.log([np.median(s) for s in sets]))))
+    """The paired speedup: the median of the round ratios of every process, pooled."""
+    return float(np.median(np.concatenate(sets)))
 
 
 def paired_bootstrap(sets, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``n_boot`` two-level bootstrap replicates of :func:`paired_estimate`.
 
-    Each replicate draws as many processes as there are, with replacement, and gives each
-    drawn process the median of a resample of its own rounds, so the replicates spread as
-    far as the processes disagree, not only as far as rounds scatter inside one.
+    Each replicate draws as many processes as there are, with replacement, gives each drawn
+    process a resample of its own rounds, and takes the median of them all, so the replicates
+    spread as far as the processes disagree, not only as far as rounds scatter inside one.
     """
-    # Level 2 first: each process's bootstrap medians of its own rounds.
-    boot = np.stack([np.median(s[rng.integers(0, s.size, size=(n_boot, s.size))], axis=1) for s in sets])
-    # Level 1: draw processes with replacement, each with one of its bootstrap medians.
+    width = max(s.size for s in sets)
+    # Level 2 first: n_boot resamples of each process's rounds, padded with NaN to one width.
+    resampled = np.full((len(sets), n_boot, width), np.nan)
+    for i, s in enumerate(sets):
+        resampled[i, :, :s.size] = s[rng.integers(0, s.size, size=(n_boot, s.size))]
+    # Level 1: draw processes with replacement, each with one of its resamples.
     picks = rng.integers(0, len(sets), size=(n_boot, len(sets)))
     cols = rng.integers(0, n_boot, size=(n_boot, len(sets)))
-    return np.exp(np.log(boot[picks, cols]).mean(axis=1))
+    return np.nanmedian(resampled[picks, cols].reshape(n_boot, -1), axis=1)
 
 
 def paired_summary(ratios_by_process, confidence: float = 0.95, n_boot: int = N_BOOT,
@@ -97,7 +101,7 @@ def paired_summary(ratios_by_process, confidence: float = 0.95, n_boot: int = N_
 
     >>> _, est, lo, hi = paired_summary([[2.0, 2.2, 1.8], [2.1, 2.0, 2.3]])
     >>> round(est, 4), lo <= est <= hi
-    (2.0494, True)
+    (2.05, True)
     """
     sets = paired_sets(ratios_by_process)
     if not sets:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.engine import counting
+from benchmarks.engine import counting, driver
 from benchmarks.harness import settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ def test_a_counted_worker_draws_fixed_entropy_and_seeded_numbers_do_not_change()
 
 
 def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
-    monkeypatch.delenv(counting.COUNT_DIR_ENV, raising=False)
+    monkeypatch.setattr(driver, "_current", None)  # not a worker: no spec, no dump folder
     with pytest.raises(counting.CountingUnavailable, match="LOWRANK_BENCH_METRIC=instructions"):
         counting.counted(lambda: None)
 
@@ -95,7 +95,7 @@ def test_a_count_outside_a_counted_worker_says_how_to_get_one(monkeypatch):
 def test_a_count_outside_a_counted_worker_leaves_numpys_entropy_alone(monkeypatch):
     import numpy.random.bit_generator as bit_generator
 
-    monkeypatch.delenv(counting.COUNT_DIR_ENV, raising=False)
+    monkeypatch.setattr(driver, "_current", None)
     source = bit_generator.randbits
     with pytest.raises(counting.CountingUnavailable, match="LOWRANK_BENCH_METRIC=instructions"):
         counting.count(lambda: None)

@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 
 import lowrank
-from benchmarks.engine.driver import OPERAND_CACHE_ENV
+from benchmarks.engine import driver
 from benchmarks.matvec import operands
 from benchmarks.matvec.grid import Case
+
+
+def _in_worker(monkeypatch, folder):
+    """This process as a worker of a run whose operand folder is ``folder`` (what the driver's spec says)."""
+    spec = driver.WorkerSpec(process=1, processes=1, backend="numpy", settings={}, calibration={},
+                             operand_cache=str(folder))
+    monkeypatch.setattr(driver, "_current", spec)
 
 
 def test_factors_are_the_exact_truncated_svd_of_the_synthetic_matrix():
@@ -32,13 +39,13 @@ def test_backends_store_the_same_values_so_one_quality_figure_serves_all(rank, t
         pairs = [(ops[0], ops[1])] if rank is None else list(zip(ops[0], ops[1]))
         for a, t in pairs:
             np.testing.assert_array_equal(np.asarray(a), t.numpy())
-    monkeypatch.setenv(OPERAND_CACHE_ENV, str(tmp_path))
+    _in_worker(monkeypatch, tmp_path)
     operands.quality.cache_clear()
     first = operands.quality(50, 30, "float32", rank, "torch-cpu")
     assert list(tmp_path.glob("quality-50x30-float32-*.npz")), "the first computation is left for other workers"
     operands.quality.cache_clear()
     assert operands.quality(50, 30, "float32", rank, "numpy") == first
-    monkeypatch.delenv(OPERAND_CACHE_ENV)
+    monkeypatch.setattr(driver, "_current", None)
     operands.quality.cache_clear()
     assert operands.quality(50, 30, "float32", rank, "numpy") == pytest.approx(first, rel=1e-12)
 
@@ -94,8 +101,8 @@ def test_peak_memory_sees_the_output():
 
 
 def test_operands_built_by_one_worker_are_read_back_identical_by_the_next(tmp_path, monkeypatch):
-    # The driver points every worker of a run at one folder (LOWRANK_BENCH_OPERAND_CACHE).
-    monkeypatch.setenv(OPERAND_CACHE_ENV, str(tmp_path))
+    # The driver points every worker of a run at one folder (the spec's operand_cache).
+    _in_worker(monkeypatch, tmp_path)
     operands.synthetic.cache_clear()
     operands.factors64.cache_clear()
     built_sm, built_f = operands.synthetic(96, 64), operands.factors64(96, 64, 8)

@@ -59,12 +59,27 @@ def test_every_variable_the_suite_reads_is_documented_here():
 
     suite = Path(settings.__file__).resolve().parents[1]  # every module of benchmarks/
     text = "".join(f.read_text() for f in sorted(suite.rglob("*.py")))
-    read = set(re.findall(r'"(LOWRANK_BENCH_[A-Z_]+)"', text)) - set(settings.INTERNAL_VARIABLES)
+    read = set(re.findall(r'"(LOWRANK_BENCH_[A-Z_]+)"', text))
     assert read <= set(settings.VARIABLES), read - set(settings.VARIABLES)
+
+
+def test_a_worker_reads_its_settings_from_its_spec_alone(tmp_path, monkeypatch):
+    # The driver's settings, narrowed to the worker's backend and one process, whatever the environment says.
+    from benchmarks.engine import driver
+
+    spec = driver.WorkerSpec(process=2, processes=3, backend="torch-cpu", calibration={}, operand_cache=str(tmp_path),
+                             settings={"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_BACKENDS": "numpy,torch-cpu"})
+    again = driver.WorkerSpec.read(spec.write(tmp_path / "spec.json"))
+    assert again == spec
+    monkeypatch.setenv("LOWRANK_BENCH_PROFILE", "full")
+    read = settings.Settings.from_env(again.worker_settings)
+    assert read.selection.profile.name == "quick" and read.selection.backends == ("torch-cpu",)
+    assert read.processes == 1
 
 
 def test_an_output_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(settings.SettingsError, match="LOWRANK_BENCH_OUTPUT=.*is a file"):
         settings.Settings.from_env({"LOWRANK_BENCH_OUTPUT": str(tmp_path / "f")})
-    assert settings.Settings.from_env({"LOWRANK_BENCH_WORKER": "1/numpy"}).processes >= 1  # the driver's own
+    with pytest.raises(settings.SettingsError, match="LOWRANK_BENCH_WORKER.*not a setting"):
+        settings.Settings.from_env({"LOWRANK_BENCH_WORKER": "1/numpy"})  # workers are configured by a spec file

@@ -1,4 +1,4 @@
-"""The timing engine's decisions: stall-proof calibration, minimum rounds, diagnostics, pass merging."""
+"""The timing engine's one schedule: warm-up, loop size, rounds until the budget is spent, ABBA pairs."""
 
 import dataclasses
 
@@ -6,7 +6,7 @@ import pytest
 
 from benchmarks.engine import timing
 
-POLICY = timing.Policy(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.012, warmup_s=0.0)
+POLICY = timing.Policy(warmup_s=0.005, round_s=1e-3, budget_s=0.012, min_rounds=10, max_rounds=40)
 
 
 class FakeClock:
@@ -23,38 +23,39 @@ class FakeClock:
         self.now += self.cost + (0.016 if self.calls in self.stalls else 0.0)
 
 
-def test_a_stall_during_calibration_does_not_set_the_iterations():
-    # The call takes 10 us; the 5th call (inside calibration) stalls for a 16 ms scheduler slice.
+def test_a_stall_during_the_warm_up_does_not_set_the_loop():
+    # The call takes 10 us; the 5th warm-up call stalls for a 16 ms scheduler slice.
     clock = FakeClock(10e-6, stalls={5})
-    plan = timing.plan(clock.call, POLICY, clock=clock)
+    plan = timing.warm_up(clock.call, POLICY, clock=clock)
     assert plan.single_s == pytest.approx(10e-6)
     assert plan.iterations in (100, 101)  # 1 ms rounds of 10 us calls (float rounding), not 1 because of the stall
-    assert POLICY.min_rounds <= plan.rounds <= POLICY.max_rounds
+    assert plan.warmup_calls == clock.calls and plan.first_call_s == pytest.approx(10e-6)
 
 
-def test_no_budget_cuts_below_the_minimum_rounds():
-    clock = FakeClock(2e-3)  # 2 ms calls: the budget would allow 6 rounds
-    plan = timing.plan(clock.call, POLICY, clock=clock)
-    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds
-    clock = FakeClock(0.05)  # long calls: a stall is at most one call's worth, fewer rounds suffice
-    plan = timing.plan(clock.call, POLICY, clock=clock)
-    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long and plan.warmup_rounds == 1
-    assert clock.calls == 2 and plan.warmup_calls == 2  # no separate calibration calls for one-iteration rounds
-    # a stall in one of the two calls cannot lower the rounds below the floor
-    clock = FakeClock(0.011, stalls={2})
-    plan = timing.plan(clock.call, POLICY, clock=clock)
-    assert plan.single_s == pytest.approx(0.011) and plan.rounds == POLICY.min_rounds_long
+def test_rounds_run_until_the_budget_is_spent_within_the_minimum_and_maximum():
+    clock = FakeClock(1e-3)  # 1 ms calls: the 12 ms budget would allow 12 rounds
+    plan = timing.warm_up(clock.call, POLICY, clock=clock)
+    assert timing.rounds_alone(clock.call, plan, POLICY, clock) == pytest.approx([1e-3] * 12)
+    clock = FakeClock(2e-3)  # 2 ms calls: the budget would allow 6, the minimum is 10
+    plan = timing.warm_up(clock.call, POLICY, clock=clock)
+    assert len(timing.rounds_alone(clock.call, plan, POLICY, clock)) == POLICY.min_rounds
+    long_budget = dataclasses.replace(POLICY, budget_s=1.0)  # a second of 1 ms rounds: the maximum first
+    plan = timing.warm_up(clock.call, long_budget, clock=clock)
+    assert len(timing.rounds_alone(clock.call, plan, long_budget, clock)) == POLICY.max_rounds
 
 
-def test_very_long_calls_skip_the_calibration_calls():
-    clock = FakeClock(0.5)  # an 8192² GEMM at n = 512: two warm-up calls, then the timed rounds
-    plan = timing.plan(clock.call, POLICY, clock=clock)
-    assert clock.calls == 2 and plan.warmup_calls == 2 and plan.warmup_rounds == 0
-    assert plan.iterations == 1 and plan.rounds == POLICY.min_rounds_long
-    # a slow first call (allocation, lazy init) is not enough: the second one decides
-    clock = FakeClock(1e-3, stalls={1})
-    plan = timing.plan(clock.call, dataclasses.replace(POLICY, very_long_call_s=0.015), clock=clock)
-    assert clock.calls > 2 and plan.single_s == pytest.approx(1e-3)
+def test_a_long_call_gets_fewer_rounds_never_another_schedule():
+    # A 0.5 s call: the two warm-up calls (longer than the warm-up time), one call a round, the minimum of rounds.
+    clock = FakeClock(0.5)
+    plan = timing.warm_up(clock.call, POLICY, clock=clock)
+    assert plan == timing.Plan(1, 0.5, 0.5, timing.WARMUP_CALLS) and clock.calls == timing.WARMUP_CALLS
+    assert len(timing.rounds_alone(clock.call, plan, POLICY, clock)) == POLICY.min_rounds
+    # a slow first call (lazy set-up) does not size the loop: the fastest warm-up call does
+    clock = FakeClock(0.4, stalls={1})
+    one_round = timing.Policy(warmup_s=0.0, round_s=1e-3, budget_s=1.0, min_rounds=1, max_rounds=5)
+    plan = timing.warm_up(clock.call, one_round, clock=clock)
+    assert plan.single_s == pytest.approx(0.4) and plan.first_call_s == pytest.approx(0.416)
+    assert len(timing.rounds_alone(clock.call, plan, one_round, clock)) == 3  # 1.2 s: the budget is spent
 
 
 def test_diagnostics_count_stalls_and_settling():
@@ -65,7 +66,7 @@ def test_diagnostics_count_stalls_and_settling():
 
 
 @pytest.mark.parametrize("bad", [dict(round_s=0), dict(min_rounds=0), dict(min_rounds=50, max_rounds=10),
-                                 dict(min_rounds_long=20), dict(very_long_call_s=0.005)])
+                                 dict(budget_s=-1.0), dict(warmup_s=-0.1)])
 def test_policy_rejects_impossible_settings(bad):
     fields = dict(round_s=1e-3, min_rounds=10, max_rounds=40, budget_s=0.01, warmup_s=0.0) | bad
     with pytest.raises(ValueError, match="timing policy"):
@@ -73,9 +74,6 @@ def test_policy_rejects_impossible_settings(bad):
 
 
 # -- pairs: a case beside its partner in alternating rounds --------------------------------------
-PAIRS = timing.PairPolicy(min_pairs=8, max_pairs=20, budget_s=0.012, min_pairs_long=4, min_pairs_very_long=2)
-
-
 class SharedClock:
     """One clock two fake calls advance; a slow phase multiplies every call's cost while it lasts."""
 
@@ -95,13 +93,19 @@ class SharedClock:
         return call
 
 
-def test_abba_rounds_alternate_partner_case_case_partner():
+def test_abba_rounds_alternate_partner_case_case_partner_until_the_budget_is_spent():
     clock = SharedClock()
     case, partner = clock.make("F", 1e-6), clock.make("D", 4e-6)
-    case_s, partner_s = timing.abba_rounds(case, partner, 1, 1, 4, clock)
-    assert "".join(clock.order) == "DFFDDFFD"
+    policy = timing.Policy(warmup_s=0.0, round_s=1e-3, budget_s=18e-6, min_rounds=2, max_rounds=40)
+    case_s, partner_s = timing.abba_rounds(case, partner, 1, 1, policy, clock)
+    assert "".join(clock.order) == "DFFDDFFD"  # 10 us a block: the second one spends the budget
     assert len(case_s) == len(partner_s) == 4
     assert [p / c for p, c in zip(partner_s, case_s)] == pytest.approx([4.0] * 4)
+    # the minimum holds whole blocks: an odd minimum rounds up to the next block
+    clock = SharedClock()
+    case, partner = clock.make("F", 0.1), clock.make("D", 0.3)
+    policy = timing.Policy(warmup_s=0.0, round_s=1e-3, budget_s=0.0, min_rounds=3, max_rounds=40)
+    assert len(timing.abba_rounds(case, partner, 1, 1, policy, clock)[0]) == 4
 
 
 def test_a_slow_phase_lands_on_both_sides_of_the_paired_ratio():
@@ -109,37 +113,12 @@ def test_a_slow_phase_lands_on_both_sides_of_the_paired_ratio():
     # side of it would move by 3x; the ratios of adjacent rounds do not move, except at its two edges.
     clock = SharedClock(slow_from=0.004, slow_until=0.012, factor=3.0)
     case, partner = clock.make("F", 2e-6), clock.make("D", 8e-6)
-    case_s, partner_s = timing.abba_rounds(case, partner, 50, 50, 20, clock)
+    policy = timing.Policy(warmup_s=0.0, round_s=1e-3, budget_s=0.0, min_rounds=20, max_rounds=20)
+    case_s, partner_s = timing.abba_rounds(case, partner, 50, 50, policy, clock)
     ratios = [p / c for p, c in zip(partner_s, case_s)]
     assert max(partner_s) / min(partner_s) > 2.5  # the slow phase is in the rounds
     assert sum(abs(r - 4.0) < 1e-9 for r in ratios) >= len(ratios) - 2
     assert sorted(ratios)[len(ratios) // 2] == pytest.approx(4.0)
-
-
-def test_pair_count_follows_the_budget_and_the_call_lengths():
-    def plan_of(single, iterations=1):
-        return timing.Plan(iterations, 0, single, single, 2, 1)
-
-    # 10 us calls in 1 ms rounds: 2 ms a pair, 6 pairs in the budget, raised to the floor
-    assert timing.pair_count(plan_of(10e-6, 100), plan_of(10e-6, 100), POLICY, PAIRS) == PAIRS.min_pairs
-    # a cheap pair gets more pairs, up to max_pairs, always an even count (whole ABBA blocks)
-    n = timing.pair_count(plan_of(1e-6, 1), plan_of(1e-6, 1), POLICY, PAIRS)
-    assert n == PAIRS.max_pairs and n % 2 == 0
-    # the partner's long call decides: long, then very long
-    assert timing.pair_count(plan_of(1e-5, 100), plan_of(0.02), POLICY, PAIRS) == PAIRS.min_pairs_long
-    assert timing.pair_count(plan_of(1e-5, 100), plan_of(0.3), POLICY, PAIRS) == PAIRS.min_pairs_very_long
-    # a case whose own call is very long is timed in one pass only: it gets the single-pass floor
-    assert PAIRS.min_pairs_single_pass != PAIRS.min_pairs_very_long
-    assert timing.pair_count(plan_of(0.15), plan_of(0.3), POLICY, PAIRS) == PAIRS.min_pairs_single_pass
-    assert timing.pair_count(plan_of(0.15), plan_of(1e-5, 100), POLICY, PAIRS) == PAIRS.min_pairs_single_pass
-
-
-@pytest.mark.parametrize("bad", [dict(min_pairs=7), dict(min_pairs_very_long=0), dict(min_pairs_long=12), dict(min_pairs_very_long=22),
-                                 dict(min_pairs_single_pass=3), dict(min_pairs_single_pass=22),
-                                 dict(budget_s=-1.0)])
-def test_pair_policy_rejects_impossible_settings(bad):
-    with pytest.raises(ValueError, match="pair policy"):
-        dataclasses.replace(PAIRS, **bad)
 
 
 def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(benchmark):
@@ -150,14 +129,14 @@ def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(benchmark):
         pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): there are no stats to check")
     clock = SharedClock()
     case, partner = clock.make("F", 10e-6), clock.make("D", 30e-6)
-    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock)
-    assert plan.single_s == pytest.approx(30e-6)  # the partner's calibration, for the next case of its group
+    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, clock=clock)
+    assert plan.single_s == pytest.approx(30e-6)  # the partner's warm-up, for the next case of its group
     data = benchmark.stats.stats.data
-    assert len(data) == len(record["pair_ratios"]) >= PAIRS.min_pairs
+    assert len(data) == len(record["pair_ratios"]) >= POLICY.min_rounds
     assert data == pytest.approx([10e-6] * len(data))
     assert benchmark.stats.stats.median == pytest.approx(10e-6)
     assert record["pair_ratios"] == pytest.approx([3.0] * len(data))
-    # each side's own call: the driver decides a pair's passes from both
+    # each side's fastest warm-up call
     assert record["call_s"] == pytest.approx(10e-6) and record["partner_call_s"] == pytest.approx(30e-6)
     assert record["timing_engine"] == timing.ENGINE_VERSION
 
@@ -167,12 +146,12 @@ def test_a_partner_calibrated_once_is_not_calibrated_again(benchmark):
     if benchmark.disabled:
         pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): nothing is timed")
     clock = SharedClock()
-    case, partner = clock.make("F", 0.02), clock.make("D", 0.05)  # long calls: no warm-up block
-    known = timing.Plan(1, 0, 0.05, 0.05, 2, 0)
-    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, PAIRS, clock=clock, partner_plan=known)
-    assert plan is known and len(record["pair_ratios"]) == PAIRS.min_pairs_long
-    # the case's two calibration calls, then one ABBA block per pair of pairs: no partner calibration
-    assert "".join(clock.order) == "FF" + "DFFD" * (PAIRS.min_pairs_long // 2)
+    case, partner = clock.make("F", 0.02), clock.make("D", 0.05)  # long calls: two warm-up calls each
+    known = timing.Plan(1, 0.05, 0.05, 2)
+    record, plan = timing.measure_pair(benchmark, case, partner, POLICY, clock=clock, partner_plan=known)
+    assert plan is known and len(record["pair_ratios"]) == POLICY.min_rounds
+    # the case's two warm-up calls, then ABBA blocks up to the minimum: no partner warm-up
+    assert "".join(clock.order) == "FF" + "DFFD" * (POLICY.min_rounds // 2)
 
 
 def test_the_private_pytest_benchmark_seam_still_behaves(benchmark):

@@ -54,7 +54,7 @@ def test_a_timed_and_a_counted_run_are_refused_naming_each_metric(folder, capsys
     code, err = run(mixed_commands(folder, first, second)[command], capsys)
     metric = {timed: "time", counted: "instructions"}
     if command.split()[0] in ("report", "csv"):  # runs read in the order they ran, whatever the order given
-        first, second = timed, counted
+        first, second = sorted((timed, counted), key=lambda path: json.loads(path.read_text())["datetime"])
     assert_refused(code, err, f"{first} measured {metric[first]} and {second} {metric[second]}",
                    "a counted run's stats are one call under valgrind, not times")
     assert "same profile" not in err  # the metrics, not the cases, are what differ

@@ -1,4 +1,4 @@
-"""The timing engine's decisions: stall-proof calibration, minimum rounds, diagnostics, pass merging."""
+"""Merging processes: every round of every process pooled, each process's median kept beside."""
 
 import copy
 
@@ -19,18 +19,28 @@ def _doc(medians: dict[str, float]) -> dict:
     return {"machine_info": {"lowrank_bench": {"complete": True}}, "benchmarks": benches}
 
 
-def test_merge_reports_the_least_disturbed_pass_and_records_every_pass():
+def test_merge_pools_the_rounds_of_every_process_and_records_each_ones_median():
     docs = [(1, _doc({"a": 1.3e-5, "b": 2.0e-5})), (2, _doc({"a": 1.0e-5, "b": 2.2e-5})),
             (3, _doc({"a": 1.1e-5, "b": 2.1e-5}))]
     original = copy.deepcopy(docs)
     merged = merging.merge_passes(docs)
     a, b = merged["benchmarks"]
-    assert a["stats"] == original[1][1]["benchmarks"][0]["stats"]  # pass 2's samples, untouched
-    assert a["extra_info"]["reported_pass"] == 2 and b["extra_info"]["reported_pass"] == 1
+    pooled = [v for _, doc in original for v in doc["benchmarks"][0]["stats"]["data"]]
+    assert a["stats"]["data"] == pooled and a["stats"]["rounds"] == 9
+    assert a["stats"]["median"] == pytest.approx(sorted(pooled)[4])  # pytest-benchmark's statistics of them all
+    assert a["stats"]["min"] == pytest.approx(min(pooled)) and a["stats"]["max"] == pytest.approx(max(pooled))
     assert a["extra_info"]["process_medians"] == [1.3e-5, 1.0e-5, 1.1e-5]
     assert a["extra_info"]["process_spread"] == pytest.approx((1.3e-5 - 1.0e-5) / 1.1e-5)
-    assert a["extra_info"]["processes"] == 3
-    assert a["extra_info"]["gflops"] == pytest.approx(1.0 / 1.0e-5)  # throughput of the reported pass
+    assert a["extra_info"]["processes"] == 3 and a["extra_info"]["reported_pass"] is None
+    assert a["extra_info"]["gflops"] == pytest.approx(1.0 / 1.3e-5)  # the first process's record fields
+
+
+def test_a_file_without_raw_rounds_keeps_its_first_process_statistics():
+    docs = [(1, _doc({"a": 1.3e-5})), (2, _doc({"a": 1.0e-5}))]
+    for _, doc in docs:
+        del doc["benchmarks"][0]["stats"]["data"]
+    (a,) = merging.merge_passes(docs)["benchmarks"]
+    assert a["stats"]["median"] == 1.3e-5 and a["extra_info"]["process_medians"] == [1.3e-5, 1.0e-5]
 
 
 def test_merge_of_one_pass_has_no_spread():

@@ -16,8 +16,10 @@ from lowrank.store.load import ResultFileError
 from tests import recorded
 from tests.cli.test_hostile_input import assert_refused, digest, run
 
-# speedup 2.778 with its interval 2.443 - 3.147, from three processes
+# a paired case of three processes; the figures below are read from the recorded file
 CASE = "numpy-float32-d1024-k0256-r0001-n001-warm"
+RECORD = next(b["extra_info"] for b in recorded.run("matvec-aa", 1)["benchmarks"] if b["param"] == CASE)
+LO, HI = RECORD["paired_speedup_lo"], RECORD["paired_speedup_hi"]
 
 
 def edited(tmp_path, **fields):
@@ -47,25 +49,33 @@ def test_every_recorded_paired_speedup_agrees_with_its_interval_and_processes():
 
 def test_a_speedup_outside_its_own_interval_is_refused(tmp_path):
     message = refusal(edited(tmp_path, paired_speedup=50.0))
-    assert "paired_speedup = 50.0 is outside its own interval [2.442899876474463, 3.146793524082665]" in message
+    assert f"paired_speedup = 50.0 is outside its own interval [{LO!r}, {HI!r}]" in message
     assert "accepted: an estimate inside its interval" in message
 
 
 def test_an_interval_whose_low_end_is_above_its_high_end_is_refused(tmp_path):
-    message = refusal(edited(tmp_path, paired_speedup_lo=3.2))
-    assert "paired_speedup_lo = 3.2 is above paired_speedup_hi = 3.146793524082665" in message
+    message = refusal(edited(tmp_path, paired_speedup_lo=HI * 1.01))
+    assert f"paired_speedup_lo = {HI * 1.01!r} is above paired_speedup_hi = {HI!r}" in message
 
 
 def test_a_speedup_inside_its_interval_that_is_not_its_processes_figure_is_refused(tmp_path):
-    message = refusal(edited(tmp_path, paired_speedup=3.0))
-    assert "paired_speedup = 3.0 is not the geometric mean of its process_speedups (2.77802)" in message
+    import math
+    import statistics
+
+    inside = (LO + RECORD["paired_speedup"]) / 2
+    message = refusal(edited(tmp_path, paired_speedup=inside))
+    # neither today's figure (the median of the pooled ratios) nor an older file's (the geometric mean)
+    pooled = statistics.median(r for rs in RECORD["process_pair_ratios"] for r in rs)
+    mean = math.exp(sum(map(math.log, RECORD["process_speedups"])) / len(RECORD["process_speedups"]))
+    assert f"paired_speedup = {inside!r} is neither the median of its process_pair_ratios pooled nor the geometric " \
+           f"mean of its process_speedups ({mean:.6g}, {pooled:.6g})" in message
 
 
 @pytest.mark.parametrize("fields, shown", [
     ({"paired_speedup": float("nan")}, "paired_speedup = NaN; accepted: a finite speedup > 0, or null"),
     ({"paired_speedup_hi": -1}, "paired_speedup_hi = -1; accepted: a finite speedup > 0"),
     ({"paired_speedup": "2.7"}, 'paired_speedup = "2.7"; accepted'),
-    ({"paired_speedup_lo": None}, "paired_speedup_lo = null, paired_speedup_hi = 3.146793524082665: accepted: all "
+    ({"paired_speedup_lo": None}, f"paired_speedup_lo = null, paired_speedup_hi = {HI!r}: accepted: all "
                                   "three numbers (the speedup and its interval) or all null"),
     ({"process_speedups": [2.59931, 0, 2.92435]}, "process_speedups = [2.59931, 0, 2.92435]; accepted"),
     ({"process_pair_ratios": [[2.5, -1.0]]}, "process_pair_ratios = [[2.5, -1.0]]; accepted: one non-empty list"),

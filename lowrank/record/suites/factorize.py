@@ -44,8 +44,6 @@ FIELDS = {
     "matrix_rank": Field("int", "rank of W (r for exact-rank, else min(d, k))"),
     "passes": Field("int|null", "products with W or Wᵀ: 2q + 2 (null for the exact SVD)"),
     "flops_model": Field("int|null", "passes · 2·d·k·(r + p) (null for the exact SVD)"),
-    "first_call_s": Field("float|null", "seconds of the untimed warm-up call (null when timing is off, or when the "
-                          "cost model says one call outlasts the budget and it is skipped)"),
     **THREAD_FIELDS,
     "gflops": gflops_field("flops_model"),
 }
@@ -54,9 +52,9 @@ SUITE = Suite(
     name="factorize",
     title="factorizations",
     benchmark="benchmarks/bench_factorize.py",
-    doc="One factorization of a d×k matrix of known spectrum, timed with `benchmark.pedantic` (an untimed first "
-        "call is the warm-up and sets how many rounds fit the profile's budget). Quality is computed outside the "
-        "timed call, in float64, against the exact matrix.",
+    doc="One factorization of a d×k matrix of known spectrum, timed by the run's engine (docs/timing.md): warm-up, then "
+        "one call a round within the profile's factorization budget. Quality is computed outside the timed call, in "
+        "float64, against the exact matrix.",
     fields=FIELDS,
     params="`d`, `k`, `spectrum`, `rank`, `backend`, `dtype`, `method`, `oversampling`, `power_iterations`",
     pairings=(
@@ -66,5 +64,4 @@ SUITE = Suite(
     ),
     exact={"passes": "identical", "flops_model": "identical", "sketch_width": "identical", "matrix_rank": "identical",
            "optimal_error_fro": "rtol", "rel_error_fro": "roundoff"},
-    timed=False,  # timed by benchmark.pedantic directly (benchmarks/factorize/operands.py plans the rounds)
 )

@@ -45,22 +45,23 @@ FIELDS = {
     "gbps": Field("float|null", "bytes_moved / median; null when timing was disabled", True),
     "roofline_fraction": Field("float|null", "roofline time max(bytes/bandwidth, flops/peak) ÷ median: 1.0 is at the "
                                "roof; above 1 means the operands were served from cache, faster than DRAM", True),
-    "partner_call_s": Field("float|null", "factored: the fastest single call of its dense partner, seconds (with "
-                            "`call_s`, how many passes time the pair: the run's `timing.short_pair_processes` when "
-                            "both are under `long_call_s`); absent from dense and counted records and from files older than the field", True),
-    "process_pair_ratios": Field("list|null", "factored: per pass, the ratio of each pair of adjacent rounds timed "
+    "partner_call_s": Field("float|null", "factored: the fastest warm-up call of its dense partner, seconds; absent "
+                            "from dense and counted records and from files older than the field", True),
+    "process_pair_ratios": Field("list|null", "factored: per process, the ratio of each pair of adjacent rounds timed "
                                  "alternately (ABBA) in one process: dense time / factored time; null for dense", True),
-    "process_speedups": Field("list|null", "factored: each pass's median of its `process_pair_ratios`; null for dense",
+    "process_speedups": Field("list|null", "factored: each process's median of its `process_pair_ratios`; null for dense",
                               True),
-    "paired_speedup": Field("float|null", "factored: the speedup, the geometric mean of `process_speedups`. Every reader of a "
-                            "speedup reads this one; `dense median / factored median` is the unpaired figure, two "
-                            "medians taken at different moments (and possibly passes); null for dense", True),
-    "paired_speedup_lo": Field("float|null", "95% interval of `paired_speedup`: a bootstrap of passes, then of each "
-                               "pass's rounds (`lowrank/record/pairs.py`); null for dense", True),
+    "paired_speedup": Field("float|null", "factored: the speedup, the median of every process's "
+                            "`process_pair_ratios` pooled (files before timing engine 4: the geometric mean of "
+                            "`process_speedups`). Every reader of a speedup reads this one; `dense median / factored "
+                            "median` is the unpaired figure, two medians taken at different moments; null for dense",
+                            True),
+    "paired_speedup_lo": Field("float|null", "95% interval of `paired_speedup`: a bootstrap of processes, then of each "
+                               "process's rounds (`lowrank/record/stats.py`); null for dense", True),
     "paired_speedup_hi": Field("float|null", "upper end of that interval", True),
-    "refined": Field("bool|null", "factored: the rank was added after the first pass, near this curve's break-even "
-                     "(`benchmarks/matvec/refine.py`), and timed by the later passes only (one process fewer); "
-                     "a later run may refine another rank, so a baseline's refined case is never missed; absent before",
+    "refined": Field("bool|null", "files of timing engine 3 only: the rank was added after the first pass, near this "
+                     "curve's break-even, and timed by the later passes; a later run may have refined another rank, so "
+                     "a baseline's refined case is never missed. Today's profiles time 3r*/4 in every run instead",
                      True),
     "flag": Field("str|null", "why the cost model and the calibration cannot explain this timing (GB/s above the roof "
                   "of the memory level the operands live in, GFLOP/s above the matmul peak, or a speedup over the "
