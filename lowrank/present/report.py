@@ -230,7 +230,7 @@ def key_findings(a: Analysis) -> list[str]:
 
 
 def _spread_finding(a: Analysis) -> list[str]:
-    """How far the passes (separate processes) of this run landed from each other."""
+    """How far the separate processes of this run landed from each other."""
     if "process_spread" not in a.frame or a.frame["process_spread"].isna().all():
         return ["Between-process spread not measured (one process: LOWRANK_BENCH_PROCESSES=1, or an older file); "
                 "separate processes of the same code differ by more than the rounds inside one."]
@@ -239,10 +239,13 @@ def _spread_finding(a: Analysis) -> list[str]:
     short = (a.run.timing or {}).get("short_pair_processes")
     more = (f" (a warm pair of short calls in {short}: the speedups that moved most between runs)"
             if short and short != processes else "")
-    return [f"Between processes: each case was timed in {processes} passes of fresh worker processes{more}; their medians "
+    pooled = ((a.run.timing or {}).get("engine") or 0) >= 4
+    reported = ("The figure reported is the median of every process's rounds pooled" if pooled
+                else "The figure reported is the least disturbed process's median (timing engine 3)")
+    return [f"Between processes: each case was timed in {processes} fresh worker processes{more}; their medians "
             f"differ by {spread.median():.1%} (median over cases, (max − min)/median), {int((spread > 0.05).sum())} of "
-            f"{len(spread)} by more than 5%. The figure reported is the least disturbed pass's median; expect "
-            "another run on this machine to land within about this spread."]
+            f"{len(spread)} by more than 5%. {reported}; expect another run on this machine to land within about "
+            "this spread."]
 
 
 def _break_even_span(g: pd.DataFrame) -> str:
