@@ -208,6 +208,8 @@ def _request(args):
             causal.check_held_out(calibration_text, evaluation_text, calibrated, evaluated)
         elif args.eval_text is not None:
             causal.read_text(args.eval_text, "--eval-text")
+        if args.e2e or args.calibration is not None:  # from the config alone, before the model is loaded
+            causal.check_lengths(args.path, args.window, args.prompt_tokens if args.e2e else None)
     elif args.eval_text is not None:
         raise InputError(f"--eval-text {args.eval_text}: applies to a causal LM (perplexity), and {args.path} is "
                          "not one; accepted: a GGUF file or folder, or a folder whose config.json names a "

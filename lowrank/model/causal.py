@@ -159,6 +159,43 @@ def load_tokenizer(path):
     return tok
 
 
+def max_positions(path) -> int | None:
+    """The longest sequence the model of ``path`` takes (its config's ``max_position_embeddings``, or GPT-2's
+    ``n_positions``), read from the config alone; None where the config states none."""
+    _quiet_transformers()
+    from transformers import AutoConfig
+
+    gguf = gguf_file(path)
+    folder = gguf.parent if gguf is not None else (Path(path) if Path(path).is_dir() else Path(path).parent)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            config = (AutoConfig.from_pretrained(str(folder), gguf_file=gguf.name, local_files_only=True)
+                      if gguf is not None else AutoConfig.from_pretrained(str(folder), local_files_only=True))
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        raise LowRankValueError(f"{path}: its configuration cannot be read ({str(exc).splitlines()[0][:200]}); "
+                                "accepted: a GGUF file or a Hugging Face causal LM folder") from None
+    for key in ("max_position_embeddings", "n_positions"):
+        n = getattr(config, key, None)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    return None
+
+
+def check_lengths(path, window: int, prompt_tokens: int | None) -> None:
+    """Refuse a ``--window`` or a ``--prompt-tokens`` (its decode step needs one position more) longer than the
+    model's positions, before the model is loaded."""
+    positions = max_positions(path)
+    if positions is None:
+        return
+    if window > positions:
+        raise LowRankValueError(f"--window {window}: longer than the model's {positions} positions "
+                                f"(max_position_embeddings); accepted: at most {positions}")
+    if prompt_tokens is not None and prompt_tokens > positions - 1:
+        raise LowRankValueError(f"--prompt-tokens {prompt_tokens}: the decode step after it needs {prompt_tokens + 1} "
+                                f"positions and the model has {positions} (max_position_embeddings); accepted: at "
+                                f"most {positions - 1}")
+
+
 def is_conv1d(module) -> bool:
     """transformers' ``Conv1D`` (GPT-2): a linear map whose weight is stored k×d (``y = x W + b``)."""
     return type(module).__name__ == "Conv1D" and hasattr(module, "nf") and getattr(module, "weight", None) is not None

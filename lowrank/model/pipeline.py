@@ -190,7 +190,11 @@ def run(request: Request, log=None) -> Outcome:
         if request.min_speedup is not None:
             layers = analysis.keep_fast_layers(layers, speedups, request.min_speedup)
             about["min_speedup"] = request.min_speedup
-    doc = analysis.plan_document(result, layers, about, speedups)
+    from lowrank.model import provenance
+
+    # where and when: the date, the code's commit and the machine, first in the document
+    doc = {**provenance.stamp(request.e2e_threads if request.e2e else None),
+           **analysis.plan_document(result, layers, about, speedups)}
     if grams is not None:
         weight_errors = _weight_errors(result, layers)
         for row in doc["layers"]:

@@ -153,6 +153,15 @@ def totals_lines(doc: dict, analysis: ModelAnalysis) -> list[str]:
     return out
 
 
+def machine_line(doc: dict) -> str:
+    """The plan's date, commit and machine (:mod:`lowrank.model.provenance`) as one sentence."""
+    m = doc["machine"]
+    threads = f", {m['threads']} measuring thread(s)" if m.get("threads") else ""
+    return (f"Measured {doc.get('date', '?')} at commit `{doc.get('commit', '?')}` on {m.get('hostname')} "
+            f"({m.get('cpu')}, {m.get('cpus')} logical CPUs{threads}; torch {m.get('torch')}, transformers "
+            f"{m.get('transformers')}, numpy {m.get('numpy')}).")
+
+
 def end_to_end_blocks(e: dict) -> list:
     """The end-to-end check (``model_e2e.run``'s result) as a paragraph and a latency table."""
     from lowrank.present.report import Para, TableBlock
@@ -254,6 +263,7 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
                                    "squared error")()
     report.add(Para(f"Generated {now_iso()} by `{command}`. Checkpoint `{Path(doc['checkpoint']).name}` "
                     f"({doc['format']}); plan: {policy}."),
+               *([Para(machine_line(doc))] if "machine" in doc else []),
                Heading("Totals"), Bullets(tuple(totals_lines(doc, analysis))))
     if doc.get("skipped"):
         reasons: dict[str, int] = {}

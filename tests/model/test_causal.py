@@ -214,6 +214,35 @@ def test_refusals_are_one_line_and_exit_2(models, tmp_path, capsys):
                  capsys)[::2], "--allocation uniform", "accepted")
 
 
+def test_a_window_or_prompt_longer_than_the_models_positions_is_refused_before_loading(models, capsys):
+    """The tiny models have 256 positions: a window of 300, or a prompt of 256 (its decode step needs 257), is one
+    line and exit 2."""
+    common = ["--params", "0.8", "--no-timing", "--e2e", "--calibration", models / "cal.txt", "--eval-text",
+              models / "eval.txt"]
+    for arch in ("llama", "gpt2"):
+        refused(*run(["model", models / arch, *common, "--window", "300"], capsys)[::2],
+                "--window 300", "256 positions", "accepted: at most 256")
+        refused(*run(["model", models / arch, *common, "--window", "64", "--prompt-tokens", "256"], capsys)[::2],
+                "--prompt-tokens 256", "accepted: at most 255")
+
+
+def test_the_plan_json_records_date_commit_and_machine(models, tmp_path, capsys):
+    import datetime
+    import json
+
+    out = tmp_path / "plan.json"
+    code, _, err = run(["model", models / "llama", "--params", "0.5", "--no-timing", "--json", out], capsys)
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    when = datetime.datetime.fromisoformat(doc["date"].replace("Z", "+00:00"))
+    assert when.utcoffset() == datetime.timedelta(0)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - when).total_seconds()) < 3600
+    assert doc["commit"] and isinstance(doc["commit"], str)
+    machine = doc["machine"]
+    assert machine["hostname"] and machine["cpu"] and machine["cpus"] >= 1
+    assert machine["torch"] == __import__("torch").__version__
+
+
 def test_methods_slices_of_full_rank_factors_equal_factoring_at_the_rank(models):
     import torch
 
