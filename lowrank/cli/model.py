@@ -35,8 +35,10 @@ def register(subparsers) -> None:
     policy = p.add_mutually_exclusive_group()
     policy.add_argument("--max-error", type=unit_fraction, default=None, metavar="E",
                         help="per-layer relative Frobenius error bound (default 0.1)")
-    policy.add_argument("--params", type=unit_fraction, default=None, metavar="F",
-                        help="fraction of the analysed parameters to keep, e.g. 0.5")
+    policy.add_argument("--params", type=_fractions, default=None, metavar="F",
+                        help="fraction of the analysed parameters to keep, e.g. 0.5; a causal LM with --e2e takes "
+                             "several, e.g. 0.9,0.8,0.7,0.5 (one load, one calibration, every fraction measured; "
+                             "the first is the plan printed, written by --save and shown layer by layer)")
     policy.add_argument("--latency", type=unit_fraction, default=None, metavar="F",
                         help="the analysed layers' measured time at most F of their dense time (at --batch, --backend, "
                              "--dtype), least total error: times a sweep of ranks at every shape, plans exactly by "
@@ -103,6 +105,18 @@ def register(subparsers) -> None:
 ALLOCATIONS = ("budget", "uniform")
 
 
+def _fractions(text: str) -> tuple[float, ...]:
+    """argparse type of --params: one fraction in (0, 1], or several separated by commas (each once)."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r}: an empty fraction; accepted: one fraction in (0, 1] or several "
+                                         "separated by commas, e.g. 0.9,0.8,0.7,0.5")
+    values = tuple(unit_fraction(part) for part in parts)
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: a fraction given twice; accepted: each fraction once")
+    return values
+
+
 def _alpha(text: str) -> float:
     try:
         value = float(text)
@@ -111,6 +125,10 @@ def _alpha(text: str) -> float:
     if not (value >= 0 and value < float("inf")):
         raise argparse.ArgumentTypeError(f"{text!r}: accepted a finite number >= 0, e.g. 0.5 (ASVD's)")
     return value
+
+
+def _joined(fractions) -> str:
+    return ",".join(f"{f:g}" for f in fractions)
 
 
 def _fmt_rank(r) -> str:
@@ -194,6 +212,14 @@ def _request(args):
         raise InputError(f"--e2e-threads {args.e2e_threads}: accepted an integer >= 1")
     from lowrank.model import causal
 
+    fractions = args.params or ()
+    if len(fractions) > 1 and not (args.e2e and causal.is_causal(args.path)):
+        raise InputError(f"--params {_joined(fractions)}: several fractions are measured end to end on a causal LM "
+                         "(--e2e on a GGUF or a *ForCausalLM folder); here give one fraction, e.g. "
+                         f"--params {fractions[0]:g}")
+    if len(fractions) > 1 and args.save is not None:
+        raise InputError(f"--save {args.save} writes the factors of one plan; with --params {_joined(fractions)} "
+                         "give one fraction, or leave --save out")
     if args.allocation != "budget" and args.params is None:
         raise InputError(f"--allocation {args.allocation}: applies to --params F; accepted with other policies: budget")
     if causal.is_causal(args.path):
@@ -224,7 +250,8 @@ def _request(args):
                              f"folder (config.json, weights, tokenizer), and {args.path} is a bare weights file")
         e2e.check_folder(folder)
     return Request(path=args.path, include=tuple(args.include), exclude=tuple(args.exclude),
-                   max_error=args.max_error, params=args.params, max_rank=args.max_rank, timing=not args.no_timing,
+                   max_error=args.max_error, params=fractions[0] if fractions else None,
+                   more_params=tuple(fractions[1:]), max_rank=args.max_rank, timing=not args.no_timing,
                    batch=args.batch, backend=args.backend, dtype=args.dtype, min_speedup=args.min_speedup,
                    runs_dir=args.runs, sweep=args.report is not None, e2e=args.e2e, e2e_threads=args.e2e_threads,
                    calibration=args.calibration, latency=args.latency, allocation=args.allocation,
@@ -344,8 +371,9 @@ def _print_speed(e: dict) -> None:
 def _command(args) -> str:
     """The command line that repeats this analysis (for the report)."""
     parts = ["lowrank-bench", "model", args.path.name]
-    for flag, value in (("--max-error", args.max_error), ("--params", args.params), ("--latency", args.latency),
-                        ("--max-rank", args.max_rank),
+    if args.params:
+        parts += ["--params", _joined(args.params)]
+    for flag, value in (("--max-error", args.max_error), ("--latency", args.latency), ("--max-rank", args.max_rank),
                         ("--min-speedup", args.min_speedup)):
         if value is not None:
             parts += [flag, f"{value:g}"]

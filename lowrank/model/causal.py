@@ -389,8 +389,9 @@ def prepare(path, plans: dict[str, dict[str, int]], grams: dict[str, dict | None
 
 
 def evaluate(prepared: Prepared, text: str, described: str, window: int, stride: int, max_tokens: int | None,
-             threads: int = 1, log=None) -> dict:
-    """Perplexity of the original and every factored model on ``text`` (its first ``max_tokens`` tokens)."""
+             threads: int = 1, log=None, original: dict | None = None) -> dict:
+    """Perplexity of the original and every factored model on ``text`` (its first ``max_tokens`` tokens);
+    ``original``: the original model's result on the same tokens and windows, already measured (not again)."""
     import torch
 
     say = log or (lambda _m: None)
@@ -402,8 +403,9 @@ def evaluate(prepared: Prepared, text: str, described: str, window: int, stride:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        original = perplexity(prepared.model, ids, window, stride)
-        say(f"[e2e] original: perplexity {original['perplexity']:.2f}")
+        if original is None:
+            original = perplexity(prepared.model, ids, window, stride)
+            say(f"[e2e] original: perplexity {original['perplexity']:.2f}")
         results = {}
         dense = count_params(prepared.model)
         for method, model in prepared.factored.items():

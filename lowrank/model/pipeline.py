@@ -62,6 +62,7 @@ class Request:
     calibration_tokens: int | None = 2048
     alpha: float = 0.5  # the ASVD-style peer's exponent on mean |x|
     prompt_tokens: int = 128  # the prefill's prompt and the decode's cache, in tokens
+    more_params: tuple[float, ...] = ()  # further --params fractions, each measured end to end (a causal LM's e2e)
     speed_seconds: float = 1.0  # timed blocks per prefill or decode measurement
 
     @property
@@ -78,6 +79,11 @@ class Request:
         if self.params is not None:
             return analysis.Policy(max_error=None, params=self.params, allocation=self.allocation)
         return analysis.Policy(max_error=0.1 if self.max_error is None else self.max_error, params=None)
+
+    @property
+    def fractions(self) -> tuple[float, ...]:
+        """Every ``--params`` fraction, the first the command's own plan; empty under another policy."""
+        return () if self.params is None else (self.params, *self.more_params)
 
     @property
     def folder(self) -> Path:
@@ -223,50 +229,93 @@ def run(request: Request, log=None) -> Outcome:
     return Outcome(result, policy, layers, about, doc, sweep, speedups)
 
 
-def method_plans(request: Request, result, layers, grams, peer_grams, log=None) -> tuple[dict, dict, dict]:
-    """The causal LM's plan per method under the request's policy (not a latency one): ``{method: {tensor: rank}}``,
-    ``{method: Gram matrices or None}`` and ``{method: the plan's totals}``.
-
-    Plain SVD is planned on the weights' spectra; the ASVD-style peer on those of W·diag(s) and
-    the data-aware factorization on those of W·S (``layers``, already planned), each by the same
-    policy, so every method spends the same parameters its own best way.
-    """
-    def ranks(ls):
-        return {p.name: p.rank for p in ls if p.rank is not None}
-
-    if grams is None:  # ``layers`` is the plain plan
-        plain_result, plain_layers = result, layers
-    else:
-        plain_result = analyse(request, log)
-        plain_layers, _ = analysis.plan(plain_result, request.policy)
-    plans = {"svd": ranks(plain_layers)}
-    method_grams = {"svd": None}
-    totals = {"svd": analysis.plan_document(plain_result, plain_layers, {})["totals"]}
-    if grams is not None:
-        peer_result = analyse(request, log, peer_grams)
-        peer_layers, _ = analysis.plan(peer_result, request.policy)
-        plans["asvd"], method_grams["asvd"] = ranks(peer_layers), peer_grams
-        totals["asvd"] = analysis.plan_document(peer_result, peer_layers, {})["totals"]
-        plans["whitened"], method_grams["whitened"] = ranks(layers), grams
-        totals["whitened"] = analysis.plan_document(result, layers, {})["totals"]
-    return plans, method_grams, totals
+def method_analyses(request: Request, result, grams, peer_grams, log=None) -> dict:
+    """The spectra each method plans on: plain SVD on the weights', the ASVD-style peer on those of W·diag(s), the
+    data-aware factorization on those of W·S (``result``); without calibration, plain SVD alone (``result``)."""
+    if grams is None:
+        return {"svd": result}
+    return {"svd": analyse(request, log), "asvd": analyse(request, log, peer_grams), "whitened": result}
 
 
-def _causal_e2e(request: Request, result, layers, grams, peer_grams, log) -> dict:
-    """Perplexity on the held-out text: the original model and one factored copy per method."""
-    from lowrank.model import causal
+def method_plans(analyses: dict, policy: analysis.Policy, own=None) -> dict:
+    """``{method: its plan's layers}`` under ``policy`` (not a latency one), each method on its own spectra, so
+    that every method spends the same parameters its own best way; ``own`` (the command's plan, made on the
+    first analysis of ``analyses`` that is ``own[0]``) is used as it is."""
+    out = {}
+    for method, result in analyses.items():
+        out[method] = own[1] if own is not None and result is own[0] else analysis.plan(result, policy)[0]
+    return out
 
-    if request.policy.latency is not None:
-        raise LowRankValueError("--e2e on a causal LM measures --params or --max-error plans; a latency plan for a "
-                                "causal LM is not measured end to end here")
-    plans, method_grams, totals = method_plans(request, result, layers, grams, peer_grams, log)
-    prepared = causal.prepare(request.path, plans, method_grams)
+
+def _ranks(layers) -> dict[str, int]:
+    return {p.name: p.rank for p in layers if p.rank is not None}
+
+
+def _groups(request: Request, analyses: dict, result, layers) -> list[dict]:
+    """The plans measured end to end, one group per ``--params`` fraction (one group under another policy):
+    ``[{"params": F or None, "layers": {method: layers}}]``."""
+    fractions = request.fractions or (None,)
+    groups = []
+    for i, f in enumerate(fractions):
+        policy = request.policy if f is None else analysis.Policy(params=f, allocation=request.allocation)
+        groups.append({"params": f, "layers": method_plans(analyses, policy, (result, layers) if i == 0 else None)})
+    return groups
+
+
+def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups: list[dict] | None = None) -> dict:
+    """Perplexity on the held-out text and prefill and decode speed: the original model and one factored copy per
+    method and plan group (``groups``: as :func:`_groups` makes them, the default; a decode or prefill latency
+    plan passes its own)."""
+    from lowrank.model import causal, generation
+
+    if groups is None and request.policy.latency is not None:
+        raise LowRankValueError("--e2e on a causal LM measures --params or --max-error plans, or a latency plan on "
+                                "the decode or prefill time (--latency-target decode or prefill)")
+    analyses = method_analyses(request, result, grams, peer_grams, log)
+    groups = _groups(request, analyses, result, layers) if groups is None else groups
+    method_grams = {"svd": None, "asvd": peer_grams, "whitened": grams}
+    multi = len(groups) > 1
+    for g in groups:
+        g["keys"] = {method: f"{method}@{g['params']:g}" if multi else method for method in g["layers"]}
+    shapes = {sp.name: sp.shape for sp in result.spectra}
+    tables = how = None
+    if request.timing:  # the suite's per-layer times for every plan of every group, timed once
+        tables, how = _generation_tables(request, shapes, {g["keys"][m]: _ranks(ls) for g in groups
+                                                           for m, ls in g["layers"].items()}, log)
     text, described = causal.read_text(request.eval_text or causal.BUILTIN, "--eval-text")
-    out = causal.evaluate(prepared, text, described, request.window, request.window, request.eval_tokens,
-                          threads=request.e2e_threads, log=log)
-    for method, t in totals.items():
-        out["methods"][method]["plan_totals"] = t
-    out["speed"] = _causal_speed(request, prepared, result, log)
+    out = None
+    speed_models: dict = {}
+    for g in groups:
+        keys = g["keys"]
+        prepared = causal.prepare(request.path, {keys[m]: _ranks(ls) for m, ls in g["layers"].items()},
+                                  {keys[m]: method_grams[m] for m in g["layers"]})
+        evaluated = causal.evaluate(prepared, text, described, request.window, request.window, request.eval_tokens,
+                                    threads=request.e2e_threads, log=log,
+                                    original=None if out is None else out["original"])
+        if out is None:
+            out = {**evaluated, "methods": {}}
+        for method, ls in g["layers"].items():
+            row = evaluated["methods"][keys[method]]
+            row.update(method=method, params_requested=g["params"],
+                       plan_totals=analysis.plan_document(analyses[method], ls, {})["totals"])
+            if multi:
+                row["label"] = f"{causal.METHOD_LABELS.get(method, method)} at {g['params']:.0%}"
+            out["methods"][keys[method]] = row
+        measured = _causal_speed(request, prepared, shapes, tables, log)
+        speed_models.setdefault("original", measured["original"])
+        speed_models.update({k: v for k, v in measured.items() if k != "original"})
+        del prepared, measured
+    out["speed"] = {"prompt_tokens": request.prompt_tokens, "cache_tokens": request.prompt_tokens, "batch": 1,
+                    "threads": request.e2e_threads, "rounds": SPEED_ROUNDS, "timer": generation.TIMER,
+                    "decode": generation.DECODE_METHOD,
+                    "estimator": "median over interleaved rounds; speedup: median over rounds of the original's time "
+                                 "in the round divided by the model's"
+                                 + ("; each --params fraction's models timed in their own rounds beside the "
+                                    "original (its figures here: those of the first fraction's rounds)"
+                                    if multi else ""),
+                    "models": speed_models, **({"prediction": how} if how else {})}
+    if multi:
+        out["fractions"] = [g["params"] for g in groups]
     out["answer"] = answer(out)
     return out
 
@@ -275,34 +324,28 @@ SPEED_ROUNDS = 3  # interleaved rounds of every model's prefill and decode (thei
 PERPLEXITY_BUDGETS = (1.5, 2.0)  # the answer's budgets, as multiples of the original model's perplexity
 
 
-def _causal_speed(request: Request, prepared, result, log) -> dict:
-    """Prefill and decode of the original and every factored model at batch 1, timed in interleaved rounds; with
-    timing on, beside each its prediction from the matvec suite's times at the model's shapes."""
+def _causal_speed(request: Request, prepared, shapes: dict, tables: dict | None, log) -> dict:
+    """Prefill and decode of the original and every factored model of ``prepared`` at batch 1, timed in interleaved
+    rounds; with ``tables`` (the suite's per-layer times), beside each its prediction from them."""
     from lowrank.model import generation
+    from lowrank.model.prediction import predict_generation
 
     models = {"original": prepared.model, **prepared.factored}
     measured = generation.measure_models(models, request.prompt_tokens, base="original",
                                          threads=request.e2e_threads, rounds=SPEED_ROUNDS,
                                          min_run_time=request.speed_seconds, log=log)
-    out = {"prompt_tokens": request.prompt_tokens, "cache_tokens": request.prompt_tokens, "batch": 1,
-           "threads": request.e2e_threads, "rounds": SPEED_ROUNDS, "timer": generation.TIMER,
-           "decode": generation.DECODE_METHOD,
-           "estimator": "median over interleaved rounds; speedup: median over rounds of the original's time in the "
-                        "round divided by the model's", "models": measured}
-    if request.timing:
-        shapes = {sp.name: sp.shape for sp in result.spectra}
-        tables, how = _generation_tables(request, shapes, prepared.ranks, log)
-        from lowrank.model.prediction import predict_generation
-
-        base = measured["original"]
-        for method, ranks in prepared.ranks.items():
+    base = measured["original"]
+    for key, ranks in prepared.ranks.items():
+        measured[key]["original_s"] = {"prefill": base["prefill_s"], "decode": base["decode_s"]}
+        if tables is not None:
             p = predict_generation(request.prompt_tokens, base["prefill_s"], base["decode_s"], shapes, ranks,
                                    tables["decode"], tables["prefill"])
-            measured[method]["predicted"] = {"prefill_s": p.prefill_s, "decode_s": p.decode_s,
-                                             "prefill_speedup": base["prefill_s"] / p.prefill_s,
-                                             "decode_speedup": base["decode_s"] / p.decode_s}
-        out["prediction"] = how
-    return out
+            measured[key]["predicted"] = {"prefill_s": p.prefill_s, "decode_s": p.decode_s,
+                                          "prefill_tokens_per_s": p.prefill_tokens_per_s,
+                                          "decode_ms_per_token": p.decode_ms_per_token,
+                                          "prefill_speedup": base["prefill_s"] / p.prefill_s,
+                                          "decode_speedup": base["decode_s"] / p.decode_s}
+    return measured
 
 
 def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tuple[dict, str]:
