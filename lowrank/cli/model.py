@@ -382,6 +382,19 @@ def _command(args) -> str:
         parts += ["--e2e", "--e2e-threads", str(args.e2e_threads)]
     if args.calibration is not None:
         parts += ["--calibration", str(args.calibration)]
+    if args.allocation != "budget":
+        parts += ["--allocation", args.allocation]
+    if args.factor_tied_head:
+        parts.append("--factor-tied-head")
+    from lowrank.model import causal
+
+    if (args.e2e or args.calibration is not None) and causal.is_causal(args.path):
+        if args.eval_text is not None:
+            parts += ["--eval-text", str(args.eval_text)]
+        parts += ["--window", str(args.window), "--eval-tokens", str(args.eval_tokens), "--calibration-tokens",
+                  str(args.calibration_tokens), "--alpha", f"{args.alpha:g}"]
+        if args.e2e:
+            parts += ["--prompt-tokens", str(args.prompt_tokens), "--speed-seconds", f"{args.speed_seconds:g}"]
     if args.no_timing:
         parts.append("--no-timing")
     else:

@@ -204,6 +204,154 @@ def output_error_table(plans: dict[str, dict]) -> Table:
                         "end-to-end check's sentences (padding left out); '-': no layer of that kind factored")
 
 
+# ---------------------------------------------------------------------------------------------- causal LMs
+
+METHOD_COLORS = {"svd": "tab:red", "asvd": "tab:orange", "whitened": "tab:blue"}
+
+
+def _method_points(e: dict) -> dict[str, list[tuple[float, str]]]:
+    """``{method: [(fraction of the analysed linears' parameters kept, key in e["methods"]), ...]}``, by fraction."""
+    out: dict[str, list] = {}
+    for key, row in e["methods"].items():
+        kept = row.get("plan_totals", {}).get("params_fraction")
+        if kept is not None:
+            out.setdefault(row.get("method", key.split("@")[0]), []).append((kept, key))
+    return {m: sorted(pts) for m, pts in out.items()}
+
+
+def _method_label(e: dict, method: str, key: str) -> str:
+    from lowrank.model.causal import METHOD_LABELS
+
+    return METHOD_LABELS.get(method, e["methods"][key]["label"])
+
+
+def perplexity_figure(e: dict) -> Figure:
+    """Perplexity against the fraction of the analysed linears' parameters kept, one line per method, log y; the
+    original model's perplexity as a horizontal line, and the answer's budgets dotted."""
+    fig = Figure(figsize=(plots.PANEL_W * 1.6, plots.PANEL_H * 1.3), layout="constrained")
+    ax = fig.subplots()
+    original = e["original"]["perplexity"]
+    for method, pts in _method_points(e).items():
+        ax.semilogy([x for x, _ in pts], [e["methods"][k]["perplexity"] for _, k in pts], "o-",
+                    color=METHOD_COLORS.get(method), label=_method_label(e, method, pts[0][1]))
+    ax.axhline(original, color="black", lw=1.2, label=f"original ({original:.2f})")
+    for budget in sorted({row["budget"] for row in e.get("answer", [])}):
+        ax.axhline(budget * original, color="gray", lw=0.8, ls=":")
+        ax.annotate(f"{budget:g}× original", (0, budget * original), xycoords=("axes fraction", "data"),
+                    xytext=(3, 2), textcoords="offset points", fontsize=7, color="gray")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters kept: fraction of the analysed linear layers' (r(d+k) factored, dk dense)")
+    ax.set_ylabel("perplexity (log scale)")
+    ax.set_title(f"Perplexity on {e['scored_tokens']:,} held-out tokens, windows of {e['window']}")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def speed_figure(e: dict) -> Figure:
+    """Decode ms per token and prefill tokens per second against the parameters kept, per method: measured (solid)
+    and predicted from the suite's per-layer times (dashed); the original model as a horizontal line."""
+    speed = e["speed"]
+    models = speed["models"]
+    fig = Figure(figsize=(plots.PANEL_W * 2.2, plots.PANEL_H * 1.3), layout="constrained")
+    decode_ax, prefill_ax = fig.subplots(1, 2)
+    panels = ((decode_ax, "decode_ms_per_token", lambda s: s["decode_s"] * 1e3,
+               f"decode, ms per token (cache of {speed['cache_tokens']}; lower is faster)"),
+              (prefill_ax, "prefill_tokens_per_s", lambda s: speed["prompt_tokens"] / s["prefill_s"],
+               f"prefill, tokens per second (prompt of {speed['prompt_tokens']}; higher is faster)"))
+    predicted_any = False
+    for ax, _field, value, title in panels:
+        for method, pts in _method_points(e).items():
+            pts = [(x, k) for x, k in pts if k in models]
+            if not pts:
+                continue
+            c = METHOD_COLORS.get(method)
+            ax.plot([x for x, _ in pts], [value(models[k]) for _, k in pts], "o-", color=c,
+                    label=f"{_method_label(e, method, pts[0][1])}, measured")
+            pred = [(x, value(models[k]["predicted"])) for x, k in pts if "predicted" in models[k]]
+            if pred:
+                predicted_any = True
+                ax.plot(*zip(*pred), "s--", color=c, mfc="none", label="predicted")
+        if "original" in models:
+            ax.axhline(value(models["original"]), color="black", lw=1.2, label="original, measured")
+        ax.set_xlabel("parameters kept (fraction of the analysed linears')")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    decode_ax.set_ylabel("ms per token")
+    prefill_ax.set_ylabel("tokens per second")
+    decode_ax.legend(fontsize=6)
+    fig.suptitle(f"Speed at batch 1, {speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds"
+                 + ("; dashed: predicted" if predicted_any else ""), fontsize=9)
+    return fig
+
+
+def causal_table(e: dict) -> Table:
+    """One row per model: parameters kept (analysed linears, whole model), perplexity, decode and prefill measured
+    and, where timed, predicted."""
+    speed = (e.get("speed") or {}).get("models", {})
+    original = e["original"]["perplexity"]
+    predicted = any("predicted" in s for s in speed.values())
+
+    def speeds(key):
+        s = speed.get(key)
+        if s is None:
+            return ("–",) * (6 if predicted else 4)
+        p = s.get("predicted")
+        cells = (f"{s['decode_s'] * 1e3:.2f}", *((f"{p['decode_s'] * 1e3:.2f}" if p else "–",) if predicted else ()),
+                 f"{s['decode_speedup']:.2f}×", f"{speed_prompt(e) / s['prefill_s']:,.0f}",
+                 *((f"{speed_prompt(e) / p['prefill_s']:,.0f}" if p else "–",) if predicted else ()),
+                 f"{s['prefill_speedup']:.2f}×")
+        return cells
+
+    rows = [("original", ("100%", "100%", f"{original:.2f}", "1.00×", *speeds("original")))]
+    for key, row in e["methods"].items():
+        t = row.get("plan_totals", {})
+        rows.append((row["label"], (f"{t['params_fraction']:.1%}" if t.get("params_fraction") is not None else "–",
+                                    f"{t['model_params_fraction']:.1%}" if t.get("model_params_fraction") else "–",
+                                    f"{row['perplexity']:,.2f}", f"{row['perplexity'] / original:,.2f}×",
+                                    *speeds(key))))
+    columns = ("linears kept", "model kept", "perplexity", "× original", "decode ms/token",
+               *(("decode, predicted",) if predicted else ()), "decode speedup", "prefill tokens/s",
+               *(("prefill, predicted",) if predicted else ()), "prefill speedup")
+    sp = e.get("speed") or {}
+    footer = (f"perplexity: {e.get('definition', '')}; on {e['text']}, {e['tokens']:,} tokens, windows of "
+              f"{e['window']} (stride {e['stride']}). Parameters kept: of the analysed linear layers' (r(d+k) for a "
+              "factored d×k layer, dk for a dense one) and of the whole model's (every tensor, a tied head once).")
+    if sp:
+        footer += (f" Speed: batch 1, {sp['threads']} thread(s), prefill of {sp['prompt_tokens']} tokens, decode of "
+                   f"one token on a cache of {sp['cache_tokens']}; {sp['estimator']}.")
+        if sp.get("prediction"):
+            footer += f" Predicted: {sp['prediction']}."
+    return Table("Perplexity and speed of the original and every factored model", "model", columns, tuple(rows),
+                 footer=footer)
+
+
+def speed_prompt(e: dict) -> int:
+    return e["speed"]["prompt_tokens"]
+
+
+def causal_blocks(e: dict) -> list:
+    """The causal LM's end-to-end section: the table, the decode latency plan if any, and the stated answer."""
+    from lowrank.present.report import Bullets, Heading, Para, TableBlock
+
+    blocks = [Heading("Causal LM: perplexity and speed"), TableBlock(causal_table(e))]
+    if e.get("latency_plan"):
+        blocks.append(Para(latency_plan_text(e["latency_plan"])))
+    if e.get("answer"):
+        blocks += [Heading("The answer, on this machine"), Bullets(tuple(row["text"] for row in e["answer"]))]
+    return blocks
+
+
+def latency_plan_text(lp: dict) -> str:
+    """A decode or prefill latency plan (``causal_lm["latency_plan"]``) in one paragraph."""
+    per = "; ".join(f"{m['label']}: predicted {m['predicted_s'] * 1e3:.2f} ms, measured {m['measured_s'] * 1e3:.2f} ms "
+                    f"({m['measured_fraction']:.3f} of the original, {'meets' if m['meets_budget'] else 'MISSES'} "
+                    "the budget)" for m in lp["methods"].values() if "measured_s" in m)
+    return (f"Planned under a {lp['target']} latency budget: {lp['target']} time at most {lp['fraction']:g} of the "
+            f"original's measured {lp['original_s'] * 1e3:.2f} ms ({lp['budget_s'] * 1e3:.2f} ms). {lp['how']} "
+            + (per + "." if per else ""))
+
+
 # What write() puts in its folder (and replaces there): ``model`` refuses a --json or --save among them.
 PAGES = ("report.md", "report.html")
 FIGURES = "figures"
@@ -250,6 +398,18 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
                       "the planned ranks; dotted: r* of each shape; below 1 factoring is slower."
                       + (" Under the latency budget: the sweep the plan was made on, each factored time the slowest "
                          "of its passes." if doc.get("policy") == "latency" else "")))
+    causal_lm = doc.get("causal_lm")
+    if causal_lm:
+        specs.append(("model_perplexity_vs_params.png", lambda: perplexity_figure(causal_lm),
+                      f"Figure {len(specs) + 1}. Perplexity on the held-out text against the parameters kept (the "
+                      "fraction of the analysed linear layers' parameters), one line per method, log scale; black: "
+                      "the original model; dotted: the answer's perplexity budgets."))
+        if causal_lm.get("speed"):
+            specs.append(("model_speed_vs_params.png", lambda: speed_figure(causal_lm),
+                          f"Figure {len(specs) + 1}. Decode (ms per token, batch 1, with the key/value cache) and "
+                          "prefill (tokens per second) against the parameters kept, one colour per method: measured "
+                          "(solid) and, where the suite was timed, predicted from its per-layer times (dashed); "
+                          "black: the original model."))
     figures = []
     for name, build, caption in specs:
         path = fig_dir / name
@@ -261,6 +421,9 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
                                   "dense, least total squared error")}.get(
         doc.get("policy"), lambda: f"at most {doc.get('params_fraction', 0):.0%} of the analysed parameters, least total "
                                    "squared error")()
+    if causal_lm and causal_lm.get("fractions"):
+        policy += (f" (the first of the fractions {', '.join(f'{f:g}' for f in causal_lm['fractions'])}, each "
+                   "measured end to end below; the totals, figures of the layers and the plan table are the first's)")
     report.add(Para(f"Generated {now_iso()} by `{command}`. Checkpoint `{Path(doc['checkpoint']).name}` "
                     f"({doc['format']}); plan: {policy}."),
                *([Para(machine_line(doc))] if "machine" in doc else []),
@@ -275,6 +438,8 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
         report.add(Para(f"Planned by output error on {c['source']} ({c['tokens']} tokens): spectra of W·S with "
                         f"S Sᵀ = X Xᵀ, factors by the {c['factors']} (ridge {c['ridge']:g}); the plan's errors are "
                         "output errors."))
+    if causal_lm:
+        report.add(*causal_blocks(causal_lm))
     if "end_to_end" in doc:
         report.add(Heading("End to end"), *end_to_end_blocks(doc["end_to_end"]))
     if "end_to_end_plain" in doc:
