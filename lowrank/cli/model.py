@@ -43,6 +43,11 @@ def register(subparsers) -> None:
                         help="the analysed layers' measured time at most F of their dense time (at --batch, --backend, "
                              "--dtype), least total error: times a sweep of ranks at every shape, plans exactly by "
                              "dynamic programming, then times the plan again to check it")
+    p.add_argument("--latency-target", choices=LATENCY_TARGETS, default=None,
+                   help="what --latency F budgets: 'layers' (the analysed layers' time in the matvec suite at --batch; "
+                        "the default, and the only target of a model that is not a causal LM), 'decode' (a causal "
+                        "LM's decode time per token at batch 1 with the key/value cache, F of the original's measured "
+                        "one; the default with --e2e on a causal LM) or 'prefill' (its prefill of --prompt-tokens)")
     p.add_argument("--max-rank", type=count(1), default=None, metavar="R",
                    help="largest rank considered: layers above 2048² get a randomized SVD to R instead of an exact "
                         "one (default: exact SVD of every layer)")
@@ -103,6 +108,7 @@ def register(subparsers) -> None:
 
 
 ALLOCATIONS = ("budget", "uniform")
+LATENCY_TARGETS = ("layers", "decode", "prefill")
 
 
 def _fractions(text: str) -> tuple[float, ...]:
@@ -220,6 +226,7 @@ def _request(args):
     if len(fractions) > 1 and args.save is not None:
         raise InputError(f"--save {args.save} writes the factors of one plan; with --params {_joined(fractions)} "
                          "give one fraction, or leave --save out")
+    target = _latency_target(args, causal.is_causal(args.path))
     if args.allocation != "budget" and args.params is None:
         raise InputError(f"--allocation {args.allocation}: applies to --params F; accepted with other policies: budget")
     if causal.is_causal(args.path):
@@ -257,7 +264,26 @@ def _request(args):
                    calibration=args.calibration, latency=args.latency, allocation=args.allocation,
                    tied_head=args.factor_tied_head, eval_text=args.eval_text, window=args.window,
                    eval_tokens=args.eval_tokens, calibration_tokens=args.calibration_tokens, alpha=args.alpha,
-                   prompt_tokens=args.prompt_tokens, speed_seconds=args.speed_seconds)
+                   prompt_tokens=args.prompt_tokens, speed_seconds=args.speed_seconds, latency_target=target)
+
+
+def _latency_target(args, is_causal: bool) -> str:
+    """What --latency budgets, checked against the model and the options (exit 2 where it has no such target)."""
+    target = args.latency_target
+    if target is not None and args.latency is None:
+        raise InputError(f"--latency-target {target}: says what --latency F budgets; give --latency F too")
+    if target is None:
+        return "decode" if args.e2e and is_causal else "layers"
+    if target != "layers" and not is_causal:
+        raise InputError(f"--latency-target {target}: {args.path} is not a causal LM, so it has no {target} step to "
+                         "budget; accepted for this model: layers (the analysed layers' time in the matvec suite)")
+    if target != "layers" and not args.e2e:
+        raise InputError(f"--latency-target {target}: plans on the original model's measured {target} time and "
+                         "measures the plan end to end: add --e2e (or use --latency-target layers)")
+    if target == "layers" and args.e2e and is_causal:
+        raise InputError("--latency-target layers: a causal LM's --e2e measures a plan on its decode or prefill "
+                         "time; accepted with --e2e: decode or prefill (or leave --e2e out)")
+    return target
 
 
 def _run_model(args) -> int:
@@ -364,6 +390,19 @@ def _print_speed(e: dict) -> None:
             p = s["predicted"]
             line += f"; predicted {p['prefill_speedup']:.2f}x and {p['decode_speedup']:.2f}x"
         print(line)
+    lp = e.get("latency_plan")
+    if lp:
+        unit = "ms per token" if lp["target"] == "decode" else "ms per prompt"
+        print(f"{lp['target']} latency budget {lp['fraction']:g} of the original's measured {lp['target']} time "
+              f"({lp['original_s'] * 1e3:.3f} {unit} -> at most {lp['budget_s'] * 1e3:.3f}); the analysed layers "
+              f"planned to {lp['layers_fraction']:.3f} of their dense time in the suite (n = "
+              f"{lp['tokens_per_product']}):")
+        for m in lp["methods"].values():
+            if "measured_s" in m:
+                print(f"  {m['label']}: {lp['target']} predicted {m['predicted_s'] * 1e3:.3f} {unit} "
+                      f"({m['predicted_fraction']:.3f}), measured {m['measured_s'] * 1e3:.3f} "
+                      f"({m['measured_fraction']:.3f} of the original in the same rounds; "
+                      f"{'meets' if m['meets_budget'] else 'MISSES'} the budget)")
     for row in e.get("answer", []):
         print(f"answer: {row['text']}")
 
@@ -373,6 +412,8 @@ def _command(args) -> str:
     parts = ["lowrank-bench", "model", args.path.name]
     if args.params:
         parts += ["--params", _joined(args.params)]
+    if args.latency_target is not None:
+        parts += ["--latency-target", args.latency_target]
     for flag, value in (("--max-error", args.max_error), ("--latency", args.latency), ("--max-rank", args.max_rank),
                         ("--min-speedup", args.min_speedup)):
         if value is not None:

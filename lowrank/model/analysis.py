@@ -155,8 +155,14 @@ class Policy:
     params: float | None = None
     latency: float | None = None
     allocation: str = "budget"  # with params: "budget" (least total error) or "uniform" (each layer at the fraction)
+    latency_target: str = "layers"  # with latency: the analysed layers' time, or a causal LM's decode or prefill time
 
     def describe(self) -> str:
+        if self.latency is not None and self.latency_target != "layers":
+            what = ("decode time per token (batch 1, key/value cache)" if self.latency_target == "decode"
+                    else "prefill time of the prompt")
+            return (f"the causal LM's {what} at most {self.latency:.0%} of the original's measured one, predicted "
+                    "from the suite's per-layer times, least total squared error")
         if self.latency is not None:
             return (f"the analysed layers' measured time at most {self.latency:.0%} of dense, least total squared "
                     "error")

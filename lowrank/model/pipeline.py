@@ -63,6 +63,8 @@ class Request:
     alpha: float = 0.5  # the ASVD-style peer's exponent on mean |x|
     prompt_tokens: int = 128  # the prefill's prompt and the decode's cache, in tokens
     more_params: tuple[float, ...] = ()  # further --params fractions, each measured end to end (a causal LM's e2e)
+    latency_target: str = "layers"  # what --latency budgets: the analysed layers' time, or a causal LM's decode or
+    # prefill time
     speed_seconds: float = 1.0  # timed blocks per prefill or decode measurement
 
     @property
@@ -75,7 +77,7 @@ class Request:
     @property
     def policy(self) -> analysis.Policy:
         if self.latency is not None:
-            return analysis.Policy(latency=self.latency)
+            return analysis.Policy(latency=self.latency, latency_target=self.latency_target)
         if self.params is not None:
             return analysis.Policy(max_error=None, params=self.params, allocation=self.allocation)
         return analysis.Policy(max_error=0.1 if self.max_error is None else self.max_error, params=None)
@@ -168,10 +170,15 @@ def run(request: Request, log=None) -> Outcome:
     elif request.calibration is not None:
         grams, calibrated = calibrate(request, log)
     result = analyse(request, log, grams)
-    speedups = sweep = None
-    if policy.latency is not None:
-        if not request.timing:
-            raise LowRankValueError("a latency budget plans from measured times: it needs timing")
+    speedups = sweep = generation_plan = None
+    # a causal LM's decode or prefill time as the budget's target, not the analysed layers' time in the suite
+    on_generation = policy.latency is not None and request.latency_target in GENERATION_TARGETS
+    if policy.latency is not None and not request.timing:
+        raise LowRankValueError("a latency budget plans from measured times: it needs timing")
+    if on_generation:
+        generation_plan = _plan_generation_latency(request, result, grams, peer_grams, log)
+        layers, about = generation_plan["own"], generation_plan["about"]
+    elif policy.latency is not None:
         layers, about, sweep_times = _plan_latency(request, result, log)
     else:
         layers, about = analysis.plan(result, policy)
@@ -181,7 +188,8 @@ def run(request: Request, log=None) -> Outcome:
         from lowrank.model import report, timing
 
         planned = targets = analysis.timing_targets(layers)
-        if policy.latency is not None:  # the check: the plan's ranks timed again, every shape's dense time too
+        if policy.latency is not None and not on_generation:  # the check: the plan's ranks timed again, every
+            # shape's dense time too
             targets = {sp.shape: planned.get(sp.shape) or {1} for sp in result.spectra}  # rank 1: a dense time
         elif request.sweep:
             targets = report.sweep_targets(result, planned)
@@ -190,7 +198,7 @@ def run(request: Request, log=None) -> Outcome:
         sweep = timing.speedups(times)
         speedups = {key: s for key, s in sweep.items() if key[2] in planned.get(key[:2], ())}
         about = {**about, "timing": {"batch": request.batch, "backend": request.backend, "dtype": request.dtype}}
-        if policy.latency is not None:
+        if policy.latency is not None and not on_generation:
             about["latency"].update(_measured_time(result, layers, times, policy.latency))
             sweep = timing.speedups(sweep_times)  # the report's figure: the sweep the plan was made on
         if request.min_speedup is not None:
@@ -206,7 +214,11 @@ def run(request: Request, log=None) -> Outcome:
         for row in doc["layers"]:
             row["weight_error"] = weight_errors.get(row["name"], 0.0 if row["rank"] is None else None)
     if request.e2e and request.causal:
-        doc["causal_lm"] = _causal_e2e(request, result, layers, grams, peer_grams, log)
+        groups = None if generation_plan is None else [{"params": None, "layers": generation_plan["layers"]}]
+        doc["causal_lm"] = _causal_e2e(request, result, layers, grams, peer_grams, log, groups,
+                                       None if generation_plan is None else generation_plan["analyses"])
+        if generation_plan is not None:
+            doc["causal_lm"]["latency_plan"] = _measured_generation(generation_plan["record"], doc["causal_lm"])
     elif request.e2e:
         from lowrank.model import e2e
 
@@ -262,7 +274,8 @@ def _groups(request: Request, analyses: dict, result, layers) -> list[dict]:
     return groups
 
 
-def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups: list[dict] | None = None) -> dict:
+def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups: list[dict] | None = None,
+                analyses: dict | None = None) -> dict:
     """Perplexity on the held-out text and prefill and decode speed: the original model and one factored copy per
     method and plan group (``groups``: as :func:`_groups` makes them, the default; a decode or prefill latency
     plan passes its own)."""
@@ -271,7 +284,7 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups
     if groups is None and request.policy.latency is not None:
         raise LowRankValueError("--e2e on a causal LM measures --params or --max-error plans, or a latency plan on "
                                 "the decode or prefill time (--latency-target decode or prefill)")
-    analyses = method_analyses(request, result, grams, peer_grams, log)
+    analyses = analyses or method_analyses(request, result, grams, peer_grams, log)
     groups = _groups(request, analyses, result, layers) if groups is None else groups
     method_grams = {"svd": None, "asvd": peer_grams, "whitened": grams}
     multi = len(groups) > 1
@@ -407,6 +420,90 @@ def answer(causal_lm: dict, budgets=PERPLEXITY_BUDGETS) -> list[dict]:
                            f"(rounds {lo:.2f}-{hi:.2f}; {verdict}) and prefills {s['prefill_speedup']:.2f}x")
         out.append(row)
     return out
+
+
+GENERATION_TARGETS = ("decode", "prefill")  # --latency-target values that budget a causal LM's measured time
+
+
+def _plan_generation_latency(request: Request, result, grams, peer_grams, log) -> dict:
+    """Every method's plan under a decode (or prefill) latency budget: the target time at most ``request.latency``
+    of the original model's measured one.
+
+    The original's decode time per token at batch 1 with the key/value cache (or prefill time
+    of the prompt) is measured as the e2e measures it; the suite times every analysed shape at a
+    sweep of ranks at that forward's token count (decode: n = 1, cold cache; prefill: n = the
+    prompt, warm). By the prediction of :mod:`lowrank.model.prediction`, a plan's time is the
+    original's less what its factored layers save, so the budget F·D leaves the analysed layers
+    Σ t_dense − (1 − F)·D, a fraction of their dense time that :func:`lowrank.model.latency.plan_latency`
+    plans to exactly, least total squared error, each method on its own spectra and the same times.
+    """
+    from lowrank.model import causal, generation, latency, timing
+
+    role, fraction = request.latency_target, request.latency
+    model = causal.load_model(request.path)
+    if log:
+        log(f"[latency] measuring the original model's {role} time to budget against")
+    original = generation.measure_models({"original": model}, request.prompt_tokens, base="original",
+                                         threads=request.e2e_threads, rounds=SPEED_ROUNDS,
+                                         min_run_time=request.speed_seconds, log=log)["original"]
+    dense_s = original[f"{role}_s"]
+    n, cache = (1, "cold") if role == "decode" else (request.prompt_tokens, "warm")
+    shapes = {sp.shape for sp in result.spectra}
+    times = timing.measure_times({s: set(latency.sweep_ranks(s)) for s in shapes}, batch=n, backend="torch-cpu",
+                                 dtype="float32", threads=request.e2e_threads, cache=cache, log=log)
+    grouped = latency.shape_times(times)
+    layers_s = sum(grouped[sp.shape].dense for sp in result.spectra)
+    layers_fraction = 1 - (1 - fraction) * dense_s / layers_s
+    unit = "ms per token" if role == "decode" else "ms per prompt"
+    if layers_fraction <= 0:
+        raise LowRankValueError(
+            f"--latency {fraction:g} ({role}): by the suite's times the analysed layers take "
+            f"{layers_s / dense_s:.1%} of the original's measured {role} time ({dense_s * 1e3:.2f} {unit}); even "
+            f"without them it would take {1 - layers_s / dense_s:.3f} of it; accepted: a fraction above "
+            f"{max(1 - layers_s / dense_s, 0):.3f}")
+    analyses = method_analyses(request, result, grams, peer_grams, log)
+    plans, methods = {}, {}
+    for method, res in analyses.items():
+        try:
+            lp = latency.plan_latency(res.spectra, grouped, min(layers_fraction, 1.0))
+        except LowRankValueError as exc:
+            raise LowRankValueError(f"--latency {fraction:g} ({role}): the budget leaves the analysed layers "
+                                    f"{layers_fraction:.3f} of their dense time, and {exc}") from None
+        plans[method] = lp.layers
+        predicted = dense_s - layers_s + lp.planned_time
+        methods[method] = {"label": causal.METHOD_LABELS.get(method, method), "predicted_s": predicted,
+                           "predicted_fraction": predicted / dense_s, "squared_error": lp.squared_error,
+                           "layers_factored": sum(p.rank is not None for p in lp.layers)}
+    own = "whitened" if grams is not None else "svd"
+    record = {"target": role, "fraction": fraction, "original_s": dense_s, "budget_s": fraction * dense_s,
+              "layers_dense_s": layers_s, "layers_fraction": layers_fraction, "tokens_per_product": n,
+              "how": (f"The original's {role} time D measured as the end-to-end check measures it (median of "
+                      f"{SPEED_ROUNDS} rounds); every analysed shape timed by the matvec suite at a sweep of ranks "
+                      f"(torch-cpu float32, {request.e2e_threads} thread(s), n = {n}, {cache} cache); a plan's "
+                      f"predicted time is D less its factored layers' dense minus factored times, so the budget "
+                      f"F·D leaves the analysed layers (together {layers_s * 1e3:.2f} ms dense by the suite) "
+                      f"{layers_fraction:.3f} of their time, planned exactly by dynamic programming, least total "
+                      f"squared error, each method on its own spectra; then every plan measured end to end."),
+              "methods": methods}
+    about = {"policy": "latency", "latency_target": role, "latency_fraction": fraction,
+             "squared_error": methods[own]["squared_error"]}
+    return {"layers": plans, "own": plans[own], "about": about, "record": record, "analyses": analyses}
+
+
+def _measured_generation(record: dict, causal_lm: dict) -> dict:
+    """The latency plan's record with each method's measured time beside its prediction: the median over the
+    e2e's rounds, and its fraction of the original's (the median of the per-round ratios)."""
+    role = record["target"]
+    speed = causal_lm.get("speed", {}).get("models", {})
+    for method, m in record["methods"].items():
+        s = speed.get(method)
+        if s is None:
+            continue
+        m["measured_s"] = s[f"{role}_s"]
+        m["measured_fraction"] = 1 / s[f"{role}_speedup"]
+        m["meets_budget"] = m["measured_fraction"] <= record["fraction"]
+        m["measured_original_s"] = s["original_s"][role]
+    return record
 
 
 def _plan_latency(request: Request, result, log):

@@ -418,7 +418,10 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
     report = Document("lowrank-bench model report")
     policy = {"max_error": lambda: f"at most {doc['max_error']:g} relative error per layer",
               "latency": lambda: (f"the analysed layers' measured time at most {doc['latency_fraction']:.0%} of "
-                                  "dense, least total squared error")}.get(
+                                  "dense, least total squared error" if doc.get("latency_target", "layers") == "layers"
+                                  else f"the causal LM's {doc['latency_target']} time at most "
+                                       f"{doc['latency_fraction']:.0%} of the original's measured one, least total "
+                                       "squared error")}.get(
         doc.get("policy"), lambda: f"at most {doc.get('params_fraction', 0):.0%} of the analysed parameters, least total "
                                    "squared error")()
     if causal_lm and causal_lm.get("fractions"):

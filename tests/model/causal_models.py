@@ -25,16 +25,18 @@ def tokenizer(folder: Path):
     return fast
 
 
-def build(folder: Path, arch: str = "llama", with_tokenizer: bool = True, tie: bool = True):
+def build(folder: Path, arch: str = "llama", with_tokenizer: bool = True, tie: bool = True, hidden: int = 32,
+          intermediate: int = 48):
     """A 2-layer causal LM (``llama``: grouped-query attention, 4 query and 2 key/value heads; ``gpt2``: Conv1D
-    layers) with random weights, saved to ``folder``."""
+    layers) with random weights, saved to ``folder``; ``hidden`` and ``intermediate`` (llama) set its widths (a
+    wide one spends its decode time in its linears, as a real LM does)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     vocab = max(VOCAB, 300)  # the byte-level alphabet alone is 256 tokens
     if arch == "llama":
-        config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+        config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=2,
                              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                              tie_word_embeddings=tie)
         model = LlamaForCausalLM(config)

@@ -135,3 +135,45 @@ def test_a_list_of_fractions_is_refused_where_one_plan_is_made(models, tmp_path,
             "out of range")
     refused(*run(["model", models / "llama", "--params", "0.9,0.9", "--no-timing"], capsys)[::2],
             "given twice")
+
+
+def test_a_latency_target_the_model_or_the_options_do_not_have_is_refused(models, tmp_path, capsys):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"a.weight": np.eye(8, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
+    refused(*run(["model", tmp_path / "m.safetensors", "--latency", "0.8", "--latency-target", "decode"], capsys)[::2],
+            "--latency-target decode", "not a causal LM", "no decode step", "accepted for this model: layers")
+    refused(*run(["model", models / "llama", "--latency", "0.8", "--latency-target", "prefill"], capsys)[::2],
+            "--latency-target prefill", "add --e2e")
+    refused(*run(["model", models / "llama", "--params", "0.8", "--latency-target", "decode"], capsys)[::2],
+            "--latency-target decode", "give --latency F too")
+    refused(*run(["model", models / "llama", "--latency", "0.8", "--latency-target", "layers", "--e2e",
+                  "--calibration", models / "cal.txt", "--eval-text", models / "eval.txt", "--window", "64"],
+                 capsys)[::2], "--latency-target layers", "accepted with --e2e: decode or prefill")
+
+
+@pytest.mark.timed
+def test_a_decode_budget_is_planned_on_the_suites_times_and_measured_with_its_prediction(models, tmp_path, capsys):
+    """The tiny model spends almost all of its decode step outside its linears: a budget of 0.9 is refused naming
+    the smallest fraction the suite's times allow; the whole budget (1.0) keeps every layer dense, and each
+    method's predicted decode time stands beside the measured one."""
+    common = ["--e2e", "--calibration", models / "cal.txt", "--eval-text", models / "eval.txt", *TINY]
+    line = refused(*run(["model", models / "llama", "--latency", "0.5", *common], capsys)[::2],
+                   "--latency 0.5 (decode)", "accepted: a fraction above")
+    assert "of the original's measured decode time" in line
+    out_json = tmp_path / "plan.json"
+    code, out, err = run(["model", models / "llama", "--latency", "1", *common, "--json", out_json], capsys)
+    assert code == 0, err
+    assert "decode latency budget 1 of the original's measured decode time" in out
+    assert out.count("decode predicted ") == 3 and out.count("meets the budget") + out.count("MISSES") == 3
+    doc = json.loads(out_json.read_text())
+    assert doc["policy"] == "latency" and doc["latency_target"] == "decode"
+    lp = doc["causal_lm"]["latency_plan"]
+    assert lp["target"] == "decode" and lp["fraction"] == 1 and lp["budget_s"] == pytest.approx(lp["original_s"])
+    assert lp["layers_fraction"] == pytest.approx(1.0)
+    for method in ("svd", "asvd", "whitened"):
+        m = lp["methods"][method]
+        assert m["layers_factored"] == 0 and m["predicted_s"] == pytest.approx(lp["original_s"])
+        assert m["measured_s"] > 0 and m["measured_fraction"] > 0
+        assert m["meets_budget"] == (m["measured_fraction"] <= 1)
