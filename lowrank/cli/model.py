@@ -97,7 +97,8 @@ def register(subparsers) -> None:
                     help="factor an output head that shares its weight with the input embedding (default: dense)")
     p.add_argument("--allocation", choices=ALLOCATIONS, default="budget",
                    help="with --params: 'budget' (default) allocates ranks by least total error; 'uniform' keeps "
-                        "every layer at the fraction F of its own parameters")
+                        "every layer at the fraction F of its own parameters; 'loss-ratio' gives each layer of a "
+                        "kind its share of the cut by SVD-LLM V2's ratios from the truncation loss")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write a report (report.md, report.html, figures/) to DIR: spectra, error against rank per "
                         "layer kind, the plan, and speedup against rank measured at the model's shapes")
@@ -107,7 +108,7 @@ def register(subparsers) -> None:
     p.set_defaults(handler=_run_model)
 
 
-ALLOCATIONS = ("budget", "uniform")
+ALLOCATIONS = ("budget", "uniform", "loss-ratio")
 LATENCY_TARGETS = ("layers", "decode", "prefill")
 
 

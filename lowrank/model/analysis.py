@@ -18,7 +18,8 @@ import numpy as np
 
 from lowrank.errors import LowRankValueError
 from lowrank.model.checkpoint import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
-from lowrank.model.rankplan import (LayerPlan, LayerSpectrum, layer_spectrum, plan_max_error, plan_param_budget,
+from lowrank.model.rankplan import (LOSS_RATIO, LayerPlan, LayerSpectrum, layer_spectrum, plan_loss_ratio,
+                                    plan_max_error, plan_param_budget,
                                     plan_uniform)
 from lowrank.store.files import write_new, write_new_text
 from lowrank.weighted import whitening
@@ -166,6 +167,9 @@ class Policy:
         if self.latency is not None:
             return (f"the analysed layers' measured time at most {self.latency:.0%} of dense, least total squared "
                     "error")
+        if self.params is not None and self.allocation == "loss-ratio":
+            return (f"keep about {self.params:.0%} of the analysed parameters, per-matrix ratios from the truncation "
+                    "loss (SVD-LLM V2's allocation)")
         if self.params is not None and self.allocation == "uniform":
             return f"every analysed layer at {self.params:.0%} of its own parameters (uniform ranks)"
         if self.params is not None:
@@ -180,6 +184,11 @@ def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict
         raise LowRankValueError("choose one policy: --max-error E, --params F or --latency F")
     if policy.latency is not None:
         raise LowRankValueError("a latency budget plans from measured times: lowrank.model.latency.plan_latency")
+    if policy.params is not None and policy.allocation == "loss-ratio":
+        layers = plan_loss_ratio(analysis.spectra, policy.params, absolute_norms(analysis))
+        sq = sum((p.relative_error * sp.fro_norm) ** 2 for p, sp in zip(layers, analysis.spectra))
+        return layers, {"policy": "params", "allocation": "loss-ratio", "allocation_rule": LOSS_RATIO,
+                        "params_fraction": policy.params, "squared_error": sq}
     if policy.params is not None and policy.allocation == "uniform":
         layers = plan_uniform(analysis.spectra, policy.params)
         sq = sum((p.relative_error * sp.fro_norm) ** 2 for p, sp in zip(layers, analysis.spectra))
@@ -190,6 +199,19 @@ def plan(analysis: ModelAnalysis, policy: Policy) -> tuple[list[LayerPlan], dict
         return bp.layers, {"policy": "params", "params_fraction": policy.params, "params_budget": bp.budget,
                            "squared_error": bp.squared_error, "optimality_gap_bound": bp.gap_bound}
     return plan_max_error(analysis.spectra, policy.max_error), {"policy": "max_error", "max_error": policy.max_error}
+
+
+def absolute_norms(analysis: ModelAnalysis) -> dict[str, float]:
+    """Each analysed layer's ‖W S‖_F = √tr(W G Wᵀ) on its calibration Gram matrix G (‖W‖_F without calibration): the
+    scale of its output error in its own units, which the spectra (scaled to ‖W‖_F) leave out."""
+    if analysis.grams is None:
+        return {sp.name: sp.fro_norm for sp in analysis.spectra}
+    out = {}
+    for sp in analysis.spectra:
+        W = np.asarray(analysis.checkpoint.load(sp.name), dtype=np.float64)
+        G = analysis.grams[sp.name]
+        out[sp.name] = float(np.sqrt(max(np.einsum("ij,jk,ik->", W, G, W), 0.0)))
+    return out
 
 
 def timing_targets(layers: list[LayerPlan]) -> dict[tuple[int, int], set[int]]:

@@ -55,6 +55,7 @@ ALLOCATIONS = {
     "budget-output": "least total squared absolute output error Σ‖(W − BA)X‖² under the parameter budget (each "
                      "layer in its own output units, not scaled to ‖W‖; plain SVD: as budget)",
     "uniform": "every layer at the fraction of its own parameters, r = ⌊f·dk/(d+k)⌋",
+    "loss-ratio": analysis.LOSS_RATIO,
 }
 
 
@@ -104,7 +105,7 @@ def compare(request: Request, fractions, allocations=("budget", "uniform"), log=
         for allocation in allocations:
             planned_on = _in_output_units(result, model, method_grams[method]) if allocation == "budget-output" \
                 else result
-            policy_allocation = "uniform" if allocation == "uniform" else "budget"
+            policy_allocation = allocation if allocation in ("uniform", "loss-ratio") else "budget"
             for f in fractions:
                 layers, about = analysis.plan(planned_on, analysis.Policy(params=f, allocation=policy_allocation))
                 ranks = {p.name: p.rank for p in layers if p.rank is not None}

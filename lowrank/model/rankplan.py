@@ -252,3 +252,50 @@ def plan_uniform(spectra: list[LayerSpectrum], fraction: float) -> list[LayerPla
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise LowRankValueError(f"params fraction={fraction!r}; accepted: a fraction in (0, 1], e.g. 0.5")
     return [_plan_for(sp, min(max(1, int(math.floor(fraction * sp.break_even_rank))), sp.max_rank)) for sp in spectra]
+
+
+def layer_kind(name: str) -> str:
+    """The layer's kind: its name with block numbers replaced by ``*`` (``model.layers.*.self_attn.q_proj.weight``);
+    a transformer repeats a few kinds of layer."""
+    import re
+
+    return re.sub(r"(?<=\.)\d+(?=\.)", "*", name)
+
+
+LOSS_RATIO = ("SVD-LLM V2's heterogeneous ratios: within each kind of layer (the same name in every block), the "
+              "fraction removed R_i = n·R·(1/log L_i) / Σ_j (1/log L_j), L_i the layer's truncation loss at the "
+              "uniform rank of the fraction kept 1 − R (its output error ‖(W − W_r)X‖_F on the calibration tokens, "
+              "or its weight error without calibration), n the kind's layers; r_i = ⌊(1 − R_i)·dk/(d+k)⌋")
+
+
+def plan_loss_ratio(spectra: list[LayerSpectrum], fraction: float, norms: dict[str, float] | None = None
+                    ) -> list[LayerPlan]:
+    """Ranks by SVD-LLM V2's per-matrix ratios from the truncation loss (:data:`LOSS_RATIO`).
+
+    ``norms``: each layer's absolute norm ‖W S‖_F (the spectra are scaled to ‖W‖_F; the loss is
+    taken in the layer's own output units, as V2 does); default the spectra's own norm. Where a
+    kind's smallest loss is at most 1 (1/log L would change sign), its losses are scaled so the
+    smallest is e, a deviation from V2 recorded here. Each kind keeps its share of the budget up
+    to the flooring of the ranks, so the plan keeps at most about ``fraction`` of the parameters.
+    """
+    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
+        raise LowRankValueError(f"params fraction={fraction!r}; accepted: a fraction in (0, 1], e.g. 0.5")
+    removed = 1 - fraction
+    groups: dict[str, list[LayerSpectrum]] = {}
+    for sp in spectra:
+        groups.setdefault(layer_kind(sp.name), []).append(sp)
+    ranks: dict[str, int] = {}
+    for members in groups.values():
+        losses = []
+        for sp in members:
+            r = min(max(1, int(math.floor(fraction * sp.break_even_rank))), sp.max_rank)
+            scale = (norms or {}).get(sp.name, sp.fro_norm)
+            losses.append(max(sp.relative_error(r) * scale, np.finfo(np.float64).tiny))
+        lowest = min(losses)
+        if lowest <= 1:
+            losses = [x * math.e / lowest for x in losses]
+        inverse = [1 / math.log(x) for x in losses]
+        for sp, w in zip(members, inverse):
+            share = min(len(members) * removed * w / sum(inverse), 1.0)  # the fraction of this layer removed
+            ranks[sp.name] = min(max(1, int(math.floor((1 - share) * sp.break_even_rank))), sp.max_rank)
+    return [_plan_for(sp, ranks[sp.name]) for sp in spectra]

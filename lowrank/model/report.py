@@ -8,7 +8,6 @@ transformer repeats a few kinds of layer.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from lowrank.model.analysis import ModelAnalysis
+from lowrank.model.rankplan import layer_kind
 from lowrank.present import plots
 from lowrank.present.tables import Table
 
@@ -24,9 +24,7 @@ from lowrank.present.tables import Table
 SWEEP_RANKS = (4, 8, 16, 32, 64, 128, 256, 512)
 
 
-def kind(name: str) -> str:
-    """The layer's kind: its name with block numbers replaced by ``*``."""
-    return re.sub(r"(?<=\.)\d+(?=\.)", "*", name)
+kind = layer_kind  # the layer's kind: its name with block numbers replaced by ``*``
 
 
 def sweep_targets(analysis: ModelAnalysis, planned: dict[tuple[int, int], set[int]]) -> dict[tuple[int, int], set[int]]:

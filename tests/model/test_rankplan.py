@@ -69,3 +69,29 @@ def test_randomized_spectra_bound_the_error_from_above(tensors):
     for r in (1, 4, 12):
         assert approx.relative_error(r) >= exact.relative_error(r) - 1e-12
         assert approx.relative_error(r) == pytest.approx(exact.relative_error(r), rel=1e-3)
+
+
+def test_loss_ratio_cuts_more_where_the_truncation_loss_is_smaller_and_keeps_each_kinds_share():
+    """SVD-LLM V2's rule within a kind: R_i ∝ 1/log L_i with mean R; a kind of one layer keeps the uniform rank."""
+    import math
+
+    from lowrank.model.rankplan import layer_kind, plan_loss_ratio, plan_uniform
+
+    fast = np.exp(-np.arange(64) / 4.0)  # a quickly decaying spectrum: small loss at the uniform rank
+    slow = 1 / np.sqrt(np.arange(1, 65))  # a slowly decaying one: a large loss there
+    mats = {"blocks.0.q.weight": fast, "blocks.1.q.weight": slow, "blocks.0.up.weight": slow}
+    spectra = [layer_spectrum(name, generators.SyntheticMatrix.build(64, 64, s * 1e4, seed=i).W)
+               for i, (name, s) in enumerate(mats.items())]
+    assert layer_kind("blocks.1.q.weight") == "blocks.*.q.weight"
+    plan = {p.name: p for p in plan_loss_ratio(spectra, 0.6)}
+    uniform = {p.name: p for p in plan_uniform(spectra, 0.6)}
+    assert plan["blocks.0.q.weight"].rank < uniform["blocks.0.q.weight"].rank < plan["blocks.1.q.weight"].rank
+    assert plan["blocks.0.up.weight"].rank == uniform["blocks.0.up.weight"].rank  # alone in its kind
+    # the kind's removed fractions average to 1 - 0.6, up to flooring
+    by = {sp.name: sp for sp in spectra}
+    removed = [1 - plan[n].rank / by[n].break_even_rank for n in ("blocks.0.q.weight", "blocks.1.q.weight")]
+    assert np.mean(removed) == pytest.approx(0.4, abs=2 / by["blocks.0.q.weight"].break_even_rank)
+    losses = [by[n].relative_error(uniform[n].rank) * by[n].fro_norm for n in ("blocks.0.q.weight", "blocks.1.q.weight")]
+    assert min(losses) > 1  # the formula's own range: no rescaling in this case
+    expected = 2 * 0.4 * (1 / math.log(losses[0])) / sum(1 / math.log(x) for x in losses)
+    assert removed[0] == pytest.approx(expected, abs=1 / by["blocks.0.q.weight"].break_even_rank)
