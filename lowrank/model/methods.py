@@ -10,43 +10,15 @@ columns of B and rows of A are that method's rank-r factors), then each plan is 
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from lowrank.model import analysis, causal
 from lowrank.model.pipeline import Request, analyse, calibrate_causal
 
 
-def full_factors(model, names: list[str], method: str, grams: dict | None) -> dict[str, tuple]:
-    """``{tensor: (B, A)}`` at full rank m = min(d, k) for ``method`` (plain SVD without ``grams``), float32."""
-    import torch
-
-    import lowrank
-
-    modules = causal.linear_modules(model)
-    out = {}
-    for name in names:
-        W = causal.linear_weight(modules[name.removesuffix(".weight")]).to(torch.float64).numpy()
-        m = min(W.shape)
-        f = (lowrank.factorize(W, m, "svd") if grams is None
-             else lowrank.factorize(W, m, "whitened", gram=grams[name]))
-        out[name] = (np.asarray(f.B, dtype=np.float32), np.asarray(f.A, dtype=np.float32))
-    return out
-
-
-def factored_copy(model, factors: dict[str, tuple], ranks: dict[str, int]):
-    """A copy of ``model`` with each linear of ``ranks`` replaced by the first r columns of B and rows of A."""
-    out = copy.deepcopy(model)
-    modules = causal.linear_modules(out)
-    for tensor, r in ranks.items():
-        name = tensor.removesuffix(".weight")
-        module = modules[name]
-        B, A = factors[tensor]
-        pair = causal.pair_module(B[:, :r], A[:r], getattr(module, "bias", None))
-        parent_name, _, child = name.rpartition(".")
-        setattr(out.get_submodule(parent_name) if parent_name else out, child, pair)
-    return out
+# One definition each, in causal.py (the pipeline's e2e slices them too); named here as before.
+full_factors = causal.full_factors
+factored_copy = causal.factored_copy
 
 
 ALLOCATIONS = {

@@ -296,12 +296,26 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups
         tables, how = _generation_tables(request, shapes, {g["keys"][m]: _ranks(ls) for g in groups
                                                            for m, ls in g["layers"].items()}, log)
     text, described = causal.read_text(request.eval_text or causal.BUILTIN, "--eval-text")
+    # Each method factors each layer once, at full rank (the balanced split): every plan of every group is a
+    # slice of those factors, the first r columns of B and rows of A being the method's rank-r factors.
+    model, tokenizer = causal.load_model(request.path), causal.load_tokenizer(request.path)
+    factored: dict[str, set] = {}
+    for g in groups:
+        for method, ls in g["layers"].items():
+            factored.setdefault(method, set()).update(_ranks(ls))
+    factors = {}
+    for method, names in factored.items():
+        if log:
+            log(f"[e2e] {causal.METHOD_LABELS.get(method, method)}: full-rank factors of {len(names)} layers")
+        factors[method] = causal.full_factors(model, sorted(names), method, method_grams[method])
     out = None
     speed_models: dict = {}
     for g in groups:
         keys = g["keys"]
-        prepared = causal.prepare(request.path, {keys[m]: _ranks(ls) for m, ls in g["layers"].items()},
-                                  {keys[m]: method_grams[m] for m in g["layers"]})
+        prepared = causal.Prepared(model, tokenizer)
+        for method, ls in g["layers"].items():
+            prepared.ranks[keys[method]] = ranks = _ranks(ls)
+            prepared.factored[keys[method]] = causal.factored_copy(model, factors[method], ranks)
         evaluated = causal.evaluate(prepared, text, described, request.window, request.window, request.eval_tokens,
                                     threads=request.e2e_threads, log=log,
                                     original=None if out is None else out["original"])
@@ -318,6 +332,7 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups
         speed_models.setdefault("original", measured["original"])
         speed_models.update({k: v for k, v in measured.items() if k != "original"})
         del prepared, measured
+    del factors
     out["speed"] = {"prompt_tokens": request.prompt_tokens, "cache_tokens": request.prompt_tokens, "batch": 1,
                     "threads": request.e2e_threads, "rounds": SPEED_ROUNDS, "timer": generation.TIMER,
                     "decode": generation.DECODE_METHOD,

