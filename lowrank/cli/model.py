@@ -391,6 +391,10 @@ def _print_speed(e: dict) -> None:
             p = s["predicted"]
             line += f"; predicted {p['prefill_speedup']:.2f}x and {p['decode_speedup']:.2f}x"
         print(line)
+    for role, share in (speed.get("suite_share") or {}).items():
+        if share >= 1:
+            print(f"  WARNING: by the suite's times the analysed linears alone take {share:.2f}x the original's measured "
+                  f"{role} time: the {role} predictions are not to be trusted (was the machine busy?)")
     lp = e.get("latency_plan")
     if lp:
         unit = "ms per token" if lp["target"] == "decode" else "ms per prompt"

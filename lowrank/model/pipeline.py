@@ -342,6 +342,10 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups
                                     "original (its figures here: those of the first fraction's rounds)"
                                     if multi else ""),
                     "models": speed_models, **({"prediction": how} if how else {})}
+    if tables is not None:  # a check of the prediction's premise: the linears alone take less than the whole step
+        out["speed"]["suite_share"] = {
+            role: sum(tables[role][(*shape, None)] for shape in shapes.values()) / speed_models["original"][f"{role}_s"]
+            for role in ("decode", "prefill")}
     if multi:
         out["fractions"] = [g["params"] for g in groups]
     out["answer"] = answer(out)

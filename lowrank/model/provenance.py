@@ -35,20 +35,11 @@ def commit(repo: Path = REPO) -> str:
         return "unknown"
 
 
-def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` says, else ``unknown``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def machine(threads: int | None = None) -> dict:
     """The machine: hostname, CPU, logical CPUs, the threads the measurements ran on and the library versions."""
     import numpy
+
+    from lowrank.backends import cpu_name
 
     out = {"hostname": socket.gethostname(), "cpu": cpu_name(), "cpus": os.cpu_count(), "threads": threads,
            "platform": platform.platform(), "python": platform.python_version(), "numpy": numpy.__version__}

@@ -266,7 +266,9 @@ def speed_figure(e: dict) -> Figure:
             c = METHOD_COLORS.get(method)
             ax.plot([x for x, _ in pts], [value(models[k]) for _, k in pts], "o-", color=c,
                     label=f"{_method_label(e, method, pts[0][1])}, measured")
-            pred = [(x, value(models[k]["predicted"])) for x, k in pts if "predicted" in models[k]]
+            # each prediction as its speedup over its own fraction's original, applied to the original drawn
+            # (the first fraction's): the rounds' noise in the original moves no predicted point
+            pred = [(x, _predicted_on(value, models, k)) for x, k in pts if "predicted" in models[k]]
             if pred:
                 predicted_any = True
                 ax.plot(*zip(*pred), "s--", color=c, mfc="none", label="predicted")
@@ -281,6 +283,17 @@ def speed_figure(e: dict) -> Figure:
     fig.suptitle(f"Speed at batch 1, {speed['threads']} thread(s), median of {speed['rounds']} interleaved rounds"
                  + ("; dashed: predicted" if predicted_any else ""), fontsize=9)
     return fig
+
+
+def _predicted_on(value, models: dict, key: str) -> float:
+    """A model's predicted figure (``value`` of a speed record) rescaled to the drawn original: the drawn original's
+    figure times the predicted one over that of the original the prediction was made from."""
+    s = models[key]
+    own = s.get("original_s")
+    if not own or "original" not in models:
+        return value(s["predicted"])
+    base = {"decode_s": own["decode"], "prefill_s": own["prefill"]}
+    return value(models["original"]) * value(s["predicted"]) / value(base)
 
 
 def causal_table(e: dict) -> Table:
@@ -320,6 +333,11 @@ def causal_table(e: dict) -> Table:
                    f"one token on a cache of {sp['cache_tokens']}; {sp['estimator']}.")
         if sp.get("prediction"):
             footer += f" Predicted: {sp['prediction']}."
+        for role, share in (sp.get("suite_share") or {}).items():
+            footer += (f" By the suite's times the analysed linears take {share:.2f}× the original's measured {role}"
+                       + (" time: more than the whole step, so the " + role + " predictions are not to be trusted "
+                          "(the machine was busy, or the suite's times do not add up in the model)."
+                          if share >= 1 else " time."))
     return Table("Perplexity and speed of the original and every factored model", "model", columns, tuple(rows),
                  footer=footer)
 
@@ -406,8 +424,9 @@ def _write_files(out: Path, analysis: ModelAnalysis, doc: dict, sweep: dict | No
             specs.append(("model_speed_vs_params.png", lambda: speed_figure(causal_lm),
                           f"Figure {len(specs) + 1}. Decode (ms per token, batch 1, with the key/value cache) and "
                           "prefill (tokens per second) against the parameters kept, one colour per method: measured "
-                          "(solid) and, where the suite was timed, predicted from its per-layer times (dashed); "
-                          "black: the original model."))
+                          "(solid) and, where the suite was timed, predicted from its per-layer times (dashed; "
+                          "each prediction's speedup over its own rounds' original applied to the original drawn); "
+                          "black: the original model, measured in the first fraction's rounds."))
     figures = []
     for name, build, caption in specs:
         path = fig_dir / name

@@ -52,6 +52,8 @@ def test_every_method_at_every_fraction_is_measured_once_the_original_once(measu
         speed = e["speed"]["models"][key]
         assert speed["predicted"]["decode_s"] > 0 and speed["original_s"]["decode"] > 0
     assert set(e["speed"]["models"]) == {"original", *keys}
+    share = e["speed"]["suite_share"]  # the suite's dense linears against the measured step: the premise's check
+    assert set(share) == {"decode", "prefill"} and all(v > 0 for v in share.values())
     assert len(e["answer"]) == 2
     # the command's own plan (the layers and totals of the document) is the first fraction's data-aware one
     assert doc["params_fraction"] == 0.9
