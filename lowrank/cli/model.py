@@ -13,7 +13,7 @@ from lowrank.cli.common import EXIT_OK, InputError, count, positive_number, prog
 HELP_POLICY = ("one policy: --max-error E (per layer, the smallest rank with relative Frobenius error <= E; "
                "default 0.1), --params F (keep at most the fraction F of the analysed parameters, ranks allocated "
                "to minimise the total squared error) or --latency F (the layers' measured time at most F of dense, "
-               "least total squared error)")
+               "least total squared error; a causal LM's decode time with --e2e, see --latency-target)")
 
 
 def register(subparsers) -> None:
