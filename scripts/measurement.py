@@ -1,20 +1,10 @@
-"""What the measurement scripts record beside their figures: the checkout's commit (one definition)."""
+"""What the measurement scripts record beside their figures: the checkout's commit.
+
+One definition, the library's (:func:`lowrank.model.provenance.commit`, which model plans record too).
+"""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+from lowrank.model.provenance import commit
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def commit(repo: Path = REPO) -> str:
-    """The checkout's short commit, with ``+changes`` when tracked files differ from it; ``unknown`` outside git."""
-    try:
-        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("+changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+__all__ = ["commit"]

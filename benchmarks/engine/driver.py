@@ -210,7 +210,7 @@ def prepare_operands(args, specs: list[WorkerSpec], workdir: Path, log) -> None:
                           ).write(workdir / f"prepare-{spec.backend}.spec.json")
         cmd = [sys.executable, "-m", "pytest", *plain, f"{SPEC_OPTION}={path}", "--benchmark-disable", "-q",
                "-p", "no:cacheprovider"]
-        env = {k: v for k, v in worker_env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = worker_env(Launch(env=(("PYTHONDONTWRITEBYTECODE", None),)))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode not in (0, 5):
             raise WorkerFailed(f"preparing the {spec.backend} operands failed (exit {proc.returncode}); its output ends:\n"

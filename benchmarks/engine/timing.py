@@ -3,8 +3,8 @@
 Every case follows the same schedule, whatever its call costs:
 
 1. **Warm-up**: untimed calls for at least ``warmup_s``, and at least :data:`WARMUP_CALLS`
-   (a library's first calls can pay for lazy set-up more than once: scikit-learn's
-   ``randomized_svd`` took 0.1 s, then 64 ms, then 1 ms). The fastest of them sets the loop:
+   (a library's first call pays for lazy set-up: allocation, caches, dispatch; a second one
+   shows what a warm call costs even when one call outlasts ``warmup_s``). The fastest sets the loop:
    ``iterations = ceil(round_s / fastest)`` calls a round. A stall can only make a call slower,
    never the fastest.
 2. **Rounds** until ``budget_s`` of timed rounds is spent, never fewer than ``min_rounds``
@@ -30,6 +30,8 @@ import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+from benchmarks.engine import driver
 
 # 4: one schedule for every case (warm-up, loop, rounds until the budget is spent); no
 # call-length regimes. 3: paired rounds. 2: calls of 10 ms and more skipped the calibration calls.
@@ -222,8 +224,6 @@ class WallClock:
 
     @staticmethod
     def launch(workdir):
-        from benchmarks.engine import driver
-
         return driver.Launch(), None
 
     @staticmethod

@@ -24,7 +24,7 @@ def utc_now() -> str:
 
 def commit(repo: Path = REPO) -> str:
     """The checkout's short commit, with ``+changes`` when tracked files differ from it; ``unknown`` outside git
-    (the same definition as the measurement scripts' stamp, ``scripts/measurement.py``)."""
+    (the measurement scripts' stamp too, through ``scripts/measurement.py``)."""
     try:
         sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
