@@ -216,7 +216,8 @@ def run(request: Request, log=None) -> Outcome:
     if request.e2e and request.causal:
         groups = None if generation_plan is None else [{"params": None, "layers": generation_plan["layers"]}]
         doc["causal_lm"] = _causal_e2e(request, result, layers, grams, peer_grams, log, groups,
-                                       None if generation_plan is None else generation_plan["analyses"])
+                                       *((None, None) if generation_plan is None else
+                                         (generation_plan["analyses"], generation_plan["timed"])))
         if generation_plan is not None:
             doc["causal_lm"]["latency_plan"] = _measured_generation(generation_plan["record"], doc["causal_lm"])
     elif request.e2e:
@@ -275,10 +276,10 @@ def _groups(request: Request, analyses: dict, result, layers) -> list[dict]:
 
 
 def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups: list[dict] | None = None,
-                analyses: dict | None = None) -> dict:
+                analyses: dict | None = None, timed: dict | None = None) -> dict:
     """Perplexity on the held-out text and prefill and decode speed: the original model and one factored copy per
     method and plan group (``groups``: as :func:`_groups` makes them, the default; a decode or prefill latency
-    plan passes its own)."""
+    plan passes its own, and ``timed``, the suite's times it was planned on, which the prediction reuses)."""
     from lowrank.model import causal, generation
 
     if groups is None and request.policy.latency is not None:
@@ -294,7 +295,7 @@ def _causal_e2e(request: Request, result, layers, grams, peer_grams, log, groups
     tables = how = None
     if request.timing:  # the suite's per-layer times for every plan of every group, timed once
         tables, how = _generation_tables(request, shapes, {g["keys"][m]: _ranks(ls) for g in groups
-                                                           for m, ls in g["layers"].items()}, log)
+                                                           for m, ls in g["layers"].items()}, log, timed)
     text, described = causal.read_text(request.eval_text or causal.BUILTIN, "--eval-text")
     # Each method factors each layer once, at full rank (the balanced split): every plan of every group is a
     # slice of those factors, the first r columns of B and rows of A being the method's rank-r factors.
@@ -380,11 +381,13 @@ def _causal_speed(request: Request, prepared, shapes: dict, tables: dict | None,
     return measured
 
 
-def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tuple[dict, str]:
+def _generation_tables(request: Request, shapes: dict, plans: dict, log, timed: dict | None = None
+                       ) -> tuple[dict, str]:
     """The per-layer times a causal LM's prediction needs: {"decode" or "prefill": {(d, k, rank or None): seconds}},
     decode at n = 1 with cold cache (a decode streams every weight from memory), prefill at n = the prompt, warm;
     each shape timed at a sweep of ranks (:func:`lowrank.model.latency.sweep_ranks`, and any planned rank above it) and interpolated
-    linearly in the rank between the two nearest."""
+    linearly in the rank between the two nearest. ``timed``: {(n, cache): times} already measured in this command
+    (a latency plan's), used where they hold every case the role needs instead of timing them again."""
     from lowrank.model import latency, timing
     from lowrank.model.prediction import PREDICTION
 
@@ -395,8 +398,12 @@ def _generation_tables(request: Request, shapes: dict, plans: dict, log) -> tupl
                 targets[shapes[name]].add(r)
     tables = {}
     for role, n, cache in (("decode", 1, "cold"), ("prefill", request.prompt_tokens, "warm")):
-        times = timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32",
-                                     threads=request.e2e_threads, cache=cache, log=log)
+        times = (timed or {}).get((n, cache))
+        if times is None or not all((*s, r) in times for s, ranks in targets.items() for r in (None, *ranks)):
+            times = timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32",
+                                         threads=request.e2e_threads, cache=cache, log=log)
+        elif log:
+            log(f"[timing] the {role} times at n = {n} ({cache} cache): the latency plan's, reused")
         grouped = latency.shape_times(times)
         table = {(*shape, None): st.dense for shape, st in grouped.items()}
         for ranks in plans.values():
@@ -506,7 +513,8 @@ def _plan_generation_latency(request: Request, result, grams, peer_grams, log) -
               "methods": methods}
     about = {"policy": "latency", "latency_target": role, "latency_fraction": fraction,
              "squared_error": methods[own]["squared_error"]}
-    return {"layers": plans, "own": plans[own], "about": about, "record": record, "analyses": analyses}
+    return {"layers": plans, "own": plans[own], "about": about, "record": record, "analyses": analyses,
+            "timed": {(n, cache): times}}
 
 
 def _measured_generation(record: dict, causal_lm: dict) -> dict:

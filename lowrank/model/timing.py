@@ -12,6 +12,7 @@ same shape stand in for the model's.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lowrank.record import pairs
 from lowrank.record.suites import SUITES
 from lowrank.runner import launch
 
+PROCESSES = "LOWRANK_BENCH_PROCESSES"
 
 class Times(dict):
     """``{(d, k, rank): median seconds}`` (rank None: the dense case), with ``paired``: the paired
@@ -51,7 +53,9 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
     ``cache``: the suite's ``LOWRANK_BENCH_CACHE``, ``"warm"`` (operands reused call after call) or
     ``"cold"`` (operands rotated through copies larger than the last-level cache, as a model streaming
     its layers from memory sees them; batch 1 only, as the suite's quick profile times it).
-    The result files go to ``runs_dir`` (a temporary folder when None).
+    The result files go to ``runs_dir`` (a temporary folder when None). Each case is timed in
+    ``LOWRANK_BENCH_PROCESSES`` worker processes where the caller's environment sets it (the suite's
+    default otherwise); no other ``LOWRANK_BENCH_*`` variable of the caller's reaches the run.
     """
     if cache not in ("warm", "cold"):
         raise LowRankValueError(f"cache={cache!r}; accepted: 'warm', 'cold'")
@@ -70,6 +74,8 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
                         "LOWRANK_BENCH_OUTPUT": str(folder)}
             if threads is not None:
                 settings["LOWRANK_BENCH_THREADS"] = str(threads)
+            if os.environ.get(PROCESSES):  # how many worker processes time each case: the caller's, as for any run
+                settings[PROCESSES] = os.environ[PROCESSES]
             if log:
                 log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batch}, {backend} {dtype}: "
                     f"pytest {bench} --benchmark-only")

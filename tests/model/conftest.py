@@ -9,6 +9,16 @@ import pytest
 from lowrank import generators
 
 
+@pytest.fixture(scope="package", autouse=True)
+def one_worker_process():
+    """The suite runs of the model command in one worker process each (``LOWRANK_BENCH_PROCESSES=1``, which the
+    command passes on): these tests check what the command plans, measures and writes, not the spread between
+    processes (``tests/benchmarks/test_driver.py`` does), and a worker's start-up is most of a tiny run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOWRANK_BENCH_PROCESSES", "1")
+        yield
+
+
 def _layers():
     """Three weights of known spectra, a bias and an embedding, as a transformer block would hold."""
     q = generators.SyntheticMatrix.build(64, 48, generators.power_law_spectrum(48), seed=1)

@@ -29,6 +29,8 @@ def test_speedups_are_measured_by_the_suite_at_the_planned_shapes_and_ranks(tmp_
     assert doc["timing"] == {"batch": 1, "backend": "numpy", "dtype": "float32"}
     (run,) = runs.glob("*.json")  # one run of the matvec suite: both layers share the shape and rank
     ids = {b["param"] for b in json.loads(run.read_text())["benchmarks"]}
+    # in the worker processes the caller asked for (LOWRANK_BENCH_PROCESSES, this folder's conftest)
+    assert json.loads(run.read_text())["machine_info"]["lowrank_bench"]["timing"]["processes"] == 1
     rank = factored[0]["rank"]
     assert ids == {"numpy-float32-d0128-k0096-dense-n001-warm", f"numpy-float32-d0128-k0096-r{rank:04d}-n001-warm"}
     # --min-speedup keeps the layers measured below it dense, and says why (on the measured figures:
