@@ -419,10 +419,11 @@ def infer_backend(x) -> Backend:
     )
 
 
-def available_backends() -> dict[str, str | None]:
-    """Map every backend name to ``None`` when usable here, else to the reason it is not."""
+def available_backends(names=BACKEND_NAMES) -> dict[str, str | None]:
+    """Map every backend name of ``names`` (default: all) to ``None`` when usable here, else to the reason
+    it is not. Asking for ``numpy`` alone never imports torch."""
     status: dict[str, str | None] = {}
-    for name in BACKEND_NAMES:
+    for name in names:
         try:
             get_backend(name)
             status[name] = None

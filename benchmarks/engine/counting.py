@@ -355,7 +355,6 @@ class Instructions:
     metric = "instructions"
     reads_roofs = False  # no times: no calibration, throughput or plausibility
     measures_quality = False  # under valgrind an error check's SVD takes minutes: counts only
-    always_in_worker = True  # the case must run under valgrind, even with one process
     processes = 1  # counts are the same in every process
     prepares_operands = True  # built natively first (driver.prepare_operands)
 

@@ -139,11 +139,20 @@ class Launch:
     env: tuple[tuple[str, str | None], ...] = ()
 
 
-def worker_command(args, spec_path: Path, out: Path, launch: Launch = Launch()) -> list[str]:
-    """The command line of one worker: the user's pytest arguments, its spec and its result file."""
-    return [*launch.prefix, sys.executable, "-m", "pytest", *worker_args(args), f"{SPEC_OPTION}={spec_path}",
-            f"--benchmark-json={out}", "-q", "-p", "no:cacheprovider", "--benchmark-columns=median,iqr,rounds",
-            "--benchmark-sort=name"]
+def worker_command(args, spec_path: Path, out: Path | None, launch: Launch = Launch()) -> list[str]:
+    """The command line of one worker: the user's pytest arguments, its spec and its result file.
+
+    ``out`` None: the cases run once each as plain tests and record nothing (``--benchmark-disable``,
+    which pytest-benchmark refuses beside ``--benchmark-only``).
+    """
+    user = worker_args(args)
+    if out is None:
+        tail = ["--benchmark-disable"]
+        user = [a for a in user if a != "--benchmark-only"]
+    else:
+        tail = [f"--benchmark-json={out}", "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+    return [*launch.prefix, sys.executable, "-m", "pytest", *user, f"{SPEC_OPTION}={spec_path}", *tail, "-q",
+            "-p", "no:cacheprovider"]
 
 
 def worker_env(launch: Launch = Launch()) -> dict:
@@ -204,13 +213,11 @@ def prepare_operands(args, specs: list[WorkerSpec], workdir: Path, log) -> None:
     for spec in specs:
         start = time.perf_counter()
         log(f"[prepare] {spec.backend}: building the operands natively ...")
-        plain = [a for a in worker_args(args) if a != "--benchmark-only"]  # pytest-benchmark refuses it with -disable
         path = WorkerSpec(**{**asdict(spec), "count_dir": None,
                              "settings": {**spec.settings, "LOWRANK_BENCH_METRIC": "time"}}
                           ).write(workdir / f"prepare-{spec.backend}.spec.json")
-        cmd = [sys.executable, "-m", "pytest", *plain, f"{SPEC_OPTION}={path}", "--benchmark-disable", "-q",
-               "-p", "no:cacheprovider"]
-        env = worker_env(Launch(env=(("PYTHONDONTWRITEBYTECODE", None),)))
+        native = Launch(env=(("PYTHONDONTWRITEBYTECODE", None),))
+        cmd, env = worker_command(args, path, None, native), worker_env(native)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if proc.returncode not in (0, 5):
             raise WorkerFailed(f"preparing the {spec.backend} operands failed (exit {proc.returncode}); its output ends:\n"

@@ -21,7 +21,6 @@ class Instrument(Protocol):
     metric: str  # the record's metric: "time" or "instructions"
     reads_roofs: bool  # results are read against the calibrated roofs
     measures_quality: bool  # the untimed metrics are computed (in a run's first process)
-    always_in_worker: bool  # cases run in a worker process even when the run has one process
     processes: int | None  # processes the instrument needs (None: the run's)
     prepares_operands: bool  # operands are built natively before the workers start
 

@@ -210,7 +210,6 @@ class WallClock:
     metric = "time"
     reads_roofs = True  # results are read against the calibrated roofs (throughput, plausibility)
     measures_quality = True  # the untimed metrics, in a run's first process
-    always_in_worker = False  # with one process, the pytest process times
     processes = None  # the run's (LOWRANK_BENCH_PROCESSES)
     prepares_operands = False
 

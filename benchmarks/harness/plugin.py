@@ -5,7 +5,7 @@
 to ``results/runs/`` (``LOWRANK_BENCH_OUTPUT`` or ``--lowrank-output`` to change).
 The file is written under a hidden ``.partial`` name first and linked into place
 only when complete, under a name that never replaces an earlier run. A ``--benchmark-json``
-given by the user is honoured instead; ``--benchmark-save`` works alongside.
+given by the user is honoured instead (``--benchmark-save`` is refused: the run is one pooled file).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def pytest_configure(config):
         config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
     except (ValueError, OSError, TypeError) as exc:  # settings.SettingsError, selection.GridError, a bad option or spec
         raise pytest.UsageError(str(exc)) from None
-    status = available_backends()
+    status = available_backends(selection.backends)  # a numpy-only run never imports torch
     if selection.explicit_backends:
         for name in selection.backends:
             if status[name] is not None:
@@ -108,7 +108,7 @@ def pytest_configure(config):
     processes = measuring.processes or run_settings.processes
     prof = selection.profile
     usable = [b for b in selection.backends if status[b] is None]
-    # torch too when it is loaded at all (available_backends imports it to ask for a GPU): an
+    # torch too when it is loaded at all (a suite module or a peer library may import it): an
     # unpinned pool in a numpy worker would be one more thread pool on the cores.
     import sys
 
@@ -116,11 +116,10 @@ def pytest_configure(config):
     config.stash[THREAD_PIN] = machine.ThreadPin(run_settings.threads, use_torch=use_torch)
     config.stash[RUNNABLE] = len([c for c in cases if status[c.backend] is None])
     disabled = _timing_disabled(config)
-    # Driver mode: this process hands the cases to worker processes (benchmarks/engine/driver.py).
+    # Driver mode: this process hands the cases to worker processes (benchmarks/engine/driver.py), one
+    # or more alike: the process that collected every case and loaded every library never measures.
     config.stash[PROGRESS] = {"planned": None, "finished": 0, "session": None, "processes": processes,
-                              "failed": None,
-                              "driver": not disabled and (processes > 1 or measuring.always_in_worker)
-                              and not driver.is_worker()}
+                              "failed": None, "driver": not disabled and not driver.is_worker()}
 
     output = {"final": None, "temp": None}
     if not disabled and getattr(config.option, "benchmark_json", None) is None:
@@ -135,6 +134,10 @@ def pytest_configure(config):
         output["final"] = out_dir / f"{name}.json"
         _set_benchmark_json(config, output["temp"])
     if config.stash[PROGRESS]["driver"]:
+        if getattr(config.option, "benchmark_save", None) or getattr(config.option, "benchmark_autosave", False):
+            raise pytest.UsageError("--benchmark-save/--benchmark-autosave: the suite writes one file per run, every "
+                                    "worker process pooled, not pytest-benchmark's storage; accepted: "
+                                    "--benchmark-json=PATH, or LOWRANK_BENCH_OUTPUT / --lowrank-output=FOLDER")
         # The workers time; this process writes the pooled file itself, where pytest-benchmark would have.
         output["driver_target"] = getattr(config.option, "benchmark_json", None)
         _set_benchmark_json(config, None)
@@ -206,8 +209,9 @@ def pytest_runtestloop(session):
     progress = config.stash.get(PROGRESS, None)
     if progress is None or not progress["driver"] or session.testsfailed or config.option.collectonly:
         return None
-    status = available_backends()
-    backends = [b for b in BACKEND_NAMES if status[b] is None and any(_backend_of(i) == b for i in session.items)]
+    status = available_backends(settings.of(config).selection.backends)
+    backends = [b for b in BACKEND_NAMES
+                if b in status and status[b] is None and any(_backend_of(i) == b for i in session.items)]
     if not backends:
         return None  # nothing runnable to hand over (every case skipped): let pytest report the skips
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -318,7 +322,7 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("lowrank_grid") is None:
         return
     selection = settings.of(metafunc.config).selection
-    status = available_backends()
+    status = available_backends(selection.backends)
     params = []
     for case in grid.expand(selection):
         reason = status[case.backend]
@@ -367,7 +371,7 @@ class RunContext:
         if driver.is_worker():
             self.calibration = driver.current().calibration
             return
-        status = available_backends()
+        status = available_backends(self.selection.backends)
         backend_dtypes = {
             b: dtypes_on(b, self.selection.dtypes) for b in self.selection.backends if status[b] is None
         }

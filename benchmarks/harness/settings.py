@@ -38,7 +38,7 @@ VARIABLES = {
     "LOWRANK_BENCH_CACHE": "warm, cold or both",
     "LOWRANK_BENCH_THREADS": "BLAS and torch threads (default: usable cores - 1)",
     "LOWRANK_BENCH_PROCESSES": f"worker processes per backend, each timing every case (default {DEFAULT_PROCESSES}; "
-                               "1: none, the pytest process times)",
+                               "the pytest process itself never times)",
     "LOWRANK_BENCH_OUTPUT": "folder for the result JSON (default results/runs)",
     "LOWRANK_BENCH_METRIC": "what each case measures: time (default) or instructions (counted under valgrind's "
                             "callgrind, one pass, one thread)",

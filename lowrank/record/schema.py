@@ -75,8 +75,7 @@ RUN_FIELDS: dict[str, Field] = {
     "cases_planned": Field("int", "cases collected"),
     "cases_finished": Field("int", "cases written"),
     "processes": Field("int", "worker processes per backend, each timing every case (`LOWRANK_BENCH_PROCESSES`, "
-                       "default 3; 1: "
-                       "timed in the pytest process)"),
+                       "default 3; an older file with 1 may have been timed in the pytest process itself)"),
     "timing": Field("dict", "the timing policy (docs/timing.md): `warmup_s`, `round_s`, `budget_s`, `min_rounds`, "
                     "`max_rounds`, `engine`, `processes`; files before timing engine 4 also hold `long_call_s`, "
                     "`min_rounds_long`, `very_long_call_s`, `settle_s` and `short_pair_processes` (processes that timed "

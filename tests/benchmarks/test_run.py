@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -130,13 +131,16 @@ def test_user_json_path_is_honoured(tmp_path):
     assert not (tmp_path / "unused").exists() or not list((tmp_path / "unused").glob("*.json"))
 
 
-def test_one_process_mode_times_in_the_pytest_process(two_runs):
+def test_one_process_is_a_worker_process_too(two_runs):
+    """LOWRANK_BENCH_PROCESSES=1 follows the same protocol: the pytest process that collected the cases hands
+    them to one fresh worker and times nothing itself."""
     out, _, second = two_runs
     data = min((json.loads(p.read_text()) for p in out.glob("*.json")), key=lambda d: len(d["benchmarks"]))
-    assert "[process" not in second.stdout
+    assert "[process 1/1] numpy: 3 cases in" in second.stdout
     assert len(data["benchmarks"]) == 3  # numpy: dense and two ranks, warm
-    assert all(b["extra_info"]["processes"] == 1 and b["extra_info"]["process_spread"] is None
+    assert all(b["extra_info"]["processes"] == 1 and len(b["extra_info"]["process_medians"]) == 1
                for b in data["benchmarks"])
+    assert data["machine_info"]["lowrank_bench"]["timing"]["processes"] == 1
     assert data["machine_info"]["lowrank_bench"]["complete"] is True
 
 
@@ -148,21 +152,23 @@ def test_an_interrupted_run_is_marked_incomplete(tmp_path, processes):
     env = {**os.environ, **TINY, "LOWRANK_BENCH_OUTPUT": str(tmp_path), "LOWRANK_BENCH_PROCESSES": processes,
            "LOWRANK_BENCH_SHAPES": "64x48,2048x2048", "LOWRANK_BENCH_RANKS": "1,2,4,8,16,32,48",
            "LOWRANK_BENCH_CACHE": "warm", "LOWRANK_BENCH_BACKENDS": "numpy", "PYTHONUNBUFFERED": "1"}
+    # -vv: the worker (which adds -q) then prints a line per case, so its progress reaches the driver's output
     cmd = [sys.executable, "-m", "pytest", "benchmarks/bench_matvec.py", "--benchmark-only", "-p", "no:cacheprovider",
-           "-v"]
+           "-vv"]
     # Ctrl-C's default action restored in the child: a shell without job control starts its
     # background commands with SIGINT ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     deadline = time.monotonic() + 300
-    # Press Ctrl-C once something is measured: in the pytest process, after the first case
-    # passed; with workers, as process 2's worker starts (process 1 is then in hand, and a pytest
-    # process needs well over the 0.5 s grace to import and time its 2048x2048 cases).
-    ready = "PASSED" if processes == "1" else "[process 2/2] numpy: timing"
+    # Press Ctrl-C once something is measured: with one process, once its worker reports a first case
+    # done (the 2048x2048 cases then still need seconds to build their operands); with two, as process
+    # 2's worker starts (process 1 is then in hand, and a pytest process needs well over the 0.5 s grace
+    # to import and time its 2048x2048 cases).
+    ready = re.compile(r"\[process 1/1\] numpy: \d+%" if processes == "1" else r"\[process 2/2\] numpy: timing")
     for line in proc.stdout:
         lines.append(line)
-        if ready in line or time.monotonic() > deadline:
+        if ready.search(line) or time.monotonic() > deadline:
             break
     time.sleep(1.5 if processes == "1" else 0.5)
     os.killpg(proc.pid, signal.SIGINT)
@@ -227,6 +233,16 @@ def test_cuda_request_without_gpu_is_a_usage_error(tmp_path):
     result = run_suite(tmp_path, "--benchmark-only", LOWRANK_BENCH_BACKENDS="torch-cuda")
     assert result.returncode == 4
     assert "torch-cuda" in result.stderr and "unavailable" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--benchmark-save=mine", "--benchmark-autosave"])
+def test_pytest_benchmarks_storage_is_refused_naming_what_writes_the_run(tmp_path, option):
+    storage = lambda: set((REPO / ".benchmarks").rglob("*"))  # noqa: E731 -- pytest-benchmark's storage folder
+    before = storage()
+    result = run_suite(tmp_path, "--benchmark-only", option, **ONE_PROCESS)
+    assert result.returncode == 4
+    assert "--benchmark-save/--benchmark-autosave" in result.stderr and "--benchmark-json=PATH" in result.stderr
+    assert not list(tmp_path.glob("*")) and storage() == before
 
 
 def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs):

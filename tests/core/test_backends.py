@@ -33,3 +33,15 @@ def test_eigh_is_ascending_and_reconstructs(backend):
     w, V = to_numpy(w), to_numpy(V)
     assert np.all(np.diff(w) >= 0)
     np.testing.assert_allclose((V * w) @ V.T, M @ M.T, atol=1e-12)
+
+
+def test_asking_for_numpy_alone_never_imports_torch():
+    # A numpy-only run of the suite asks for numpy's status only: torch's import (a second or more) is not paid.
+    import subprocess
+    import sys
+
+    code = ("import sys, lowrank; s = lowrank.available_backends(['numpy']); "
+            "assert s == {'numpy': None}, s; assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert set(lowrank.available_backends()) == set(lowrank.BACKEND_NAMES)  # the default: every backend
