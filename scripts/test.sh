@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: install what is needed (scripts/setup_env.sh), run the unit
-# tests, then run every benchmark once as a plain test (--benchmark-disable, quick
-# profile) so that a broken benchmark fails here too. Extra arguments go to pytest.
+# tests (in parallel, one pytest-xdist worker per core, each test file on one worker so
+# that its module fixtures run once), then run every benchmark once as a plain test
+# (--benchmark-disable, quick profile) so that a broken benchmark fails here too.
+# Extra arguments go to pytest (-n 0: the unit tests in this one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
@@ -9,6 +11,6 @@ bash scripts/setup_env.sh
 . .venv/bin/activate
 export MPLBACKEND=Agg
 echo "[test] unit tests"
-python -m pytest tests/ "$@"
+python -m pytest tests/ -n auto --dist loadfile "$@"
 echo "[test] benchmarks as plain tests (quick profile, timing disabled)"
 LOWRANK_BENCH_PROFILE=quick python -m pytest benchmarks/ --benchmark-disable -q "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def quick_result(tmp_path_factory) -> Path:
 
 # Fixtures that run the benchmark suite for real.
 TIMED_FIXTURES = {"two_runs", "tiny_run"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suites_are_sessions_of_their_own():
+    """Under pytest-xdist (``scripts/test.sh`` runs the tests in parallel), drop its worker's
+    ``PYTEST_XDIST_*`` variables from the environment the tests' subprocesses inherit: a suite a test
+    starts is a pytest session of its own, and pytest-benchmark disables timing where it sees them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("PYTEST_XDIST_")]:
+            patch.delenv(name)
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

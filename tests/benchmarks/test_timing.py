@@ -121,12 +121,25 @@ def test_a_slow_phase_lands_on_both_sides_of_the_paired_ratio():
     assert sorted(ratios)[len(ratios) // 2] == pytest.approx(4.0)
 
 
-def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(benchmark):
+@pytest.fixture
+def live_benchmark(request):
+    """pytest-benchmark's own fixture, made as its plugin makes it but never disabled and adding its stats to no
+    session: these tests feed it rounds of a fake clock, and run alike under --benchmark-disable or pytest-xdist
+    (where pytest-benchmark disables its fixture)."""
+    from pytest_benchmark.fixture import BenchmarkFixture
+
+    session = request.config._benchmarksession
+    fixture = BenchmarkFixture(request.node, add_stats=[].append, logger=session.logger, warner=request.node.warn,
+                               disabled=False, **session.options)
+    yield fixture
+    fixture._cleanup()
+
+
+def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(live_benchmark):
+    benchmark = live_benchmark
     # The real pytest-benchmark fixture: the case's rounds, timed in alternation with its partner's,
     # become its stats (pytest-benchmark's own median, JSON and compare), and the record carries the
     # ratios of adjacent rounds. A fake clock makes each round's time known.
-    if benchmark.disabled:
-        pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): there are no stats to check")
     clock = SharedClock()
     case, partner = clock.make("F", 10e-6), clock.make("D", 30e-6)
     record, plan = timing.measure_pair(benchmark, case, partner, POLICY, clock=clock)
@@ -141,10 +154,9 @@ def test_measure_pair_gives_pytest_benchmark_exactly_the_case_rounds(benchmark):
     assert record["timing_engine"] == timing.ENGINE_VERSION
 
 
-def test_a_partner_calibrated_once_is_not_calibrated_again(benchmark):
+def test_a_partner_calibrated_once_is_not_calibrated_again(live_benchmark):
+    benchmark = live_benchmark
     # One dense product is the partner of every rank of its group: the process calibrates it once.
-    if benchmark.disabled:
-        pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): nothing is timed")
     clock = SharedClock()
     case, partner = clock.make("F", 0.02), clock.make("D", 0.05)  # long calls: two warm-up calls each
     known = timing.Plan(1, 0.05, 0.05, 2)
@@ -154,7 +166,8 @@ def test_a_partner_calibrated_once_is_not_calibrated_again(benchmark):
     assert "".join(clock.order) == "FF" + "DFFD" * (POLICY.min_rounds // 2)
 
 
-def test_the_private_pytest_benchmark_seam_still_behaves(benchmark):
+def test_the_private_pytest_benchmark_seam_still_behaves(live_benchmark):
+    benchmark = live_benchmark
     # record_rounds feeds pytest-benchmark rounds timed by the engine through BenchmarkFixture._make_stats
     # and _mode, which pytest-benchmark does not promise to keep; pyproject.toml pins the major tested
     # here (>=5.0,<6). A release that renames or changes them fails this test first.
@@ -165,8 +178,6 @@ def test_the_private_pytest_benchmark_seam_still_behaves(benchmark):
 
     assert int(version("pytest-benchmark").split(".")[0]) == 5, "pyproject.toml pins pytest-benchmark>=5.0,<6"
     assert list(inspect.signature(BenchmarkFixture._make_stats).parameters) == ["self", "iterations"]
-    if benchmark.disabled:
-        pytest.skip("pytest-benchmark's timing is disabled (--benchmark-disable): there are no stats to check")
     timing.record_rounds(benchmark, [1e-6, 3e-6, 2e-6], iterations=4)
     stats = benchmark.stats
     assert stats.iterations == 4 and stats.stats.data == pytest.approx([1e-6, 3e-6, 2e-6])
