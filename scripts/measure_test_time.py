@@ -3,7 +3,7 @@
 
 A measurement, never a test. The clone is made from the checkout's HEAD into a temporary folder and
 uses the checkout's ``.venv`` (linked, so the set-up step finds everything installed and the figure
-is the tests' own); ``--busy`` keeps one core busy with a spinning process for the whole run, as a
+is the tests' own; the package's editable install is pointed back at the checkout afterwards); ``--busy`` keeps one core busy with a spinning process for the whole run, as a
 shared runner's neighbour would. Extra arguments after ``--`` go to the test command.
 
     python scripts/measure_test_time.py
@@ -69,7 +69,11 @@ def main(argv=None) -> int:
         (clone / ".venv").symlink_to(venv)
         print(f"[test-time] bash scripts/test.sh {' '.join(args.extra)} in a fresh clone"
               f"{', one core kept busy' if args.busy else ''} ...", flush=True)
-        result = run_tests(clone, args.extra, args.busy)
+        try:
+            result = run_tests(clone, args.extra, args.busy)
+        finally:  # the set-up step re-installed the package from the clone: point it back at this checkout
+            subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "-e",
+                            str(REPO)], check=True, capture_output=True)
     record = {"date": utc_now(), "commit": commit(), "machine": machine(), "command": "bash scripts/test.sh",
               "args": args.extra, "busy_core": args.busy, "fresh_clone": True,
               "venv": "the checkout's, linked (set-up finds everything installed)", **result}

@@ -340,8 +340,10 @@ def predict_fractions(results: dict, shapes: dict[str, tuple[int, int]], prompt_
             targets.setdefault(shapes[name], set()).update({r} if r is not None else set())
     for shape in set(shapes.values()):  # the suite times dense beside some rank: one for a dense-only plan
         targets.setdefault(shape, set()).add(targets[shape] and min(targets[shape]) or 1)
-    tables = {n: timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32", threads=threads,
-                                      cache=cache if n == 1 else "warm", log=log) for n in (1, prompt_length)}
+    points = {1: (1, cache), prompt_length: (prompt_length, "warm")}
+    measured = timing.measure_tables(targets, list(set(points.values())), backend="torch-cpu", dtype="float32",
+                                     threads=threads, log=log)
+    tables = {n: measured[point] for n, point in points.items()}
     dense = results[1.0]
     out = {}
     for f, ranks in plans.items():

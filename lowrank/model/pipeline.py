@@ -396,14 +396,20 @@ def _generation_tables(request: Request, shapes: dict, plans: dict, log, timed: 
         for name, r in ranks.items():
             if r > max(targets[shapes[name]]):
                 targets[shapes[name]].add(r)
+    roles = {"decode": (1, "cold"), "prefill": (request.prompt_tokens, "warm")}
+    # a latency plan's times where they hold every case a role needs; the rest timed in one run per shape group
+    known = {role: times for role, point in roles.items() if (times := (timed or {}).get(point)) is not None
+             and all((*s, r) in times for s, ranks in targets.items() for r in (None, *ranks))}
+    for role in known:
+        if log:
+            log(f"[timing] the {role} times at n = {roles[role][0]} ({roles[role][1]} cache): the latency plan's, "
+                "reused")
+    missing = [point for role, point in roles.items() if role not in known]
+    measured = timing.measure_tables(targets, missing, backend="torch-cpu", dtype="float32",
+                                     threads=request.e2e_threads, log=log) if missing else {}
     tables = {}
-    for role, n, cache in (("decode", 1, "cold"), ("prefill", request.prompt_tokens, "warm")):
-        times = (timed or {}).get((n, cache))
-        if times is None or not all((*s, r) in times for s, ranks in targets.items() for r in (None, *ranks)):
-            times = timing.measure_times(targets, batch=n, backend="torch-cpu", dtype="float32",
-                                         threads=request.e2e_threads, cache=cache, log=log)
-        elif log:
-            log(f"[timing] the {role} times at n = {n} ({cache} cache): the latency plan's, reused")
+    for role, point in roles.items():
+        times = known[role] if role in known else measured[point]
         grouped = latency.shape_times(times)
         table = {(*shape, None): st.dense for shape, st in grouped.items()}
         for ranks in plans.values():

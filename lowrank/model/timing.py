@@ -57,28 +57,43 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
     ``LOWRANK_BENCH_PROCESSES`` worker processes where the caller's environment sets it (the suite's
     default otherwise); no other ``LOWRANK_BENCH_*`` variable of the caller's reaches the run.
     """
-    if cache not in ("warm", "cold"):
-        raise LowRankValueError(f"cache={cache!r}; accepted: 'warm', 'cold'")
-    if cache == "cold" and batch != 1:  # the suite's quick profile times cold cache at n = 1 only
-        raise LowRankValueError(f"cache='cold' at batch={batch}; accepted: 'cold' at batch 1, 'warm' at any batch")
+    return measure_tables(shape_ranks, [(batch, cache)], backend=backend, dtype=dtype, threads=threads,
+                          runs_dir=runs_dir, log=log, factored=factored)[(batch, cache)]
+
+
+def measure_tables(shape_ranks: dict[tuple[int, int], set[int]], points: list[tuple[int, str]], *,
+                   backend: str = "numpy", dtype: str = "float32", threads: int | None = None, runs_dir=None,
+                   log=None, factored: str = "median") -> dict[tuple[int, str], Times]:
+    """:func:`measure_times` at several ``(batch, cache)`` points at once: ``{(batch, cache): Times}``.
+
+    One run of the suite per group of shapes times every point (the suite crosses its batches and
+    cache states, so a point the caller did not ask for may be timed too, and is left out).
+    """
+    for batch, cache in points:
+        if cache not in ("warm", "cold"):
+            raise LowRankValueError(f"cache={cache!r}; accepted: 'warm', 'cold'")
+        if cache == "cold" and batch != 1:  # the suite's quick profile times cold cache at n = 1 only
+            raise LowRankValueError(f"cache='cold' at batch={batch}; accepted: 'cold' at batch 1, 'warm' at any batch")
+    out = {point: Times() for point in points}
     if not shape_ranks:
-        return {}
+        return out
     bench = launch.suite_folder() / "bench_matvec.py"
-    out = Times()
+    batches = ",".join(map(str, sorted({b for b, _ in points})))
+    caches = ",".join(sorted({c for _, c in points}, reverse=True))  # warm before cold, as the suite orders them
     with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
         folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
         for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
             settings = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": ",".join(f"{d}x{k}" for d, k in shapes),
-                        "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": str(batch),
-                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": cache,
+                        "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": batches,
+                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": caches,
                         "LOWRANK_BENCH_OUTPUT": str(folder)}
             if threads is not None:
                 settings["LOWRANK_BENCH_THREADS"] = str(threads)
             if os.environ.get(PROCESSES):  # how many worker processes time each case: the caller's, as for any run
                 settings[PROCESSES] = os.environ[PROCESSES]
             if log:
-                log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batch}, {backend} {dtype}: "
-                    f"pytest {bench} --benchmark-only")
+                log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batches} ({caches}), "
+                    f"{backend} {dtype}: pytest {bench} --benchmark-only")
             before = set(folder.glob("*.json")) if folder.is_dir() else set()
             proc = launch.launch([bench], settings, cwd=Path(tmp))
             if proc.returncode != 0:
@@ -86,9 +101,15 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
                 raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
             (run,) = set(folder.glob("*.json")) - before
             doc = json.loads(run.read_text())
-            out.update(medians(doc, factored))
-            out.paired.update(paired_speedups(doc))
+            for point, times in out.items():
+                times.update(medians(doc, factored, point))
+                times.paired.update(paired_speedups(doc, point))
     return out
+
+
+def _at(info: dict, point: tuple[int, str] | None) -> bool:
+    """Whether a case's ``extra_info`` is at ``point`` (batch, cache); every case when None."""
+    return point is None or (info["batch"], info["cache"]) == tuple(point)
 
 
 def speedups(times: dict[tuple[int, int, int | None], float]) -> dict[tuple[int, int, int], float]:
@@ -100,18 +121,21 @@ def speedups(times: dict[tuple[int, int, int | None], float]) -> dict[tuple[int,
             if r is not None}
 
 
-def paired_speedups(doc: dict) -> dict[tuple[int, int, int], float]:
-    """Each factored matvec case's paired speedup, by (d, k, rank), where the run recorded one."""
+def paired_speedups(doc: dict, point: tuple[int, str] | None = None) -> dict[tuple[int, int, int], float]:
+    """Each factored matvec case's paired speedup, by (d, k, rank), where the run recorded one (at ``point``,
+    a (batch, cache) pair, when given)."""
     out = {}
     for case in SUITES["matvec"].cases(doc).values():
         info = case["extra_info"]
-        if info["rank"] is not None and pairs.is_paired(info):
+        if info["rank"] is not None and pairs.is_paired(info) and _at(info, point):
             out[(info["d"], info["k"], info["rank"])] = float(info["paired_speedup"])
     return out
 
 
-def medians(doc: dict, factored: str = "median") -> dict[tuple[int, int, int | None], float]:
-    """Each matvec case's median in seconds, by (d, k, rank), rank None for the dense case of the shape.
+def medians(doc: dict, factored: str = "median", point: tuple[int, str] | None = None
+            ) -> dict[tuple[int, int, int | None], float]:
+    """Each matvec case's median in seconds, by (d, k, rank), rank None for the dense case of the shape
+    (the cases at ``point``, a (batch, cache) pair, when given).
 
     ``factored="slowest"``: for the factored cases, the slowest of the suite's passes (each pass a
     worker process of its own, ``extra_info.process_medians``) instead of the pooled median, a
@@ -123,6 +147,8 @@ def medians(doc: dict, factored: str = "median") -> dict[tuple[int, int, int | N
     out = {}
     for case in cases.values():
         info = case["extra_info"]
+        if not _at(info, point):
+            continue
         key = (info["d"], info["k"], info["rank"])
         if key in out:  # one batch, backend, dtype and cache state per run: anything else is ambiguous
             raise LowRankValueError(f"the timing run holds several cases of shape {key[0]}x{key[1]}, rank {key[2]}")

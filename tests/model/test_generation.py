@@ -180,18 +180,21 @@ def test_predict_fractions_asks_the_suite_for_each_shape_at_n1_and_the_prompt_an
     shapes = {"q": (8, 8), "k": (4, 8), "up": (16, 8)}
     asked = []
 
-    def table(targets, *, batch, backend, dtype, threads, cache, log):
-        asked.append((batch, cache, {s: sorted(r) for s, r in targets.items()}, backend, threads))
-        out = {(d, k, None): float(d * k * batch) for d, k in targets}
-        out.update({(d, k, r): float(r * (d + k) * batch) for (d, k), ranks in targets.items() for r in ranks})
+    def tables(targets, points, *, backend, dtype, threads, log):
+        asked.append((sorted(points), {s: sorted(r) for s, r in targets.items()}, backend, threads))
+        out = {}
+        for batch, cache in points:
+            out[(batch, cache)] = {(d, k, None): float(d * k * batch) for d, k in targets}
+            out[(batch, cache)].update({(d, k, r): float(r * (d + k) * batch) for (d, k), ranks in targets.items()
+                                        for r in ranks})
         return out
 
-    monkeypatch.setattr(timing, "measure_times", table)
+    monkeypatch.setattr(timing, "measure_tables", tables)
     results = {1.0: {"prefill_s": 1000.0, "decode_s": 500.0}, 0.5: {}}
     pred = generation.predict_fractions(results, shapes, 4, threads=1, cache="cold")
     half = generation.uniform_ranks(shapes, 0.5)  # q 2, k 1, up 2
-    assert [(n, c) for n, c, *_ in asked] == [(1, "cold"), (4, "warm")]  # cold cache at n = 1 only
-    assert asked[0][2] == {(8, 8): [2], (4, 8): [1], (16, 8): [2]} and asked[0][3:] == ("torch-cpu", 1)
+    assert len(asked) == 1 and asked[0][0] == [(1, "cold"), (4, "warm")]  # one suite run; cold cache at n = 1 only
+    assert asked[0][1] == {(8, 8): [2], (4, 8): [1], (16, 8): [2]} and asked[0][2:] == ("torch-cpu", 1)
     saved = sum(d * k - half[name] * (d + k) for name, (d, k) in shapes.items())  # 32 + 20 + 80
     assert pred[0.5]["decode_s"] == 500.0 - saved and pred[0.5]["prefill_s"] == 1000.0 - 4 * saved
     assert pred[1.0] == {"prefill_s": 1000.0, "decode_s": 500.0, "prefill_speedup": 1.0, "decode_speedup": 1.0}

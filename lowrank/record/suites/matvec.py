@@ -39,7 +39,7 @@ FIELDS = {
     "break_even_rank": Field("float", "r* = d·k/(d+k)"),
     **THREAD_FIELDS,
     "peak_bytes": Field("int|null", "peak memory allocated during one call"),
-    "peak_method": Field("str", "how: `tracemalloc` (numpy), torch profiler allocation events (torch CPU), "
+    "peak_method": Field("str", "how: `tracemalloc` (numpy), the autograd profiler's allocation events (torch CPU), "
                          "`torch.cuda.max_memory_allocated` (CUDA)"),
     "gflops": gflops_field("flops", after_timing=True),
     "gbps": Field("float|null", "bytes_moved / median; null when timing was disabled", True),
