@@ -19,7 +19,8 @@ TINY = ["--window", "64", "--eval-tokens", "128", "--calibration-tokens", "128",
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("causal_report")
-    causal_models.build(root / "llama", "llama")
+    causal_models.build(root / "llama", "llama", kv_heads=4)  # one suite run per timing (tests/model/test_causal.py
+    # has the grouped-query shapes)
     (root / "eval.txt").write_text(causal_models.TEXT[:4000])
     (root / "cal.txt").write_text(causal_models.TEXT[4000:8000])
     return root

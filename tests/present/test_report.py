@@ -163,14 +163,14 @@ def test_the_report_says_how_many_processes_timed_the_short_pairs(quick_result, 
     and their figure pools every process's rounds."""
     doc = json.loads(quick_result.read_text())
     timing = doc["machine_info"]["lowrank_bench"]["timing"]
-    plain = report.write_report([quick_result], tmp_path / "plain", log=lambda _: None).markdown.read_text()
+    plain = report.write_report([quick_result], tmp_path / "plain", log=lambda _: None, n_boot=0).markdown.read_text()
     assert "for warm pairs of short calls" not in plain and "a warm pair of short calls in" not in plain
     assert "The figure reported is the median of every process's rounds pooled" in plain
     timing["short_pair_processes"] = timing["processes"] + 2
     timing["engine"] = 3
     run = tmp_path / "more.json"
     run.write_text(json.dumps(doc))
-    text = report.write_report([run], tmp_path / "out", log=lambda _: None).markdown.read_text()
+    text = report.write_report([run], tmp_path / "out", log=lambda _: None, n_boot=0).markdown.read_text()
     n = timing["short_pair_processes"]
     assert f"{timing['processes']} process(es) per backend ({n} for warm pairs of short calls)" in text
     assert f"(a warm pair of short calls in {n}:" in text
