@@ -26,10 +26,10 @@ else
 fi
 
 # Every suite is gated (lowrank/record/suites/) on its exact metrics (errors, bytes, FLOPs). No
-# timing against a baseline recorded on another day: on a shared VM absolute times drift by up to
-# 1.8x for minutes, and on a slow day (2026-12-02: a 1024^2 W@x 3x slower) same-run speedups moved
-# 2-3x both ways, so a CI run failed on 25 cases with no change in the code. CI's timing verdict is
-# the A/B before this (both sides in one job). LOWRANK_GATE_RATIOS=always gates the ratios too.
+# timing against a baseline recorded on another day: on a shared runner absolute times and same-run
+# speedups drift with the host's load for minutes to hours, more than any threshold that still
+# catches a real slowdown. CI's timing verdict is the A/B before this (both sides in one job, so
+# both see the same load). LOWRANK_GATE_RATIOS=always gates the ratios too.
 ratios=${LOWRANK_GATE_RATIOS:-never}
 rc=0
 lowrank-bench gate "$run" --baseline "$baseline" --absolute never --ratios "$ratios" --markdown "$out/gate.md" \
