@@ -18,7 +18,7 @@ import numpy as np
 from .errors import LowRankValueError
 from .operator import LowRankOperator
 from .validation import as_float_matrix, check_choice, check_int, check_rank
-from .weighted import check_gram, weighted_singular_values
+from .weighted import check_gram, output_norm, weighted_singular_values
 
 NORMS = ("fro", "spectral")
 
@@ -106,8 +106,7 @@ def weighted_error(W, f: LowRankOperator, gram) -> float:
     G = check_gram(gram, W.shape[1])
     W64 = np.asarray(be.to_numpy(W), dtype=np.float64)
     E = W64 - np.asarray(be.to_numpy(f.B), dtype=np.float64) @ np.asarray(be.to_numpy(f.A), dtype=np.float64)
-    err = float(np.sqrt(max(np.einsum("ij,jk,ik->", E, G, E), 0.0)))
-    total = float(np.sqrt(max(np.einsum("ij,jk,ik->", W64, G, W64), 0.0)))
+    err, total = output_norm(E, G), output_norm(W64, G)
     return err / total if total > 0 else err
 
 

@@ -29,6 +29,13 @@ SINGULAR_RCOND = 1e-12
 PSD_SLACK = 1e-8
 
 
+def output_norm(M, G) -> float:
+    """‖M X‖_F from the Gram matrix G = X Xᵀ alone: √tr(M G Mᵀ), computed as √Σ (M @ G) ∘ M (one
+    BLAS product; a three-operand einsum loops in C, orders of magnitude slower at a model's sizes)."""
+    M = np.asarray(M, dtype=np.float64)
+    return float(np.sqrt(max(float(np.sum((M @ np.asarray(G, dtype=np.float64)) * M)), 0.0)))
+
+
 def check_gram(gram, k: int, name: str = "gram") -> np.ndarray:
     """``gram`` as a float64 k×k symmetric positive semi-definite numpy array, or a clear error."""
     if gram is None:

@@ -22,7 +22,7 @@ from lowrank.model.rankplan import (LOSS_RATIO, LayerPlan, LayerSpectrum, layer_
                                     plan_max_error, plan_param_budget,
                                     plan_uniform)
 from lowrank.store.files import write_new, write_new_text
-from lowrank.weighted import whitening
+from lowrank.weighted import output_norm, whitening
 
 # Embeddings are a gather (a row lookup), not a matvec: factoring them changes no matvec time.
 # Skipped unless an --include pattern names them.
@@ -210,7 +210,7 @@ def absolute_norms(analysis: ModelAnalysis) -> dict[str, float]:
     for sp in analysis.spectra:
         W = np.asarray(analysis.checkpoint.load(sp.name), dtype=np.float64)
         G = analysis.grams[sp.name]
-        out[sp.name] = float(np.sqrt(max(np.einsum("ij,jk,ik->", W, G, W), 0.0)))
+        out[sp.name] = output_norm(W, G)
     return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from lowrank.model import analysis, causal
 from lowrank.model.pipeline import Request, analyse, calibrate_causal
+from lowrank.weighted import output_norm
 
 
 # One definition each, in causal.py (the pipeline's e2e slices them too); named here as before.
@@ -44,7 +45,7 @@ def _in_output_units(result, model, grams: dict | None):
     for sp in result.spectra:
         W = causal.linear_weight(modules[sp.name.removesuffix(".weight")]).to(torch.float64).numpy()
         G = grams[sp.name]
-        c = np.sqrt(max(float(np.einsum("ij,jk,ik->", W, G, W)), 0.0)) / max(float(np.linalg.norm(W)), 1e-300)
+        c = output_norm(W, G) / max(float(np.linalg.norm(W)), 1e-300)
         spectra.append(dataclasses.replace(sp, singular_values=sp.singular_values * c, fro_norm=sp.fro_norm * c))
     return dataclasses.replace(result, spectra=spectra)
 

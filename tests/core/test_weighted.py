@@ -105,3 +105,12 @@ def test_whitened_options_belong_to_it_alone():
     for ridge in (-1.0, float("nan"), "big"):
         with pytest.raises(LowRankValueError, match="ridge=.*accepted a finite number >= 0"):
             lowrank.factorize(W, 3, "whitened", gram=G, ridge=ridge)
+
+
+def test_output_norm_from_the_gram_alone_is_that_of_the_outputs():
+    # ‖M X‖_F from G = X Xᵀ, without X: what weighted_error and the model's output scales read.
+    from lowrank.weighted import output_norm
+
+    W, X, G = _layer(11)
+    assert output_norm(W, G) == pytest.approx(np.linalg.norm(W @ X), rel=1e-12)
+    assert output_norm(np.zeros_like(W), G) == 0.0
