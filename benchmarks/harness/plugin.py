@@ -493,7 +493,8 @@ class RunContext:
             if e.get("suite") == "matvec":
                 e.update(self.rates(median, e["flops"], e["bytes_moved"], e["backend"], e["dtype"]))
             elif isinstance(e.get("gflops"), (int, float)) and median:  # the other suites: GFLOP/s of their model
-                e["gflops"] = (e.get("flops") or e.get("flops_model")) / median / 1e9
+                flops = e.get("flops") or e.get("flops_model")
+                e["gflops"] = flops / median / 1e9 if flops else None
         matvec = [b for b in benchmarks if (b.get("extra_info") or {}).get("suite") == "matvec"]
         # Dense first in each group, as the suite runs them.
         for bench in sorted(matvec, key=lambda b: b["extra_info"]["variant"] != "dense"):

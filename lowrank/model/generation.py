@@ -340,7 +340,7 @@ def predict_fractions(results: dict, shapes: dict[str, tuple[int, int]], prompt_
             targets.setdefault(shapes[name], set()).update({r} if r is not None else set())
     for shape in set(shapes.values()):  # the suite times dense beside some rank: one for a dense-only plan
         targets.setdefault(shape, set()).add(targets[shape] and min(targets[shape]) or 1)
-    points = {1: (1, cache), prompt_length: (prompt_length, "warm")}
+    points = {prompt_length: (prompt_length, "warm"), 1: (1, cache)}  # a prompt of 1 token: decode's cache wins
     measured = timing.measure_tables(targets, list(set(points.values())), backend="torch-cpu", dtype="float32",
                                      threads=threads, log=log)
     tables = {n: measured[point] for n, point in points.items()}

@@ -215,9 +215,9 @@ def run(request: Request, log=None) -> Outcome:
             row["weight_error"] = weight_errors.get(row["name"], 0.0 if row["rank"] is None else None)
     if request.e2e and request.causal:
         groups = None if generation_plan is None else [{"params": None, "layers": generation_plan["layers"]}]
+        planned = generation_plan or {}
         doc["causal_lm"] = _causal_e2e(request, result, layers, grams, peer_grams, log, groups,
-                                       *((None, None) if generation_plan is None else
-                                         (generation_plan["analyses"], generation_plan["timed"])))
+                                       planned.get("analyses"), planned.get("timed"))
         if generation_plan is not None:
             doc["causal_lm"]["latency_plan"] = _measured_generation(generation_plan["record"], doc["causal_lm"])
     elif request.e2e:

@@ -23,6 +23,7 @@ from lowrank.runner import launch
 
 PROCESSES = "LOWRANK_BENCH_PROCESSES"
 
+
 class Times(dict):
     """``{(d, k, rank): median seconds}`` (rank None: the dense case), with ``paired``: the paired
     speedup of each factored case that has one (``{(d, k, rank): speedup}``), which

@@ -76,3 +76,23 @@ def test_a_latency_budget_plans_on_a_sweep_and_times_the_plan_again(tmp_path):
 def test_measure_times_refuses_a_cache_mode_the_suite_does_not_time(kwargs, message):
     with pytest.raises(LowRankValueError, match=re.escape(message)):
         timing.measure_times({(8, 8): {1}}, **kwargs)
+
+
+def test_one_run_of_several_batches_and_cache_states_is_read_point_by_point(quick_result):
+    """measure_tables reads one suite run at each (batch, cache) point: on a recorded quick run (warm and cold
+    cases of the same shapes), each point's table holds exactly that point's medians and paired speedups."""
+    doc = json.loads(quick_result.read_text())
+    first = doc["benchmarks"][0]["extra_info"]  # one backend and dtype, as a model's timing run has
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if (b["extra_info"]["backend"], b["extra_info"]["dtype"])
+                         == (first["backend"], first["dtype"])]
+    infos = doc["benchmarks"]
+    points = {(b["extra_info"]["batch"], b["extra_info"]["cache"]) for b in infos}
+    assert len(points) > 1  # the recording mixes points: read whole, it is ambiguous
+    with pytest.raises(LowRankValueError, match="several cases of shape"):
+        timing.medians(doc)
+    for point in points:
+        table, paired = timing.medians(doc, point=point), timing.paired_speedups(doc, point)
+        at = [b for b in infos if (b["extra_info"]["batch"], b["extra_info"]["cache"]) == point]
+        assert table == {(b["extra_info"]["d"], b["extra_info"]["k"], b["extra_info"]["rank"]): b["stats"]["median"]
+                         for b in at}
+        assert set(paired) <= {key for key in table if key[2] is not None}
