@@ -14,7 +14,6 @@ import pytest
 from benchmarks.factorize import operands as ops
 from benchmarks.factorize.grid import FactorizeCase, factorize_cases
 from benchmarks.harness import settings
-from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
 
 PARAM_NAMES = ("d", "k", "spectrum", "rank", "backend", "dtype", "method", "oversampling", "power_iterations")
@@ -24,7 +23,7 @@ def pytest_generate_tests(metafunc):
     if "method" not in metafunc.fixturenames:
         return
     selection = settings.of(metafunc.config).selection
-    status = available_backends()
+    status = settings.backend_status(metafunc.config)
     params = []
     for case in factorize_cases(selection, explicit_dtypes=selection.explicit_dtypes):
         reason = status[case.backend] or ops.peer_unavailable(case.method)

@@ -15,7 +15,6 @@ import pytest
 from benchmarks.harness import settings
 from benchmarks.lora import operands as ops
 from benchmarks.lora.grid import LoraCase, lora_forward_cases, lora_merge_cases
-from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
 
 FORWARD_PARAMS = ("d", "k", "backend", "dtype", "batch", "variant", "rank")
@@ -31,7 +30,7 @@ def pytest_generate_tests(metafunc):
     forward = name == "bench_lora_forward"
     cases = lora_forward_cases(selection, explicit) if forward else lora_merge_cases(selection)
     names = FORWARD_PARAMS if forward else MERGE_PARAMS
-    status = available_backends()
+    status = settings.backend_status(metafunc.config)
     params = []
     for case in cases:
         reason = status[case.backend]

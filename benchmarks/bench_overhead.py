@@ -12,7 +12,6 @@ import pytest
 import lowrank
 from benchmarks.harness import settings
 from benchmarks.matvec.operands import SEED, factors64
-from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
 
 D = K = 1024
@@ -21,10 +20,10 @@ BACKENDS = ("numpy", "torch-cpu")
 
 
 def pytest_generate_tests(metafunc):
-    # Asked when pytest collects, not when the module is imported: available_backends imports torch.
+    # Asked when pytest collects, not when the module is imported: a torch backend's status imports torch.
     if metafunc.definition.name != "bench_apply_overhead":
         return
-    status = available_backends()
+    status = settings.backend_status(metafunc.config)
     # The run's backends only: a worker process of the driver times one backend and must not
     # import or time the other (it did, so the overhead cases were pooled across both workers).
     chosen = [b for b in BACKENDS if b in settings.of(metafunc.config).selection.backends]

@@ -26,7 +26,7 @@ from benchmarks.engine.dtypes import dtypes_on
 from benchmarks.harness import settings
 from benchmarks.harness.selection import Selection
 from benchmarks.matvec import grid
-from lowrank.backends import BACKEND_NAMES, available_backends
+from lowrank.backends import BACKEND_NAMES
 from lowrank.record import merging, pairs, plausibility
 from lowrank.record.atomic import write_atomic, write_text_atomic
 from lowrank.record.schema import SCHEMA_TAG
@@ -93,7 +93,8 @@ def pytest_configure(config):
         config.stash[TIMING] = _timing_policy(config, selection.profile.timing)
     except (ValueError, OSError, TypeError) as exc:  # settings.SettingsError, selection.GridError, a bad option or spec
         raise pytest.UsageError(str(exc)) from None
-    status = available_backends(selection.backends)  # a numpy-only run never imports torch
+    config.stash[settings.KEY] = run_settings
+    status = settings.backend_status(config)
     if selection.explicit_backends:
         for name in selection.backends:
             if status[name] is not None:
@@ -104,7 +105,6 @@ def pytest_configure(config):
         why = measuring.unavailable()
         if why:
             raise pytest.UsageError(f"LOWRANK_BENCH_METRIC={run_settings.metric}: {why}")
-    config.stash[settings.KEY] = run_settings
     processes = measuring.processes or run_settings.processes
     prof = selection.profile
     usable = [b for b in selection.backends if status[b] is None]
@@ -209,7 +209,7 @@ def pytest_runtestloop(session):
     progress = config.stash.get(PROGRESS, None)
     if progress is None or not progress["driver"] or session.testsfailed or config.option.collectonly:
         return None
-    status = available_backends(settings.of(config).selection.backends)
+    status = settings.backend_status(config)
     backends = [b for b in BACKEND_NAMES
                 if b in status and status[b] is None and any(_backend_of(i) == b for i in session.items)]
     if not backends:
@@ -322,7 +322,7 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("lowrank_grid") is None:
         return
     selection = settings.of(metafunc.config).selection
-    status = available_backends(selection.backends)
+    status = settings.backend_status(metafunc.config)
     params = []
     for case in grid.expand(selection):
         reason = status[case.backend]
@@ -371,7 +371,7 @@ class RunContext:
         if driver.is_worker():
             self.calibration = driver.current().calibration
             return
-        status = available_backends(self.selection.backends)
+        status = settings.backend_status(self.config)
         backend_dtypes = {
             b: dtypes_on(b, self.selection.dtypes) for b in self.selection.backends if status[b] is None
         }

@@ -17,11 +17,12 @@ import pytest
 
 from benchmarks.engine import machine
 from benchmarks.harness import selection as _selection
+from lowrank.backends import available_backends
 from lowrank.record import paths
 
 DEFAULT_OUTPUT = paths.RUNS
-# Fresh worker processes per backend, each timing every case (benchmarks/engine/driver.py); 1 times in
-# the pytest process.
+# Fresh worker processes per backend, each timing every case (benchmarks/engine/driver.py); the pytest
+# process that collected the cases never times, whatever the number.
 DEFAULT_PROCESSES = 3
 # Each process times every case of a backend again, so 20, pyperf's default number of processes, is
 # already hours of a full run; more is a typo.
@@ -126,3 +127,17 @@ KEY = pytest.StashKey[Settings]()
 def of(config) -> Settings:
     """The run's settings, stored on the pytest config by ``benchmarks/harness/plugin.py``."""
     return config.stash[KEY]
+
+
+STATUS_KEY = pytest.StashKey[dict]()
+
+
+def backend_status(config) -> dict[str, str | None]:
+    """Each of the run's backends mapped to None when usable here, else to why not; asked once a run.
+
+    Only the run's backends are asked about: a numpy-only run (a numpy worker of any run included)
+    never imports torch, whose import is most of a counted worker's start under valgrind."""
+    status = config.stash.get(STATUS_KEY, None)
+    if status is None:
+        status = config.stash[STATUS_KEY] = available_backends(of(config).selection.backends)
+    return status

@@ -1,5 +1,6 @@
 """The run's settings: every LOWRANK_BENCH_* variable parsed once, bad values named with what is accepted."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,21 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
         settings.Settings.from_env({"LOWRANK_BENCH_OUTPUT": str(tmp_path / "f")})
     with pytest.raises(settings.SettingsError, match="LOWRANK_BENCH_WORKER.*not a setting"):
         settings.Settings.from_env({"LOWRANK_BENCH_WORKER": "1/numpy"})  # workers are configured by a spec file
+
+
+def test_collecting_a_numpy_only_suite_never_imports_torch():
+    # Every benchmark module asks for the run's backends only (settings.backend_status): torch's import
+    # is a second natively and most of a counted numpy worker's start under valgrind.
+    import subprocess
+    import sys
+
+    code = ("import sys, pytest\n"
+            "code = pytest.main(['benchmarks/', '--collect-only', '-q', '-p', 'no:cacheprovider'])\n"
+            "assert code == 0, code\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOWRANK_BENCH_")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True,
+                          env={**env, "LOWRANK_BENCH_BACKENDS": "numpy"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.strip().endswith("no torch")
