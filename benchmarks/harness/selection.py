@@ -118,15 +118,11 @@ class Selection:
     explicit_dtypes: bool = False  # LOWRANK_BENCH_DTYPES given: the other suites use it instead of their own
 
     def ranks_for(self, d: int, k: int) -> list[int]:
+        """The ranks timed at the ``d`` x ``k`` shape: the explicit ones up to min(d, k) (several shapes of
+        one run, as a model's, each take the ranks they can have), else the profile's."""
         if self.ranks is None:
             return ranks_for(d, k, self.profile.base_ranks)
-        bad = [r for r in self.ranks if r > min(d, k)]
-        if bad:
-            raise GridError(
-                f"LOWRANK_BENCH_RANKS: rank {bad[0]} is impossible for the {d}x{k} shape; "
-                f"accepted: 1 to min(d, k) = {min(d, k)}"
-            )
-        return sorted(set(self.ranks))
+        return sorted(r for r in set(self.ranks) if r <= min(d, k))
 
 
 def select_from_env(env, memory: int | None = None) -> Selection:
@@ -167,7 +163,7 @@ def select(
     chosen_dtypes = _parse_list(dtypes, "LOWRANK_BENCH_DTYPES", TORCH_DTYPES)
     cache_value = "warm,cold" if caches == "both" else caches
     chosen_caches = _parse_list(cache_value, "LOWRANK_BENCH_CACHE", CACHE_MODES + ("both",))
-    return Selection(
+    chosen = Selection(
         profile=prof,
         backends=chosen_backends or prof.backends,
         dtypes=chosen_dtypes or prof.dtypes,
@@ -179,5 +175,12 @@ def select(
         explicit_backends=chosen_backends is not None,
         explicit_dtypes=chosen_dtypes is not None,
     )
+    if chosen.ranks:
+        widest = max(min(shape) for shape in chosen.shapes)
+        if max(chosen.ranks) > widest:
+            raise GridError(f"LOWRANK_BENCH_RANKS: rank {max(chosen.ranks)} is impossible for every shape of the run; "
+                            f"accepted: 1 to min(d, k) = {widest} (each shape is timed at the ranks up to its own "
+                            "min(d, k))")
+    return chosen
 
 

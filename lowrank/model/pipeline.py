@@ -397,7 +397,7 @@ def _generation_tables(request: Request, shapes: dict, plans: dict, log, timed: 
             if r > max(targets[shapes[name]]):
                 targets[shapes[name]].add(r)
     roles = {"decode": (1, "cold"), "prefill": (request.prompt_tokens, "warm")}
-    # a latency plan's times where they hold every case a role needs; the rest timed in one run per shape group
+    # a latency plan's times where they hold every case a role needs; the rest timed in one run of the suite
     known = {role: times for role, point in roles.items() if (times := (timed or {}).get(point)) is not None
              and all((*s, r) in times for s, ranks in targets.items() for r in (None, *ranks))}
     for role in known:

@@ -34,22 +34,14 @@ class Times(dict):
         self.paired: dict[tuple[int, int, int], float] = {}
 
 
-def _groups(shape_ranks: dict[tuple[int, int], set[int]]) -> list[tuple[list[tuple[int, int]], list[int]]]:
-    """Shapes grouped so that every rank asked for in a group is possible for each of its shapes."""
-    by_min: dict[int, list[tuple[int, int]]] = {}
-    for shape in sorted(shape_ranks):
-        by_min.setdefault(min(shape), []).append(shape)
-    return [(shapes, sorted(set().union(*(shape_ranks[s] for s in shapes)))) for shapes in by_min.values()]
-
-
 def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 1, backend: str = "numpy",
                   dtype: str = "float32", threads: int | None = None, runs_dir=None, log=None,
                   factored: str = "median", cache: str = "warm") -> Times:
     """``{(d, k, rank): median seconds}`` of every shape and rank asked for, and ``(d, k, None)``: dense,
     with the paired speedups of the factored cases (:class:`Times`).
 
-    One run of the matvec suite per group of shapes sharing min(d, k) (so that every rank of
-    the group is possible for each shape); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
+    One run of the matvec suite times every shape, each at the ranks asked for any shape up to its own
+    min(d, k) (a rank asked for another shape only is timed too, and kept); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
     (default: the suite's own); ``factored``: the statistic of the factored cases (:func:`medians`);
     ``cache``: the suite's ``LOWRANK_BENCH_CACHE``, ``"warm"`` (operands reused call after call) or
     ``"cold"`` (operands rotated through copies larger than the last-level cache, as a model streaming
@@ -67,8 +59,8 @@ def measure_tables(shape_ranks: dict[tuple[int, int], set[int]], points: list[tu
                    log=None, factored: str = "median") -> dict[tuple[int, str], Times]:
     """:func:`measure_times` at several ``(batch, cache)`` points at once: ``{(batch, cache): Times}``.
 
-    One run of the suite per group of shapes times every point (the suite crosses its batches and
-    cache states, so a point the caller did not ask for may be timed too, and is left out).
+    One run of the suite times every point (the suite crosses its batches and cache states, so a point
+    the caller did not ask for may be timed too, and is left out).
     """
     for batch, cache in points:
         if cache not in ("warm", "cold"):
@@ -83,28 +75,28 @@ def measure_tables(shape_ranks: dict[tuple[int, int], set[int]], points: list[tu
     caches = ",".join(sorted({c for _, c in points}, reverse=True))  # warm before cold, as the suite orders them
     with tempfile.TemporaryDirectory(prefix="lowrank-model-") as tmp:
         folder = Path(runs_dir) if runs_dir is not None else Path(tmp)
-        for i, (shapes, ranks) in enumerate(_groups(shape_ranks), 1):
-            settings = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": ",".join(f"{d}x{k}" for d, k in shapes),
-                        "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": batches,
-                        "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": caches,
-                        "LOWRANK_BENCH_OUTPUT": str(folder)}
-            if threads is not None:
-                settings["LOWRANK_BENCH_THREADS"] = str(threads)
-            if os.environ.get(PROCESSES):  # how many worker processes time each case: the caller's, as for any run
-                settings[PROCESSES] = os.environ[PROCESSES]
-            if log:
-                log(f"[timing {i}] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batches} ({caches}), "
-                    f"{backend} {dtype}: pytest {bench} --benchmark-only")
-            before = set(folder.glob("*.json")) if folder.is_dir() else set()
-            proc = launch.launch([bench], settings, cwd=Path(tmp))
-            if proc.returncode != 0:
-                tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-                raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
-            (run,) = set(folder.glob("*.json")) - before
-            doc = json.loads(run.read_text())
-            for point, times in out.items():
-                times.update(medians(doc, factored, point))
-                times.paired.update(paired_speedups(doc, point))
+        shapes, ranks = sorted(shape_ranks), sorted(set().union(*shape_ranks.values()))
+        settings = {"LOWRANK_BENCH_PROFILE": "quick", "LOWRANK_BENCH_SHAPES": ",".join(f"{d}x{k}" for d, k in shapes),
+                    "LOWRANK_BENCH_RANKS": ",".join(map(str, ranks)), "LOWRANK_BENCH_BATCHES": batches,
+                    "LOWRANK_BENCH_BACKENDS": backend, "LOWRANK_BENCH_DTYPES": dtype, "LOWRANK_BENCH_CACHE": caches,
+                    "LOWRANK_BENCH_OUTPUT": str(folder)}
+        if threads is not None:
+            settings["LOWRANK_BENCH_THREADS"] = str(threads)
+        if os.environ.get(PROCESSES):  # how many worker processes time each case: the caller's, as for any run
+            settings[PROCESSES] = os.environ[PROCESSES]
+        if log:
+            log(f"[timing] {len(shapes)} shape(s), {len(ranks)} rank(s), n = {batches} ({caches}), "
+                f"{backend} {dtype}: pytest {bench} --benchmark-only")
+        before = set(folder.glob("*.json")) if folder.is_dir() else set()
+        proc = launch.launch([bench], settings, cwd=Path(tmp))
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
+        (run,) = set(folder.glob("*.json")) - before
+        doc = json.loads(run.read_text())
+        for point, times in out.items():
+            times.update(medians(doc, factored, point))
+            times.paired.update(paired_speedups(doc, point))
     return out
 
 

@@ -81,10 +81,23 @@ def test_bad_choices_name_the_value_and_the_accepted_ones(kwargs, words):
         assert word in str(info.value)
 
 
-def test_impossible_grid_is_refused():
-    sel = selection.select("quick", shapes="64x32", ranks="16,40")
-    with pytest.raises(selection.GridError, match=r"rank 40 is impossible for the 64x32 shape; accepted: 1 to min\(d, k\) = 32"):
-        grid.expand(sel)
+def test_a_rank_no_shape_can_have_is_refused():
+    with pytest.raises(selection.GridError, match=r"rank 40 is impossible for every shape of the run; accepted: 1 to "
+                                                  r"min\(d, k\) = 32"):
+        selection.select("quick", shapes="64x32,16x48", ranks="16,40")
+
+
+def test_each_shape_takes_the_explicit_ranks_it_can_have():
+    # One run for a model's shapes: 16x32 cannot have rank 24, 48x32 can.
+    cases = grid.expand(selection.select("quick", shapes="16x32,48x32", ranks="8,24", backends="numpy",
+                                         dtypes="float32", batches="1", caches="warm"))
+    ranks = {}
+    for c in cases:
+        ranks.setdefault((c.d, c.k), [])
+        if c.rank is not None:
+            ranks[(c.d, c.k)].append(c.rank)
+    assert ranks == {(16, 32): [8], (48, 32): [8, 24]}
+    assert sum(c.rank is None for c in cases) == 2  # a dense case per shape
 
 
 def test_profile_skips_leave_out_their_cells_unless_the_user_names_the_shape():
