@@ -10,6 +10,9 @@ bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
 export MPLBACKEND=Agg
+# Byte-compiled once: where PYTHONDONTWRITEBYTECODE is set (many CI images set it) each of the
+# hundreds of processes the tests start would compile the package from source again.
+python -m compileall -q lowrank benchmarks tests scripts >/dev/null
 echo "[test] unit tests"
 python -m pytest tests/ -n auto --dist loadfile "$@"
 echo "[test] benchmarks as plain tests (quick profile, timing disabled)"
