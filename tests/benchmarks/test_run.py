@@ -245,16 +245,27 @@ def test_pytest_benchmarks_storage_is_refused_naming_what_writes_the_run(tmp_pat
     assert not list(tmp_path.glob("*")) and storage() == before
 
 
-def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs):
+def test_crosscheck_times_every_warm_case_with_the_runs_threads(two_runs, tmp_path):
     out, _, _ = two_runs
     path = max(out.glob("*.json"), key=lambda p: len(json.loads(p.read_text())["benchmarks"]))
-    threads = json.loads(path.read_text())["machine_info"]["lowrank_bench"]["threads"]["requested"]
-    # A tolerance no timing can miss: this checks the tool (cases, pinned pools), not the machine.
+    run = json.loads(path.read_text())
+    threads = run["machine_info"]["lowrank_bench"]["threads"]["requested"]
+    # A tolerance no timing can miss: this checks the tool (cases, pinned pools, its record), not the machine.
+    record_path = tmp_path / "crosscheck.json"
     cmd = [sys.executable, str(REPO / "scripts" / "crosscheck.py"), str(path), "--shape", "64x48", "--batches", "1",
-           "--tolerance", "1000"]
+           "--tolerance", "1000", "--json", str(record_path)]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("bench_matvec[")]
     # numpy and torch-cpu, dense and ranks 2 and 8, warm only (the cold cases are another mode)
     assert len(rows) == 6 and not any("cold" in row for row in rows), result.stdout
     assert f"6 cases, threads={threads};" in result.stdout
+    record = json.loads(record_path.read_text())  # written with date, commit and machine, a ratio a case
+    assert record["date"] and record["commit"] and record["machine"]["threads"] == threads
+    expected = {b["name"] for b in run["benchmarks"] if b["extra_info"]["cache"] == "warm"}
+    assert {c["case"] for c in record["cases"]} == expected
+    for case in record["cases"]:
+        assert case["suite_s"] > 0 and case["timer_s"] > 0
+        assert case["ratio"] == pytest.approx(case["suite_s"] / case["timer_s"])
+    assert record["largest_difference"] == pytest.approx(max(abs(c["ratio"] - 1) for c in record["cases"]))
+    assert record["largest_difference"] <= record["tolerance"] == 1000

@@ -139,29 +139,6 @@ def test_command_reports_perplexity_of_every_method_and_the_compression(models, 
     assert sum(line.startswith("answer: within ") for line in out.splitlines()) == 2
 
 
-@pytest.mark.timed
-def test_with_timing_every_model_has_its_decode_and_prefill_predicted_from_the_suite(models, tmp_path, capsys):
-    """The suite timed at the tiny model's shapes (cold cache at n = 1, warm at the prompt): a prediction per method,
-    written to the plan's JSON beside the measured figures (how close they are, the machine decides)."""
-    import json
-
-    out_json = tmp_path / "plan.json"
-    code, out, err = run(["model", models / "llama", "--params", "0.8", "--e2e", "--calibration", models / "cal.txt",
-                          "--eval-text", models / "eval.txt", "--window", "64", "--eval-tokens", "128",
-                          "--calibration-tokens", "128", "--prompt-tokens", "8", "--speed-seconds", "0.02",
-                          "--json", out_json], capsys)
-    assert code == 0, err
-    speed = json.loads(out_json.read_text())["causal_lm"]["speed"]
-    assert set(speed["models"]) == {"original", "svd", "asvd", "whitened"}
-    assert "cold cache at n = 1" in speed["prediction"]
-    for method in ("svd", "asvd", "whitened"):
-        predicted = speed["models"][method]["predicted"]
-        assert predicted["prefill_s"] > 0 and predicted["decode_s"] > 0
-        assert predicted["decode_speedup"] == pytest.approx(speed["models"]["original"]["decode_s"]
-                                                            / predicted["decode_s"])
-    assert out.count("; predicted ") == 3
-
-
 def _causal_doc(original, methods):
     """A causal-LM result as the pipeline writes it: {method: (perplexity, decode speedups of 3 rounds)}."""
     import statistics

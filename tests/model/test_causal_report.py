@@ -19,8 +19,7 @@ TINY = ["--window", "64", "--eval-tokens", "128", "--calibration-tokens", "128",
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("causal_report")
-    causal_models.build(root / "llama", "llama", kv_heads=4)  # one suite run per timing (tests/model/test_causal.py
-    # has the grouped-query shapes)
+    causal_models.build(root / "llama", "llama")  # grouped-query attention: k_proj and v_proj at a shape of their own
     (root / "eval.txt").write_text(causal_models.TEXT[:4000])
     (root / "cal.txt").write_text(causal_models.TEXT[4000:8000])
     return root
@@ -29,18 +28,22 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def measured(models, tmp_path_factory):
     """One run at two fractions with the suite timed (predictions), a report and the JSON: (json, report, out)."""
-    out = tmp_path_factory.mktemp("measured")
-    code = __import__("lowrank.cli", fromlist=["main"]).main(
-        [str(a) for a in ["model", models / "llama", "--params", "0.9,0.6", "--e2e", "--calibration",
-                          models / "cal.txt", "--eval-text", models / "eval.txt", *TINY, "--json", out / "plan.json",
-                          "--report", out / "report"]])
+    import contextlib
+    import io
+
+    out, printed = tmp_path_factory.mktemp("measured"), io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = __import__("lowrank.cli", fromlist=["main"]).main(
+            [str(a) for a in ["model", models / "llama", "--params", "0.9,0.6", "--e2e", "--calibration",
+                              models / "cal.txt", "--eval-text", models / "eval.txt", *TINY, "--json",
+                              out / "plan.json", "--report", out / "report"]])
     assert code == 0
-    return json.loads((out / "plan.json").read_text()), out / "report"
+    return json.loads((out / "plan.json").read_text()), out / "report", printed.getvalue()
 
 
 @pytest.mark.timed
 def test_every_method_at_every_fraction_is_measured_once_the_original_once(measured):
-    doc, _ = measured
+    doc, _, printed = measured
     e = doc["causal_lm"]
     assert e["fractions"] == [0.9, 0.6]
     keys = [f"{m}@{f}" for f in ("0.9", "0.6") for m in ("svd", "asvd", "whitened")]
@@ -51,8 +54,14 @@ def test_every_method_at_every_fraction_is_measured_once_the_original_once(measu
         assert row["plan_totals"]["params_fraction"] <= float(fraction) + 1e-9  # the budget is kept
         assert f"at {float(fraction):.0%}" in row["label"]
         speed = e["speed"]["models"][key]
-        assert speed["predicted"]["decode_s"] > 0 and speed["original_s"]["decode"] > 0
+        assert speed["original_s"]["decode"] > 0
+        # predicted from the suite's times at the model's shapes (how close to the measured, the machine decides)
+        predicted = speed["predicted"]
+        assert predicted["prefill_s"] > 0 and predicted["decode_s"] > 0
+        assert predicted["decode_speedup"] == pytest.approx(speed["original_s"]["decode"] / predicted["decode_s"])
     assert set(e["speed"]["models"]) == {"original", *keys}
+    assert "cold cache at n = 1" in e["speed"]["prediction"]
+    assert printed.count("; predicted ") == len(keys)
     share = e["speed"]["suite_share"]  # the suite's dense linears against the measured step: the premise's check
     assert set(share) == {"decode", "prefill"} and all(v > 0 for v in share.values())
     assert len(e["answer"]) == 2
@@ -63,7 +72,7 @@ def test_every_method_at_every_fraction_is_measured_once_the_original_once(measu
 
 @pytest.mark.timed
 def test_the_report_holds_the_table_the_answer_and_both_figures(measured):
-    doc, report = measured
+    doc, report, _ = measured
     md = (report / "report.md").read_text()
     assert "Perplexity and speed of the original and every factored model" in md
     for label in ("plain SVD at 90%", "activation-scaled SVD (ASVD-style) at 60%", "data-aware (whitened SVD) at 60%"):
