@@ -11,8 +11,9 @@ bash scripts/setup_env.sh
 . .venv/bin/activate
 export MPLBACKEND=Agg
 # Byte-compiled once: where PYTHONDONTWRITEBYTECODE is set (many CI images set it) each of the
-# hundreds of processes the tests start would compile the package from source again.
-python -m compileall -q lowrank benchmarks tests scripts >/dev/null
+# hundreds of processes the tests start would compile the package from source again. A file that
+# does not compile is printed here and fails in pytest below.
+python -m compileall -q lowrank benchmarks tests scripts || true
 echo "[test] unit tests"
 python -m pytest tests/ -n auto --dist loadfile "$@"
 echo "[test] benchmarks as plain tests (quick profile, timing disabled)"

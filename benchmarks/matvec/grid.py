@@ -64,7 +64,7 @@ def ranks_for(d: int, k: int, base_ranks) -> list[int]:
 def expand(selection) -> list[Case]:
     """Every case of the selection, ordered so that cases sharing operands run together.
 
-    Raises :class:`~benchmarks.harness.selection.GridError` for an impossible grid (a rank above min(d, k)).
+    Explicit ranks apply to each shape up to its min(d, k) (:meth:`~benchmarks.harness.selection.Selection.ranks_for`).
     """
     prof = selection.profile
     cases = []

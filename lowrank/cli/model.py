@@ -212,7 +212,7 @@ def _request(args):
     timed = TORCH_DTYPES if args.backend == "torch-cuda" else NUMPY_DTYPES
     if args.dtype not in timed:
         raise InputError(f"--dtype {args.dtype!r}: accepted with --backend {args.backend}: {', '.join(timed)}")
-    reason = None if args.no_timing else available_backends()[args.backend]
+    reason = None if args.no_timing else available_backends([args.backend])[args.backend]
     if reason is not None:
         raise InputError(f"--backend {args.backend}: {reason}")
     if args.e2e and args.e2e_threads < 1:

@@ -2,7 +2,6 @@
 
 from benchmarks.harness import settings
 from benchmarks.matvec.operands import factors64, synthetic
-from lowrank.backends import available_backends
 from lowrank.record.schema import SCHEMA_TAG
 
 SHAPE = {"quick": (256, 128, 16), "default": (1024, 1024, 64), "full": (4096, 4096, 256)}
@@ -12,7 +11,7 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.name != "bench_transpose":
         return
     selection = settings.of(metafunc.config).selection
-    status = available_backends()
+    status = settings.backend_status(metafunc.config)  # the run's backends only: numpy alone imports no torch
     backends = [b for b in selection.backends if b != "torch-cuda" and status[b] is None]
     metafunc.parametrize("backend", backends)
     metafunc.parametrize("variant", ["dense", "factored"])

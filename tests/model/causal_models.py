@@ -26,11 +26,10 @@ def tokenizer(folder: Path):
 
 
 def build(folder: Path, arch: str = "llama", with_tokenizer: bool = True, tie: bool = True, hidden: int = 32,
-          intermediate: int = 48, kv_heads: int = 2):
-    """A 2-layer causal LM (``llama``: grouped-query attention, 4 query and ``kv_heads`` key/value heads; ``gpt2``:
-    Conv1D layers) with random weights, saved to ``folder``; ``hidden`` and ``intermediate`` (llama) set its widths (a
-    wide one spends its decode time in its linears, as a real LM does). ``kv_heads=4``: no grouping, so every
-    linear's min(d, k) is ``hidden`` and the suite times all its shapes in one run."""
+          intermediate: int = 48):
+    """A 2-layer causal LM (``llama``: grouped-query attention, 4 query and 2 key/value heads; ``gpt2``: Conv1D
+    layers) with random weights, saved to ``folder``; ``hidden`` and ``intermediate`` (llama) set its widths (a
+    wide one spends its decode time in its linears, as a real LM does)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
@@ -38,7 +37,7 @@ def build(folder: Path, arch: str = "llama", with_tokenizer: bool = True, tie: b
     vocab = max(VOCAB, 300)  # the byte-level alphabet alone is 256 tokens
     if arch == "llama":
         config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=256,
+                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                              tie_word_embeddings=tie)
         model = LlamaForCausalLM(config)
     else:

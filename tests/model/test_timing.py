@@ -69,6 +69,19 @@ def test_a_latency_budget_plans_on_a_sweep_and_times_the_plan_again(tmp_path):
     assert ranks(sweep) == {None, *latency.sweep_ranks((128, 96))} and ranks(check) == {None, 1}
 
 
+@pytest.mark.timed
+def test_shapes_of_different_widths_are_timed_in_one_run_each_at_its_own_ranks(tmp_path):
+    # A model's k_proj (16x32) beside its wider linears: one suite run; rank 24 is asked for 64x48 only and
+    # cannot be 16x32's, rank 4 is asked for 16x32 only and is timed at 64x48 too, but left out there.
+    runs = tmp_path / "runs"
+    times = timing.measure_times({(64, 48): {24}, (16, 32): {4}}, runs_dir=runs)
+    (run,) = runs.glob("*.json")
+    timed = {b["param"] for b in json.loads(run.read_text())["benchmarks"]}
+    assert "numpy-float32-d0064-k0048-r0004-n001-warm" in timed  # timed by the one run ...
+    assert set(times) == {(64, 48, None), (64, 48, 24), (16, 32, None), (16, 32, 4)}  # ... and not returned
+    assert set(times.paired) == {(64, 48, 24), (16, 32, 4)}
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"cache": "hot"}, "cache='hot'; accepted: 'warm', 'cold'"),
     ({"cache": "cold", "batch": 8}, "cache='cold' at batch=8; accepted: 'cold' at batch 1"),
