@@ -41,8 +41,9 @@ def measure_times(shape_ranks: dict[tuple[int, int], set[int]], *, batch: int = 
     with the paired speedups of the factored cases (:class:`Times`).
 
     One run of the matvec suite times every shape, each at the ranks asked for any shape up to its own
-    min(d, k) (a rank asked for another shape only is timed too, and left out); ``threads``: the suite's ``LOWRANK_BENCH_THREADS``
-    (default: the suite's own); ``factored``: the statistic of the factored cases (:func:`medians`);
+    min(d, k) (a rank asked for another shape only is timed too, and left out); ``threads``: the
+    suite's ``LOWRANK_BENCH_THREADS`` (default: the suite's own); ``factored``: the statistic of the
+    factored cases (:func:`medians`);
     ``cache``: the suite's ``LOWRANK_BENCH_CACHE``, ``"warm"`` (operands reused call after call) or
     ``"cold"`` (operands rotated through copies larger than the last-level cache, as a model streaming
     its layers from memory sees them; batch 1 only, as the suite's quick profile times it).
@@ -94,11 +95,16 @@ def measure_tables(shape_ranks: dict[tuple[int, int], set[int]], points: list[tu
             raise LowRankValueError(f"timing the model's shapes failed (exit {proc.returncode}): " + " | ".join(tail))
         (run,) = set(folder.glob("*.json")) - before
         doc = json.loads(run.read_text())
-        asked = lambda key: key[2] is None or key[2] in shape_ranks.get(key[:2], ())  # noqa: E731
         for point, times in out.items():
-            times.update({key: t for key, t in medians(doc, factored, point).items() if asked(key)})
-            times.paired.update({key: s for key, s in paired_speedups(doc, point).items() if asked(key)})
+            times.update(_asked(medians(doc, factored, point), shape_ranks))
+            times.paired.update(_asked(paired_speedups(doc, point), shape_ranks))
     return out
+
+
+def _asked(table: dict, shape_ranks: dict[tuple[int, int], set[int]]) -> dict:
+    """The entries of ``table`` (keyed ``(d, k, rank)``) that were asked for: every dense one, and each
+    shape's own ranks (one run times every shape at the ranks any shape asked for)."""
+    return {key: v for key, v in table.items() if key[2] is None or key[2] in shape_ranks.get(key[:2], ())}
 
 
 def _at(info: dict, point: tuple[int, str] | None) -> bool:

@@ -174,7 +174,8 @@ def test_the_report_says_how_many_processes_timed_the_short_pairs(quick_result, 
     run.write_text(json.dumps(doc))
     # the same sections of the report (its figures are tested above), from the changed file
     loaded = load.load([run])
-    text = report._machine_table(loaded.runs).to_markdown() + "\n".join(report.key_findings(report.analyse(loaded, n_boot=0)))
+    findings = report.key_findings(report.analyse(loaded, n_boot=0))
+    text = report._machine_table(loaded.runs).to_markdown() + "\n".join(findings)
     n = timing["short_pair_processes"]
     assert f"{timing['processes']} process(es) per backend ({n} for warm pairs of short calls)" in text
     assert f"(a warm pair of short calls in {n}:" in text
